@@ -1,0 +1,350 @@
+//! Messages from a driver (browser, rtcbot.js page, Rust client) to the robot.
+//!
+//! Text on the `default` data channel is read as follows, the way RTCBot does:
+//! - JSON objects whose `type` this protocol defines become typed messages and are
+//!   validated strictly ([`Control::Drive`], [`Control::Key`], [`Control::Gamepad`],
+//!   [`Control::Ping`]);
+//! - an object whose `type` is a string this protocol does not define is refused with
+//!   [`ProtocolError::UnknownType`], so a typo never silently does nothing;
+//! - any other JSON value (objects without `type`, arrays, numbers...) is passed through
+//!   untouched as [`Control::Json`];
+//! - text that is not JSON at all is passed through as [`Control::Text`], since
+//!   rtcbot.js sends strings as they are. Text that starts like a JSON object or array
+//!   but does not parse is an error.
+
+use crate::error::{check_len, ProtocolError};
+use crate::MAX_MESSAGE_BYTES;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// The highest gamepad axis or button index accepted (the Gamepad API reports far fewer).
+pub const MAX_GAMEPAD_INDEX: u32 = 63;
+
+/// The longest `key` string accepted in a keyboard event.
+pub const MAX_KEY_LEN: usize = 64;
+
+/// One message from a driver to the robot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    /// The full drive state; the recommended way to drive.
+    Drive(DriveState),
+    /// A keyboard event in rtcbot.js's shape.
+    Key(KeyEvent),
+    /// A gamepad axis or button change in rtcbot.js's shape.
+    Gamepad(GamepadEvent),
+    /// A round-trip probe; the robot answers with a pong.
+    Ping(Ping),
+    /// Any other JSON value, untouched.
+    Json(Value),
+    /// Text that is not JSON, untouched.
+    Text(String),
+}
+
+/// Where the driver wants the robot to go. Both axes are in `[-1, 1]`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct DriveState {
+    /// Forward (+) or backward (-) speed.
+    pub forward: f64,
+    /// Turn right (+) or left (-).
+    pub turn: f64,
+    /// Increases with every state a driver sends; lets the robot drop stale states.
+    #[serde(default)]
+    pub seq: u64,
+}
+
+impl DriveState {
+    /// Motors off.
+    pub const STOP: Self = Self {
+        forward: 0.0,
+        turn: 0.0,
+        seq: 0,
+    };
+
+    /// A checked drive state: both axes finite and within `[-1, 1]`.
+    pub fn new(forward: f64, turn: f64, seq: u64) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            forward: ProtocolError::check_range("forward", forward, -1.0, 1.0, "-1..=1")?,
+            turn: ProtocolError::check_range("turn", turn, -1.0, 1.0, "-1..=1")?,
+            seq,
+        })
+    }
+
+    /// True when both axes are zero.
+    pub fn is_stopped(&self) -> bool {
+        self.forward == 0.0 && self.turn == 0.0
+    }
+}
+
+/// Whether a key went down or up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyEventKind {
+    /// `keydown`
+    KeyDown,
+    /// `keyup`
+    KeyUp,
+}
+
+/// A keyboard event exactly as rtcbot.js's `Keyboard` emits it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyEvent {
+    /// `keydown` or `keyup`.
+    #[serde(rename = "type")]
+    pub kind: KeyEventKind,
+    /// The DOM `key` value (`"w"`, `"ArrowUp"`...).
+    pub key: String,
+    /// The DOM `keyCode`.
+    #[serde(default)]
+    pub key_code: u32,
+    /// Alt was held.
+    #[serde(default)]
+    pub alt_key: bool,
+    /// Shift was held.
+    #[serde(default)]
+    pub shift_key: bool,
+    /// The sender's clock in milliseconds, when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<f64>,
+}
+
+/// A gamepad change as rtcbot.js's `Gamepad` emits it: `{"type":"axis0","value":0.5}`
+/// or `{"type":"btn3","value":true}`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum GamepadEvent {
+    /// Axis `index` moved to `value` in `[-1, 1]`.
+    Axis {
+        /// The Gamepad API axis index.
+        index: u32,
+        /// The new position.
+        value: f64,
+    },
+    /// Button `index` was pressed (`true`) or released.
+    Button {
+        /// The Gamepad API button index.
+        index: u32,
+        /// Pressed.
+        pressed: bool,
+    },
+}
+
+/// A round-trip probe: the robot echoes `id` and `t` back in a pong.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Ping {
+    /// The sender's sequence number.
+    pub id: u64,
+    /// The sender's clock when sent, in milliseconds; echoed untouched.
+    #[serde(default)]
+    pub t: f64,
+}
+
+impl Control {
+    /// Parses one data-channel text message; see the module docs for the rules.
+    pub fn parse(text: &str) -> Result<Self, ProtocolError> {
+        check_len(text, MAX_MESSAGE_BYTES)?;
+        let value = match serde_json::from_str::<Value>(text) {
+            Ok(value) => value,
+            Err(err) => {
+                let start = text.trim_start();
+                return if start.starts_with('{') || start.starts_with('[') {
+                    Err(ProtocolError::malformed("JSON message", err))
+                } else {
+                    Ok(Self::Text(text.to_owned()))
+                };
+            }
+        };
+        let Some(kind) = value.get("type") else {
+            return Ok(Self::Json(value));
+        };
+        let Some(kind) = kind.as_str() else {
+            return Err(ProtocolError::malformed(
+                "message",
+                "the \"type\" field must be a string",
+            ));
+        };
+        match kind {
+            "drive" => {
+                let s: DriveState = serde_json::from_value(value)
+                    .map_err(|e| ProtocolError::malformed("drive message", e))?;
+                DriveState::new(s.forward, s.turn, s.seq).map(Self::Drive)
+            }
+            "keydown" | "keyup" => {
+                let key: KeyEvent = serde_json::from_value(value)
+                    .map_err(|e| ProtocolError::malformed("keyboard event", e))?;
+                if key.key.len() > MAX_KEY_LEN {
+                    return Err(ProtocolError::malformed(
+                        "keyboard event",
+                        format!("key is longer than {MAX_KEY_LEN} bytes"),
+                    ));
+                }
+                if let Some(t) = key.timestamp {
+                    ProtocolError::check_range("timestamp", t, f64::MIN, f64::MAX, "finite")?;
+                }
+                Ok(Self::Key(key))
+            }
+            "ping" => {
+                let ping: Ping = serde_json::from_value(value)
+                    .map_err(|e| ProtocolError::malformed("ping", e))?;
+                ProtocolError::check_range("t", ping.t, f64::MIN, f64::MAX, "finite")?;
+                Ok(Self::Ping(ping))
+            }
+            other => match GamepadEvent::parse(other, &value) {
+                Some(event) => event.map(Self::Gamepad),
+                None => Err(ProtocolError::UnknownType(other.chars().take(64).collect())),
+            },
+        }
+    }
+
+    /// The text sent on the wire for this message.
+    pub fn to_text(&self) -> String {
+        match self {
+            Self::Drive(s) => json!({"type": "drive", "forward": s.forward, "turn": s.turn, "seq": s.seq}).to_string(),
+            Self::Key(k) => serde_json::to_string(k).expect("key events serialise"),
+            Self::Gamepad(g) => g.to_value().to_string(),
+            Self::Ping(p) => json!({"type": "ping", "id": p.id, "t": p.t}).to_string(),
+            Self::Json(v) => v.to_string(),
+            Self::Text(t) => t.clone(),
+        }
+    }
+}
+
+impl GamepadEvent {
+    /// `None` when `kind` is not `axis<N>` / `btn<N>`; otherwise the checked event.
+    fn parse(kind: &str, value: &Value) -> Option<Result<Self, ProtocolError>> {
+        let (is_axis, digits) = if let Some(d) = kind.strip_prefix("axis") {
+            (true, d)
+        } else {
+            (false, kind.strip_prefix("btn")?)
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(Self::checked(is_axis, digits, value.get("value")))
+    }
+
+    fn checked(is_axis: bool, digits: &str, value: Option<&Value>) -> Result<Self, ProtocolError> {
+        let index = digits
+            .parse::<u32>()
+            .ok()
+            .filter(|i| *i <= MAX_GAMEPAD_INDEX)
+            .ok_or(ProtocolError::OutOfRange {
+                field: "gamepad index",
+                value: digits.parse::<f64>().unwrap_or(f64::INFINITY),
+                range: "0..=63",
+            })?;
+        if is_axis {
+            let value = value.and_then(Value::as_f64).ok_or_else(|| {
+                ProtocolError::malformed("gamepad axis event", "\"value\" must be a number")
+            })?;
+            let value = ProtocolError::check_range("axis value", value, -1.0, 1.0, "-1..=1")?;
+            Ok(Self::Axis { index, value })
+        } else {
+            let pressed = value.and_then(Value::as_bool).ok_or_else(|| {
+                ProtocolError::malformed("gamepad button event", "\"value\" must be true or false")
+            })?;
+            Ok(Self::Button { index, pressed })
+        }
+    }
+
+    fn to_value(self) -> Value {
+        match self {
+            Self::Axis { index, value } => json!({"type": format!("axis{index}"), "value": value}),
+            Self::Button { index, pressed } => {
+                json!({"type": format!("btn{index}"), "value": pressed})
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(msg: Control) {
+        let text = msg.to_text();
+        assert_eq!(Control::parse(&text).unwrap(), msg, "via {text}");
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        round_trip(Control::Drive(DriveState::new(0.5, -1.0, 7).unwrap()));
+        round_trip(Control::Key(KeyEvent {
+            kind: KeyEventKind::KeyDown,
+            key: "w".into(),
+            key_code: 87,
+            alt_key: false,
+            shift_key: true,
+            timestamp: Some(12.5),
+        }));
+        round_trip(Control::Gamepad(GamepadEvent::Axis { index: 1, value: -0.25 }));
+        round_trip(Control::Gamepad(GamepadEvent::Button { index: 3, pressed: true }));
+        round_trip(Control::Ping(Ping { id: 9, t: 1234.5 }));
+        round_trip(Control::Json(json!({"hello": [1, 2, {"x": null}]})));
+        round_trip(Control::Json(json!(42)));
+        round_trip(Control::Text("plain words".into()));
+    }
+
+    #[test]
+    fn reads_rtcbot_js_shapes() {
+        let key = Control::parse(
+            r#"{"type":"keyup","altKey":false,"shiftKey":false,"keyCode":38,"key":"ArrowUp","timestamp":99}"#,
+        )
+        .unwrap();
+        assert!(matches!(key, Control::Key(KeyEvent { kind: KeyEventKind::KeyUp, key_code: 38, .. })));
+        assert_eq!(
+            Control::parse(r#"{"type":"axis0","value":0.75}"#).unwrap(),
+            Control::Gamepad(GamepadEvent::Axis { index: 0, value: 0.75 })
+        );
+        assert_eq!(
+            Control::parse(r#"{"type":"btn12","value":false}"#).unwrap(),
+            Control::Gamepad(GamepadEvent::Button { index: 12, pressed: false })
+        );
+        // A drive state without seq is accepted: seq defaults to 0.
+        assert_eq!(
+            Control::parse(r#"{"type":"drive","forward":1,"turn":0}"#).unwrap(),
+            Control::Drive(DriveState::new(1.0, 0.0, 0).unwrap())
+        );
+    }
+
+    #[test]
+    fn refuses_bad_messages_with_clear_errors() {
+        let cases = [
+            (r#"{"type":"drive","forward":1.5,"turn":0}"#, "forward = 1.5 is out of range"),
+            (r#"{"type":"drive","forward":0,"turn":-2}"#, "turn = -2 is out of range"),
+            (r#"{"type":"drive","forward":1e999,"turn":0}"#, "malformed"),
+            (r#"{"type":"drive","forward":"fast","turn":0}"#, "malformed drive message"),
+            (r#"{"type":"drive","turn":0}"#, "missing field `forward`"),
+            (r#"{"type":"axis0","value":3}"#, "axis value = 3 is out of range"),
+            (r#"{"type":"axis0","value":"x"}"#, "must be a number"),
+            (r#"{"type":"btn1","value":1}"#, "must be true or false"),
+            (r#"{"type":"axis99","value":0}"#, "gamepad index = 99"),
+            (r#"{"type":"axis99999999999999","value":0}"#, "gamepad index"),
+            (r#"{"type":"teleport"}"#, "unknown message type \"teleport\""),
+            (r#"{"type":7}"#, "must be a string"),
+            (r#"{"type":"keydown"}"#, "missing field `key`"),
+            (r#"{"type":"ping","id":-1}"#, "malformed ping"),
+            (r#"{"type":"drive", forward: 1}"#, "malformed JSON message"),
+            ("[1, 2", "malformed JSON message"),
+        ];
+        for (input, expected) in cases {
+            let err = Control::parse(input).unwrap_err().to_string();
+            assert!(err.contains(expected), "{input:?} gave {err:?}, wanted {expected:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_oversize_messages_before_parsing() {
+        let text = format!(r#"{{"blob":"{}"}}"#, "x".repeat(MAX_MESSAGE_BYTES));
+        assert!(matches!(Control::parse(&text), Err(ProtocolError::TooLarge { .. })));
+        let long_key = format!(r#"{{"type":"keydown","key":"{}"}}"#, "k".repeat(100));
+        assert!(Control::parse(&long_key).is_err());
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        for input in ["", " ", "null", "\"str\"", "{}", "[]", "{\"type\":null}", "\u{0}", "axis0", "{\"type\":\"axis\"}", "{\"type\":\"btn-1\",\"value\":true}"] {
+            let _ = Control::parse(input);
+        }
+        assert!(matches!(Control::parse("{\"type\":\"axis\"}"), Err(ProtocolError::UnknownType(_))));
+    }
+}

@@ -1,0 +1,38 @@
+//! Everything that crosses the wire between an rtcbot-rs robot and its peers.
+//!
+//! The crate is pure data: no I/O, no async, so that the robot (`native`) and the
+//! browser client (`wasm-client`) share one definition of every message.
+//!
+//! - [`signaling`]: the offer/answer [`SessionDescription`], serialised exactly as
+//!   RTCBot does (`{"type":"offer","sdp":"..."}`).
+//! - [`control`]: messages from a driver to the robot ([`Control`]): drive state,
+//!   rtcbot.js keyboard and gamepad events, pings and any other JSON.
+//! - [`telemetry`]: messages from the robot to its peers ([`Telemetry`]).
+//! - [`stamp`]: the frame number and capture time painted into test-pattern frames,
+//!   so a receiver can read them back after decoding and measure latency.
+//!
+//! Every parser here validates at the boundary and returns a [`ProtocolError`] with a
+//! clear message; none of them panics on any input.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod control;
+mod error;
+pub mod signaling;
+pub mod stamp;
+pub mod telemetry;
+
+pub use control::{Control, DriveState, GamepadEvent, KeyEvent, KeyEventKind, Ping};
+pub use error::ProtocolError;
+pub use signaling::{SdpType, SessionDescription};
+pub use stamp::Stamp;
+pub use telemetry::{MotorState, Pong, RobotStatus, StreamStats, Telemetry};
+
+/// The largest data-channel message either side accepts, in bytes.
+///
+/// webrtc-rs and browsers deliver messages up to 16 KiB reliably; anything larger
+/// is refused before it is parsed.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// The label of the data channel RTCBot peers use for messages.
+pub const DEFAULT_CHANNEL: &str = "default";

@@ -1,0 +1,183 @@
+//! Messages from the robot to its peers.
+//!
+//! Typed messages carry a `type` of `pong`, `stats`, `status` or `error`; anything
+//! else the robot's code sends (any JSON value or plain text) passes through as
+//! [`Telemetry::Json`] / [`Telemetry::Text`], like RTCBot's `put_nowait`.
+
+use crate::error::{check_len, ProtocolError};
+use crate::MAX_MESSAGE_BYTES;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One message from the robot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Telemetry {
+    /// The answer to a [`crate::Ping`].
+    Pong(Pong),
+    /// Video stream and connection figures.
+    Stats(StreamStats),
+    /// Who drives and what the motors do.
+    Status(RobotStatus),
+    /// The robot refused something this peer sent.
+    Error {
+        /// What was wrong, for a person.
+        message: String,
+    },
+    /// Any other JSON the robot's code sends.
+    Json(Value),
+    /// Plain text the robot's code sends.
+    Text(String),
+}
+
+/// The answer to a ping.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Pong {
+    /// The ping's `id`.
+    pub id: u64,
+    /// The ping's `t`, untouched: the sender subtracts it from its clock for the RTT.
+    pub t: f64,
+    /// The robot's clock when it answered, microseconds since the Unix epoch.
+    pub robot_us: u64,
+}
+
+/// Figures about the robot's video stream.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StreamStats {
+    /// Peers currently receiving video.
+    pub viewers: u32,
+    /// Frames the encoder produced since start.
+    pub frames_encoded: u64,
+    /// Encoded frames per second over the last interval.
+    pub fps: f64,
+    /// Encoded bitrate over the last interval, kbit/s.
+    pub bitrate_kbps: f64,
+    /// Frame width in pixels.
+    pub width: u32,
+    /// Frame height in pixels.
+    pub height: u32,
+    /// Which source and encoder produce the stream.
+    pub encoder: String,
+}
+
+/// What the motors are doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MotorState {
+    /// Stopped (no driver, silence, or a zero drive state).
+    Stopped,
+    /// Following a driver's non-zero drive state.
+    Running,
+}
+
+/// Who drives the robot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RobotStatus {
+    /// Some peer holds the drive.
+    pub driver: bool,
+    /// The peer receiving this message holds the drive.
+    #[serde(default)]
+    pub you_drive: bool,
+    /// Motor state.
+    pub motors: MotorState,
+    /// Why the state changed, for a person (`"control went silent"`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Typed {
+    Pong(Pong),
+    Stats(StreamStats),
+    Status(RobotStatus),
+    Error { message: String },
+}
+
+impl Telemetry {
+    /// Parses one message received from a robot.
+    pub fn parse(text: &str) -> Result<Self, ProtocolError> {
+        check_len(text, MAX_MESSAGE_BYTES)?;
+        let Ok(value) = serde_json::from_str::<Value>(text) else {
+            return Ok(Self::Text(text.to_owned()));
+        };
+        match value.get("type").and_then(Value::as_str) {
+            Some("pong" | "stats" | "status" | "error") => {
+                let typed: Typed = serde_json::from_value(value)
+                    .map_err(|e| ProtocolError::malformed("telemetry", e))?;
+                Ok(match typed {
+                    Typed::Pong(p) => Self::Pong(p),
+                    Typed::Stats(s) => Self::Stats(s),
+                    Typed::Status(s) => Self::Status(s),
+                    Typed::Error { message } => Self::Error { message },
+                })
+            }
+            _ => Ok(Self::Json(value)),
+        }
+    }
+
+    /// The text sent on the wire.
+    pub fn to_text(&self) -> String {
+        let typed = match self {
+            Self::Pong(p) => Typed::Pong(*p),
+            Self::Stats(s) => Typed::Stats(s.clone()),
+            Self::Status(s) => Typed::Status(s.clone()),
+            Self::Error { message } => Typed::Error {
+                message: message.clone(),
+            },
+            Self::Json(v) => return v.to_string(),
+            Self::Text(t) => return t.clone(),
+        };
+        serde_json::to_string(&typed).expect("telemetry serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_message_round_trips() {
+        let msgs = [
+            Telemetry::Pong(Pong { id: 3, t: 17.25, robot_us: 1_700_000_000_000_000 }),
+            Telemetry::Stats(StreamStats {
+                viewers: 2,
+                frames_encoded: 900,
+                fps: 30.0,
+                bitrate_kbps: 812.5,
+                width: 640,
+                height: 480,
+                encoder: "test-pattern/openh264".into(),
+            }),
+            Telemetry::Status(RobotStatus {
+                driver: true,
+                you_drive: false,
+                motors: MotorState::Running,
+                reason: None,
+            }),
+            Telemetry::Error { message: "nope".into() },
+            Telemetry::Json(json!({"battery": 11.9})),
+            Telemetry::Text("hello".into()),
+        ];
+        for msg in msgs {
+            let text = msg.to_text();
+            assert_eq!(Telemetry::parse(&text).unwrap(), msg, "via {text}");
+        }
+    }
+
+    #[test]
+    fn wire_shapes_are_stable() {
+        let text = Telemetry::Pong(Pong { id: 1, t: 2.5, robot_us: 3 }).to_text();
+        assert_eq!(text, r#"{"type":"pong","id":1,"t":2.5,"robot_us":3}"#);
+        let text = Telemetry::Error { message: "m".into() }.to_text();
+        assert_eq!(text, r#"{"type":"error","message":"m"}"#);
+    }
+
+    #[test]
+    fn refuses_a_typed_message_with_the_wrong_shape() {
+        let err = Telemetry::parse(r#"{"type":"pong","id":"x"}"#).unwrap_err();
+        assert!(err.to_string().contains("malformed telemetry"), "{err}");
+        let big = "x".repeat(MAX_MESSAGE_BYTES + 1);
+        assert!(matches!(Telemetry::parse(&big), Err(ProtocolError::TooLarge { .. })));
+    }
+}

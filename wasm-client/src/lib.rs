@@ -1,0 +1,1 @@
+//! Browser client for rtcbot-rs (built out in the browser-app issue).
