@@ -198,7 +198,10 @@ impl Control {
     /// The text sent on the wire for this message.
     pub fn to_text(&self) -> String {
         match self {
-            Self::Drive(s) => json!({"type": "drive", "forward": s.forward, "turn": s.turn, "seq": s.seq}).to_string(),
+            Self::Drive(s) => {
+                json!({"type": "drive", "forward": s.forward, "turn": s.turn, "seq": s.seq})
+                    .to_string()
+            }
             Self::Key(k) => serde_json::to_string(k).expect("key events serialise"),
             Self::Gamepad(g) => g.to_value().to_string(),
             Self::Ping(p) => json!({"type": "ping", "id": p.id, "t": p.t}).to_string(),
@@ -276,8 +279,14 @@ mod tests {
             shift_key: true,
             timestamp: Some(12.5),
         }));
-        round_trip(Control::Gamepad(GamepadEvent::Axis { index: 1, value: -0.25 }));
-        round_trip(Control::Gamepad(GamepadEvent::Button { index: 3, pressed: true }));
+        round_trip(Control::Gamepad(GamepadEvent::Axis {
+            index: 1,
+            value: -0.25,
+        }));
+        round_trip(Control::Gamepad(GamepadEvent::Button {
+            index: 3,
+            pressed: true,
+        }));
         round_trip(Control::Ping(Ping { id: 9, t: 1234.5 }));
         round_trip(Control::Json(json!({"hello": [1, 2, {"x": null}]})));
         round_trip(Control::Json(json!(42)));
@@ -290,14 +299,27 @@ mod tests {
             r#"{"type":"keyup","altKey":false,"shiftKey":false,"keyCode":38,"key":"ArrowUp","timestamp":99}"#,
         )
         .unwrap();
-        assert!(matches!(key, Control::Key(KeyEvent { kind: KeyEventKind::KeyUp, key_code: 38, .. })));
+        assert!(matches!(
+            key,
+            Control::Key(KeyEvent {
+                kind: KeyEventKind::KeyUp,
+                key_code: 38,
+                ..
+            })
+        ));
         assert_eq!(
             Control::parse(r#"{"type":"axis0","value":0.75}"#).unwrap(),
-            Control::Gamepad(GamepadEvent::Axis { index: 0, value: 0.75 })
+            Control::Gamepad(GamepadEvent::Axis {
+                index: 0,
+                value: 0.75
+            })
         );
         assert_eq!(
             Control::parse(r#"{"type":"btn12","value":false}"#).unwrap(),
-            Control::Gamepad(GamepadEvent::Button { index: 12, pressed: false })
+            Control::Gamepad(GamepadEvent::Button {
+                index: 12,
+                pressed: false
+            })
         );
         // A drive state without seq is accepted: seq defaults to 0.
         assert_eq!(
@@ -309,17 +331,35 @@ mod tests {
     #[test]
     fn refuses_bad_messages_with_clear_errors() {
         let cases = [
-            (r#"{"type":"drive","forward":1.5,"turn":0}"#, "forward = 1.5 is out of range"),
-            (r#"{"type":"drive","forward":0,"turn":-2}"#, "turn = -2 is out of range"),
+            (
+                r#"{"type":"drive","forward":1.5,"turn":0}"#,
+                "forward = 1.5 is out of range",
+            ),
+            (
+                r#"{"type":"drive","forward":0,"turn":-2}"#,
+                "turn = -2 is out of range",
+            ),
             (r#"{"type":"drive","forward":1e999,"turn":0}"#, "malformed"),
-            (r#"{"type":"drive","forward":"fast","turn":0}"#, "malformed drive message"),
+            (
+                r#"{"type":"drive","forward":"fast","turn":0}"#,
+                "malformed drive message",
+            ),
             (r#"{"type":"drive","turn":0}"#, "missing field `forward`"),
-            (r#"{"type":"axis0","value":3}"#, "axis value = 3 is out of range"),
+            (
+                r#"{"type":"axis0","value":3}"#,
+                "axis value = 3 is out of range",
+            ),
             (r#"{"type":"axis0","value":"x"}"#, "must be a number"),
             (r#"{"type":"btn1","value":1}"#, "must be true or false"),
             (r#"{"type":"axis99","value":0}"#, "gamepad index = 99"),
-            (r#"{"type":"axis99999999999999","value":0}"#, "gamepad index"),
-            (r#"{"type":"teleport"}"#, "unknown message type \"teleport\""),
+            (
+                r#"{"type":"axis99999999999999","value":0}"#,
+                "gamepad index",
+            ),
+            (
+                r#"{"type":"teleport"}"#,
+                "unknown message type \"teleport\"",
+            ),
             (r#"{"type":7}"#, "must be a string"),
             (r#"{"type":"keydown"}"#, "missing field `key`"),
             (r#"{"type":"ping","id":-1}"#, "malformed ping"),
@@ -328,23 +368,44 @@ mod tests {
         ];
         for (input, expected) in cases {
             let err = Control::parse(input).unwrap_err().to_string();
-            assert!(err.contains(expected), "{input:?} gave {err:?}, wanted {expected:?}");
+            assert!(
+                err.contains(expected),
+                "{input:?} gave {err:?}, wanted {expected:?}"
+            );
         }
     }
 
     #[test]
     fn refuses_oversize_messages_before_parsing() {
         let text = format!(r#"{{"blob":"{}"}}"#, "x".repeat(MAX_MESSAGE_BYTES));
-        assert!(matches!(Control::parse(&text), Err(ProtocolError::TooLarge { .. })));
+        assert!(matches!(
+            Control::parse(&text),
+            Err(ProtocolError::TooLarge { .. })
+        ));
         let long_key = format!(r#"{{"type":"keydown","key":"{}"}}"#, "k".repeat(100));
         assert!(Control::parse(&long_key).is_err());
     }
 
     #[test]
     fn never_panics_on_odd_input() {
-        for input in ["", " ", "null", "\"str\"", "{}", "[]", "{\"type\":null}", "\u{0}", "axis0", "{\"type\":\"axis\"}", "{\"type\":\"btn-1\",\"value\":true}"] {
+        for input in [
+            "",
+            " ",
+            "null",
+            "\"str\"",
+            "{}",
+            "[]",
+            "{\"type\":null}",
+            "\u{0}",
+            "axis0",
+            "{\"type\":\"axis\"}",
+            "{\"type\":\"btn-1\",\"value\":true}",
+        ] {
             let _ = Control::parse(input);
         }
-        assert!(matches!(Control::parse("{\"type\":\"axis\"}"), Err(ProtocolError::UnknownType(_))));
+        assert!(matches!(
+            Control::parse("{\"type\":\"axis\"}"),
+            Err(ProtocolError::UnknownType(_))
+        ));
     }
 }

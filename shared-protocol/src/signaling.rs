@@ -104,11 +104,17 @@ mod tests {
 
     #[test]
     fn round_trips_rtcbot_json_in_either_field_order() {
-        let text = format!(r#"{{"sdp": {}, "type": "offer"}}"#, serde_json::to_string(SDP).unwrap());
+        let text = format!(
+            r#"{{"sdp": {}, "type": "offer"}}"#,
+            serde_json::to_string(SDP).unwrap()
+        );
         let desc = SessionDescription::from_json(&text).unwrap();
         assert_eq!(desc.kind, SdpType::Offer);
         assert_eq!(desc.sdp, SDP);
-        assert_eq!(SessionDescription::from_json(&desc.to_json()).unwrap(), desc);
+        assert_eq!(
+            SessionDescription::from_json(&desc.to_json()).unwrap(),
+            desc
+        );
     }
 
     #[test]
@@ -116,20 +122,34 @@ mod tests {
         let cases = [
             ("not json", "malformed session description"),
             (r#"{"type":"offer"}"#, "missing field `sdp`"),
-            (r#"{"type":"rollback","sdp":"v=0"}"#, "unknown variant `rollback`"),
+            (
+                r#"{"type":"rollback","sdp":"v=0"}"#,
+                "unknown variant `rollback`",
+            ),
             (r#"{"type":"offer","sdp":""}"#, "empty"),
             (r#"{"type":"offer","sdp":"hello"}"#, "v=0"),
-            (r#"{"type":"offer","sdp":"v=0\r\ns=-\r\n"}"#, "no media section"),
+            (
+                r#"{"type":"offer","sdp":"v=0\r\ns=-\r\n"}"#,
+                "no media section",
+            ),
         ];
         for (input, expected) in cases {
-            let err = SessionDescription::from_json(input).unwrap_err().to_string();
-            assert!(err.contains(expected), "{input:?} gave {err:?}, wanted {expected:?}");
+            let err = SessionDescription::from_json(input)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(expected),
+                "{input:?} gave {err:?}, wanted {expected:?}"
+            );
         }
     }
 
     #[test]
     fn refuses_oversize_descriptions() {
-        let big = format!(r#"{{"type":"offer","sdp":"v=0{}"}}"#, "a".repeat(MAX_DESCRIPTION_BYTES));
+        let big = format!(
+            r#"{{"type":"offer","sdp":"v=0{}"}}"#,
+            "a".repeat(MAX_DESCRIPTION_BYTES)
+        );
         assert!(matches!(
             SessionDescription::from_json(&big),
             Err(ProtocolError::TooLarge { .. })

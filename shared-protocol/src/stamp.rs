@@ -108,25 +108,47 @@ mod tests {
 
     #[test]
     fn reads_back_what_it_paints_at_common_sizes() {
-        for (w, h) in [(640, 480), (1280, 720), (320, 240), (176, 144), (1920, 1080)] {
-            let stamp = Stamp { frame: 0xDEAD_BEEF, capture_us: 1_763_700_000_123_456 };
+        for (w, h) in [
+            (640, 480),
+            (1280, 720),
+            (320, 240),
+            (176, 144),
+            (1920, 1080),
+        ] {
+            let stamp = Stamp {
+                frame: 0xDEAD_BEEF,
+                capture_us: 1_763_700_000_123_456,
+            };
             let mut luma = plane(w, h, 128);
             stamp.paint(&mut luma, w, w, h);
-            assert_eq!(Stamp::read(w, h, |x, y| luma[y * w + x]), Some(stamp), "{w}x{h}");
+            assert_eq!(
+                Stamp::read(w, h, |x, y| luma[y * w + x]),
+                Some(stamp),
+                "{w}x{h}"
+            );
         }
     }
 
     #[test]
     fn survives_noise_but_not_corruption() {
         let (w, h) = (640, 480);
-        let stamp = Stamp { frame: 12345, capture_us: 42 };
+        let stamp = Stamp {
+            frame: 12345,
+            capture_us: 42,
+        };
         let mut luma = plane(w, h, 0);
         stamp.paint(&mut luma, w, w, h);
         // Compression-like noise of +-40 keeps every bit.
         let noisy: Vec<u8> = luma
             .iter()
             .enumerate()
-            .map(|(i, &v)| if i % 3 == 0 { v.saturating_add(40) } else { v.saturating_sub(40) })
+            .map(|(i, &v)| {
+                if i % 3 == 0 {
+                    v.saturating_add(40)
+                } else {
+                    v.saturating_sub(40)
+                }
+            })
             .collect();
         assert_eq!(Stamp::read(w, h, |x, y| noisy[y * w + x]), Some(stamp));
         // Flipping one bit block breaks the check word.
@@ -143,11 +165,19 @@ mod tests {
     fn blank_pictures_and_tiny_frames_carry_no_stamp() {
         for fill in [0, 128, 255] {
             let luma = plane(640, 480, fill);
-            assert_eq!(Stamp::read(640, 480, |x, y| luma[y * 640 + x]), None, "fill {fill}");
+            assert_eq!(
+                Stamp::read(640, 480, |x, y| luma[y * 640 + x]),
+                None,
+                "fill {fill}"
+            );
         }
         assert!(!Stamp::fits(64, 16));
         let mut tiny = plane(64, 16, 0);
-        Stamp { frame: 1, capture_us: 1 }.paint(&mut tiny, 64, 64, 16);
+        Stamp {
+            frame: 1,
+            capture_us: 1,
+        }
+        .paint(&mut tiny, 64, 64, 16);
         assert!(tiny.iter().all(|&v| v == 0));
         assert_eq!(Stamp::read(64, 16, |_, _| 0), None);
     }

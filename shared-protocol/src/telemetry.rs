@@ -139,7 +139,11 @@ mod tests {
     #[test]
     fn every_message_round_trips() {
         let msgs = [
-            Telemetry::Pong(Pong { id: 3, t: 17.25, robot_us: 1_700_000_000_000_000 }),
+            Telemetry::Pong(Pong {
+                id: 3,
+                t: 17.25,
+                robot_us: 1_700_000_000_000_000,
+            }),
             Telemetry::Stats(StreamStats {
                 viewers: 2,
                 frames_encoded: 900,
@@ -155,7 +159,9 @@ mod tests {
                 motors: MotorState::Running,
                 reason: None,
             }),
-            Telemetry::Error { message: "nope".into() },
+            Telemetry::Error {
+                message: "nope".into(),
+            },
             Telemetry::Json(json!({"battery": 11.9})),
             Telemetry::Text("hello".into()),
         ];
@@ -167,9 +173,17 @@ mod tests {
 
     #[test]
     fn wire_shapes_are_stable() {
-        let text = Telemetry::Pong(Pong { id: 1, t: 2.5, robot_us: 3 }).to_text();
+        let text = Telemetry::Pong(Pong {
+            id: 1,
+            t: 2.5,
+            robot_us: 3,
+        })
+        .to_text();
         assert_eq!(text, r#"{"type":"pong","id":1,"t":2.5,"robot_us":3}"#);
-        let text = Telemetry::Error { message: "m".into() }.to_text();
+        let text = Telemetry::Error {
+            message: "m".into(),
+        }
+        .to_text();
         assert_eq!(text, r#"{"type":"error","message":"m"}"#);
     }
 
@@ -178,6 +192,9 @@ mod tests {
         let err = Telemetry::parse(r#"{"type":"pong","id":"x"}"#).unwrap_err();
         assert!(err.to_string().contains("malformed telemetry"), "{err}");
         let big = "x".repeat(MAX_MESSAGE_BYTES + 1);
-        assert!(matches!(Telemetry::parse(&big), Err(ProtocolError::TooLarge { .. })));
+        assert!(matches!(
+            Telemetry::parse(&big),
+            Err(ProtocolError::TooLarge { .. })
+        ));
     }
 }

@@ -1,0 +1,301 @@
+//! `rtcbot-bench`: measures the robot and prints one JSON object.
+//!
+//! It starts the real `rtcbot-robot` binary (from the same target folder) on a free
+//! port with loopback ICE, drives it with real WebRTC clients from this process, and
+//! reads the robot's CPU time and peak memory from `/proc`. Figures: control round
+//! trip (p50/p99 over sequential pings), connection setup (offer to open data
+//! channel), one-way message rate, encoder speed per resolution, and robot CPU and
+//! peak RSS with 1, 2, 4 and 8 viewers.
+//!
+//! `cargo run --release -p rtcbot-native --bin rtcbot-bench [-- --seconds 5]`
+
+use anyhow::{bail, Context};
+use rtcbot::camera::{Frame, TestPattern, VideoSource};
+use rtcbot::client::{ClientOptions, RobotClient};
+use rtcbot::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
+use serde_json::{json, Value};
+use shared_protocol::{Control, DriveState, Ping, Telemetry};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct RobotProcess {
+    child: Child,
+    url: String,
+}
+
+impl RobotProcess {
+    fn start(extra: &[&str]) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?
+            .parent()
+            .context("bench has no folder")?
+            .join("rtcbot-robot");
+        let mut child = Command::new(&exe)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--ice-udp",
+                "127.0.0.1:0",
+                "--print-addr",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {} (build it first)", exe.display()))?;
+        let stdout = child.stdout.take().context("robot stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(addr) = line.trim().strip_prefix("listening on ") else {
+            bail!("robot printed {line:?} instead of its address");
+        };
+        Ok(Self {
+            url: format!("http://{addr}/connect"),
+            child,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for RobotProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
+    });
+    ticks / 100.0
+}
+
+/// A `/proc/<pid>/status` field in MiB (VmHWM = peak RSS, VmRSS = current).
+fn status_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+async fn connect(url: &str, video: bool) -> anyhow::Result<RobotClient> {
+    let options = ClientOptions {
+        video,
+        ..ClientOptions::default()
+    };
+    Ok(RobotClient::connect(url, options).await?)
+}
+
+async fn wait_pong(client: &mut RobotClient, id: u64) -> anyhow::Result<()> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), client.recv()).await {
+            Ok(Some(Telemetry::Pong(p))) if p.id == id => return Ok(()),
+            Ok(Some(_)) => {}
+            Ok(None) => bail!("channel closed"),
+            Err(_) => bail!("no pong {id} within 10 s"),
+        }
+    }
+}
+
+async fn control_figures(url: &str) -> anyhow::Result<Value> {
+    let mut client = connect(url, false).await?;
+    // Warm up, then 2,000 pings one at a time.
+    for id in 0..100 {
+        client.send(&Control::Ping(Ping { id, t: 0.0 })).await?;
+        wait_pong(&mut client, id).await?;
+    }
+    let mut rtts = Vec::with_capacity(2000);
+    for id in 1000..3000 {
+        let sent = Instant::now();
+        client.send(&Control::Ping(Ping { id, t: 0.0 })).await?;
+        wait_pong(&mut client, id).await?;
+        rtts.push(sent.elapsed().as_secs_f64() * 1000.0);
+    }
+    rtts.sort_by(f64::total_cmp);
+
+    // One-way rate: many drive states back to back, then a ping behind them on the
+    // ordered channel; its pong means the robot has read them all.
+    let count = 50_000u64;
+    let started = Instant::now();
+    for seq in 1..=count {
+        let forward = (seq % 100) as f64 / 100.0;
+        client
+            .send(&Control::Drive(DriveState::new(forward, 0.0, seq)?))
+            .await?;
+    }
+    client
+        .send(&Control::Ping(Ping {
+            id: 9_999_999,
+            t: 0.0,
+        }))
+        .await?;
+    wait_pong(&mut client, 9_999_999).await?;
+    let rate = count as f64 / started.elapsed().as_secs_f64();
+    client.close().await;
+
+    let mut setups = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let c = connect(url, false).await?;
+        setups.push(started.elapsed().as_secs_f64() * 1000.0);
+        c.close().await;
+    }
+    setups.sort_by(f64::total_cmp);
+    Ok(json!({
+        "control_rtt_ms": {"p50": round3(percentile(&rtts, 0.5)), "p99": round3(percentile(&rtts, 0.99)), "n": rtts.len()},
+        "messages_per_second_one_way": rate.round(),
+        "setup_ms": {"p50": round3(percentile(&setups, 0.5)), "max": round3(*setups.last().unwrap_or(&f64::NAN)), "n": setups.len()},
+    }))
+}
+
+fn encode_figures(width: u32, height: u32, frames: u32) -> anyhow::Result<Value> {
+    let mut source = TestPattern::new(width, height)?;
+    let mut encoder = OpenH264Encoder::new(EncoderSettings {
+        bitrate_kbps: 1000 * width * height / (640 * 480),
+        fps: 30,
+        keyframe_interval: 60,
+    })?;
+    let mut frame = Frame::new(width as usize, height as usize);
+    let mut bytes = 0usize;
+    let started = Instant::now();
+    let cpu_start = cpu_seconds(std::process::id());
+    for _ in 0..frames {
+        source.capture(&mut frame)?;
+        if let Some(out) = encoder.encode(&frame, false)? {
+            bytes += out.data.len();
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(std::process::id()) - cpu_start;
+    let fps = f64::from(frames) / secs;
+    Ok(json!({
+        "encode_fps": fps.round(),
+        "cpu_ms_per_frame": round3(cpu * 1000.0 / f64::from(frames)),
+        "cpu_percent_of_one_core_at_30fps": round3(cpu / f64::from(frames) * 30.0 * 100.0),
+        "kbps_at_30fps": (bytes as f64 * 8.0 / f64::from(frames) * 30.0 / 1000.0).round(),
+    }))
+}
+
+async fn viewer_figures(viewers: usize, seconds: f64, extra: &[&str]) -> anyhow::Result<Value> {
+    let robot = RobotProcess::start(extra)?;
+    let mut clients = Vec::new();
+    let mut receivers = Vec::new();
+    for _ in 0..viewers {
+        let mut c = connect(&robot.url, true).await?;
+        receivers.push(c.take_video().context("video")?);
+        clients.push(c);
+    }
+    let counts: Vec<_> = receivers
+        .into_iter()
+        .map(|mut rx| {
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while rx.recv().await.is_some() {
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await; // warm-up: keyframes, pacing
+    let cpu0 = cpu_seconds(robot.pid());
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    let cpu = cpu_seconds(robot.pid()) - cpu0;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let peak = status_mib(robot.pid(), "VmHWM:");
+    let rss = status_mib(robot.pid(), "VmRSS:");
+    for c in &clients {
+        c.close().await;
+    }
+    drop(clients);
+    let mut frames = Vec::new();
+    for h in counts {
+        frames.push(h.await.unwrap_or(0));
+    }
+    Ok(json!({
+        "viewers": viewers,
+        "robot_cpu_percent_of_one_core": round3(cpu / elapsed * 100.0),
+        "robot_peak_rss_mib": round3(peak),
+        "robot_rss_mib": round3(rss),
+        "frames_received_per_viewer_min": frames.iter().min(),
+    }))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut seconds = 5.0;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seconds" => {
+                seconds = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .context("--seconds takes a number")?;
+            }
+            other => bail!("unknown argument {other:?} (expected --seconds N)"),
+        }
+    }
+    let robot = RobotProcess::start(&[])?;
+    let control = control_figures(&robot.url).await?;
+    drop(robot);
+    let encode = json!({
+        "640x480": encode_figures(640, 480, 300)?,
+        "1280x720": encode_figures(1280, 720, 150)?,
+    });
+    let mut viewers = Vec::new();
+    for n in [1, 2, 4, 8] {
+        viewers.push(viewer_figures(n, seconds, &[]).await?);
+    }
+    let hd = viewer_figures(
+        1,
+        seconds,
+        &[
+            "--width",
+            "1280",
+            "--height",
+            "720",
+            "--bitrate-kbps",
+            "2500",
+        ],
+    )
+    .await?;
+    let cpu = |i: usize| {
+        viewers[i]["robot_cpu_percent_of_one_core"]
+            .as_f64()
+            .unwrap_or(f64::NAN)
+    };
+    let report = json!({
+        "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+        "control": control,
+        "encode": encode,
+        "stream_640x480_30fps": viewers,
+        "stream_1280x720_30fps_1_viewer": hd,
+        "cpu_8_viewers_over_1": round3(cpu(3) / cpu(0)),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

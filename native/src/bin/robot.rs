@@ -1,0 +1,78 @@
+//! `rtcbot-robot`: serve the robot's page and WebRTC peers.
+//!
+//! A thin shell over the `rtcbot` library: read the configuration, start the robot,
+//! serve HTTP until Ctrl-C or SIGTERM, then close every peer and stop the motors.
+
+use anyhow::Context;
+use clap::Parser;
+use rtcbot::config::{Config, RobotArgs};
+use rtcbot::{server, Robot};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let args = RobotArgs::parse();
+    let config = Config::from_args(&args)?;
+    let robot = Robot::start(config.clone()).context("starting the robot")?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if args.print_addr {
+        println!("listening on {addr}");
+    }
+    tracing::info!(
+        "robot ready: open http://{}:{}/ ({}x{}@{} test pattern)",
+        if addr.ip().is_unspecified() {
+            "localhost".to_string()
+        } else {
+            addr.ip().to_string()
+        },
+        addr.port(),
+        config.video.width,
+        config.video.height,
+        config.video.fps
+    );
+    tokio::spawn(log_drive(robot.clone()));
+    axum::serve(listener, server::app(robot.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+    robot.shutdown().await;
+    Ok(())
+}
+
+/// Logs every new drive state, as a stand-in for motors.
+async fn log_drive(robot: Robot) {
+    let mut drive = robot.controls().drive();
+    while drive.changed().await.is_ok() {
+        let state = *drive.borrow_and_update();
+        tracing::info!(
+            forward = state.forward,
+            turn = state.turn,
+            seq = state.seq,
+            "drive"
+        );
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,243 @@
+//! Video sources: where raw frames come from.
+//!
+//! A [`VideoSource`] fills I420 [`Frame`]s on demand. This module has the built-in
+//! [`TestPattern`], the default when no camera exists: colour bars, a moving box and
+//! a [`Stamp`] (frame number and capture time) that a receiver reads back after
+//! decoding to check ordering and measure glass-to-glass latency.
+
+use shared_protocol::Stamp;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+
+/// A raw picture in planar I420 (Y, then U, then V, no padding).
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Width in pixels (even).
+    pub width: usize,
+    /// Height in pixels (even).
+    pub height: usize,
+    /// The three planes back to back.
+    pub data: Vec<u8>,
+    /// Counts frames from the source's start.
+    pub number: u32,
+    /// Capture time, microseconds since the Unix epoch.
+    pub capture_us: u64,
+    /// Capture time on the monotonic clock.
+    pub captured: Instant,
+}
+
+impl Frame {
+    /// A black frame of the given size.
+    pub fn new(width: usize, height: usize) -> Self {
+        let luma = width * height;
+        let mut data = vec![16u8; luma + luma / 2];
+        data[luma..].fill(128);
+        Self {
+            width,
+            height,
+            data,
+            number: 0,
+            capture_us: 0,
+            captured: Instant::now(),
+        }
+    }
+
+    /// The luma plane.
+    pub fn y(&self) -> &[u8] {
+        &self.data[..self.width * self.height]
+    }
+
+    /// The blue-difference plane.
+    pub fn u(&self) -> &[u8] {
+        let luma = self.width * self.height;
+        &self.data[luma..luma + luma / 4]
+    }
+
+    /// The red-difference plane.
+    pub fn v(&self) -> &[u8] {
+        let luma = self.width * self.height;
+        &self.data[luma + luma / 4..]
+    }
+}
+
+/// Why a source could not produce a frame.
+#[derive(Debug, Error)]
+pub enum CameraError {
+    /// The requested size is not usable.
+    #[error("unsupported frame size {width}x{height}: {reason}")]
+    Size {
+        /// Requested width.
+        width: u32,
+        /// Requested height.
+        height: u32,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// Something that produces raw frames: a camera, a file, a test pattern.
+pub trait VideoSource: Send + 'static {
+    /// A short name for logs and telemetry, e.g. `test-pattern`.
+    fn name(&self) -> &str;
+    /// Frame size in pixels.
+    fn size(&self) -> (usize, usize);
+    /// Fills `frame` with the next picture and stamps its number and capture time.
+    fn capture(&mut self, frame: &mut Frame) -> Result<(), CameraError>;
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// The built-in camera: 75% colour bars, a moving box and the frame [`Stamp`].
+pub struct TestPattern {
+    width: usize,
+    height: usize,
+    background: Vec<u8>,
+    next: u32,
+}
+
+/// 75% colour bars as (Y, U, V): white, yellow, cyan, green, magenta, red, blue.
+const BARS: [(u8, u8, u8); 7] = [
+    (180, 128, 128),
+    (162, 44, 142),
+    (131, 156, 44),
+    (112, 72, 58),
+    (84, 184, 198),
+    (65, 100, 212),
+    (35, 212, 114),
+];
+
+impl TestPattern {
+    /// A pattern of the given size.
+    pub fn new(width: u32, height: u32) -> Result<Self, CameraError> {
+        let size_error = |reason| CameraError::Size {
+            width,
+            height,
+            reason,
+        };
+        if width % 2 != 0 || height % 2 != 0 {
+            return Err(size_error("width and height must be even"));
+        }
+        if !Stamp::fits(width as usize, height as usize) || height < 64 {
+            return Err(size_error("too small to carry the frame stamp"));
+        }
+        let (width, height) = (width as usize, height as usize);
+        let mut background = Frame::new(width, height);
+        let luma = width * height;
+        let (y, chroma) = background.data.split_at_mut(luma);
+        let (u, v) = chroma.split_at_mut(luma / 4);
+        for row in 0..height {
+            for col in 0..width {
+                let (by, bu, bv) = if row < height * 2 / 3 {
+                    BARS[col * BARS.len() / width]
+                } else {
+                    // A grey ramp along the bottom third.
+                    (16 + (col * 219 / width) as u8, 128, 128)
+                };
+                y[row * width + col] = by;
+                if row % 2 == 0 && col % 2 == 0 {
+                    let c = (row / 2) * (width / 2) + col / 2;
+                    u[c] = bu;
+                    v[c] = bv;
+                }
+            }
+        }
+        Ok(Self {
+            width,
+            height,
+            background: background.data,
+            next: 0,
+        })
+    }
+
+    /// Top-left corner of the moving box for frame `n`: it bounces across the middle.
+    fn box_position(&self, n: u32, side: usize) -> (usize, usize) {
+        let span = self.width - side;
+        let step = (n as usize * 4) % (2 * span);
+        let x = if step < span { step } else { 2 * span - step };
+        let y = self.height / 2 - side / 2;
+        (x & !1, y & !1)
+    }
+}
+
+impl VideoSource for TestPattern {
+    fn name(&self) -> &str {
+        "test-pattern"
+    }
+
+    fn size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
+    fn capture(&mut self, frame: &mut Frame) -> Result<(), CameraError> {
+        let (w, h) = (self.width, self.height);
+        if frame.width != w || frame.height != h {
+            *frame = Frame::new(w, h);
+        }
+        frame.data.copy_from_slice(&self.background);
+        frame.number = self.next;
+        frame.captured = Instant::now();
+        frame.capture_us = now_us();
+        self.next = self.next.wrapping_add(1);
+
+        let luma = w * h;
+        let side = (h / 6) & !1;
+        let (bx, by) = self.box_position(frame.number, side);
+        let (y, chroma) = frame.data.split_at_mut(luma);
+        for row in by..by + side {
+            y[row * w + bx..row * w + bx + side].fill(235);
+        }
+        // Neutral chroma under the box and the stamp, so both read as pure grey levels.
+        let (sw, sh) = Stamp::area(w);
+        let (u, v) = chroma.split_at_mut(luma / 4);
+        for (x0, y0, cw, ch) in [(bx, by, side, side), (0, 0, sw, sh)] {
+            for row in y0 / 2..(y0 + ch) / 2 {
+                let start = row * (w / 2) + x0 / 2;
+                u[start..start + cw / 2].fill(128);
+                v[start..start + cw / 2].fill(128);
+            }
+        }
+        Stamp {
+            frame: frame.number,
+            capture_us: frame.capture_us,
+        }
+        .paint(y, w, w, h);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_carries_increasing_stamps_and_moves() {
+        let mut source = TestPattern::new(640, 480).unwrap();
+        let mut frame = Frame::new(2, 2);
+        source.capture(&mut frame).unwrap();
+        let first_y = frame.y().to_vec();
+        let read = |f: &Frame| Stamp::read(f.width, f.height, |x, y| f.y()[y * f.width + x]);
+        let s0 = read(&frame).expect("stamp");
+        assert_eq!(s0.frame, 0);
+        assert_eq!(s0.capture_us, frame.capture_us);
+        source.capture(&mut frame).unwrap();
+        assert_eq!(read(&frame).unwrap().frame, 1);
+        // The picture below the stamp changed: the box moved.
+        let (_, sh) = Stamp::area(640);
+        assert_ne!(&first_y[sh * 640..], &frame.y()[sh * 640..]);
+        assert_eq!(frame.u().len(), 320 * 240);
+        assert_eq!(frame.v().len(), 320 * 240);
+    }
+
+    #[test]
+    fn refuses_unusable_sizes() {
+        assert!(TestPattern::new(641, 480).is_err());
+        assert!(TestPattern::new(64, 16).is_err());
+        assert!(TestPattern::new(1280, 720).is_ok());
+    }
+}

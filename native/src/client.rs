@@ -1,0 +1,272 @@
+//! The offering side of a connection: drive and watch a robot from Rust.
+//!
+//! This is what RTCBot's Python `RTCConnection` does on a desktop: make an offer with
+//! a `default` data channel (and a receive-only video transceiver when asked), POST
+//! it to the robot's `/connect`, apply the answer, then exchange messages and receive
+//! H.264 access units. The end-to-end tests and the benchmark use it as a real peer.
+
+use crate::peer::{ice_servers, media_setup, to_rtc, wait_gathered};
+use bytes::Bytes;
+use rtc::media::io::sample_builder::SampleBuilder;
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use shared_protocol::{Control, SessionDescription, Telemetry, DEFAULT_CHANNEL};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceGatheringState,
+};
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+
+/// How long [`RobotClient::connect`] waits for the data channel to open.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a client could not connect or send.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// The HTTP exchange failed or the robot refused the offer.
+    #[error("signaling failed: {0}")]
+    Signaling(String),
+    /// The WebRTC stack failed.
+    #[error("WebRTC error: {0}")]
+    WebRtc(String),
+    /// The data channel did not open in time.
+    #[error("the data channel did not open within {0:?}")]
+    Timeout(Duration),
+}
+
+fn webrtc_err(e: impl std::fmt::Display) -> ClientError {
+    ClientError::WebRtc(e.to_string())
+}
+
+/// What to ask the robot for.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Receive the robot's video.
+    pub video: bool,
+    /// Local UDP addresses for ICE.
+    pub ice_udp: Vec<String>,
+    /// STUN/TURN servers.
+    pub ice_servers: Vec<crate::config::IceServer>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            video: true,
+            ice_udp: vec!["127.0.0.1:0".into()],
+            ice_servers: Vec::new(),
+        }
+    }
+}
+
+/// One assembled H.264 access unit from the robot.
+#[derive(Debug, Clone)]
+pub struct ReceivedFrame {
+    /// Annex B bytes.
+    pub data: Bytes,
+    /// When the last packet of the frame arrived.
+    pub received: Instant,
+}
+
+/// A live connection to a robot.
+pub struct RobotClient {
+    pc: Arc<dyn PeerConnection>,
+    channel: Arc<dyn DataChannel>,
+    messages: mpsc::UnboundedReceiver<String>,
+    video: Option<mpsc::Receiver<ReceivedFrame>>,
+}
+
+struct Handler {
+    gathered: watch::Sender<bool>,
+    video: mpsc::Sender<ReceivedFrame>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.gathered.send_replace(true);
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let video = self.video.clone();
+        tokio::spawn(async move {
+            let mut builder = SampleBuilder::new(64, H264Packet::default(), 90_000);
+            while let Some(event) = track.poll().await {
+                let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                    continue;
+                };
+                let now = Instant::now();
+                builder.push(now, packet);
+                while let Some(sample) = builder.pop(now) {
+                    let frame = ReceivedFrame {
+                        data: sample.data,
+                        received: now,
+                    };
+                    // A full queue drops the frame: the reader is too slow, not the robot.
+                    if video.try_send(frame).is_err() && video.is_closed() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+}
+
+impl RobotClient {
+    /// Connects to the robot whose signaling endpoint is `url` (…`/connect`) and waits
+    /// until the message channel is open.
+    pub async fn connect(url: &str, options: ClientOptions) -> Result<Self, ClientError> {
+        let (media, registry) = media_setup().map_err(webrtc_err)?;
+        let (gathered, mut gathered_rx) = watch::channel(false);
+        let (video_tx, video_rx) = mpsc::channel(256);
+        let config = RTCConfigurationBuilder::new()
+            .with_ice_servers(ice_servers(&options.ice_servers))
+            .build();
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(config)
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .with_handler(Arc::new(Handler {
+                gathered,
+                video: video_tx,
+            }))
+            .with_udp_addrs(options.ice_udp.clone())
+            .build()
+            .await
+            .map_err(webrtc_err)?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let result = Self::negotiate(&pc, url, options.video, &mut gathered_rx).await;
+        match result {
+            Ok((channel, messages)) => Ok(Self {
+                pc,
+                channel,
+                messages,
+                video: options.video.then_some(video_rx),
+            }),
+            Err(err) => {
+                let _ = pc.close().await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn negotiate(
+        pc: &Arc<dyn PeerConnection>,
+        url: &str,
+        video: bool,
+        gathered: &mut watch::Receiver<bool>,
+    ) -> Result<(Arc<dyn DataChannel>, mpsc::UnboundedReceiver<String>), ClientError> {
+        let channel = pc
+            .create_data_channel(DEFAULT_CHANNEL, None)
+            .await
+            .map_err(webrtc_err)?;
+        if video {
+            pc.add_transceiver_from_kind(
+                RtpCodecKind::Video,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    streams: vec![],
+                    send_encodings: vec![],
+                }),
+            )
+            .await
+            .map_err(webrtc_err)?;
+        }
+        let offer = pc.create_offer(None).await.map_err(webrtc_err)?;
+        pc.set_local_description(offer).await.map_err(webrtc_err)?;
+        wait_gathered(gathered).await;
+        let local = pc
+            .local_description()
+            .await
+            .ok_or_else(|| ClientError::WebRtc("no local description".into()))?;
+        let answer = post_offer(url, &SessionDescription::offer(local.sdp)).await?;
+        let answer = to_rtc(&answer).map_err(|e| ClientError::Signaling(e.to_string()))?;
+        pc.set_remote_description(answer)
+            .await
+            .map_err(webrtc_err)?;
+
+        let (opened_tx, mut opened_rx) = watch::channel(false);
+        let (messages_tx, messages) = mpsc::unbounded_channel();
+        let reader = channel.clone();
+        tokio::spawn(async move {
+            while let Some(event) = reader.poll().await {
+                match event {
+                    DataChannelEvent::OnOpen => {
+                        opened_tx.send_replace(true);
+                    }
+                    DataChannelEvent::OnMessage(msg) => {
+                        let text = String::from_utf8_lossy(&msg.data).into_owned();
+                        if messages_tx.send(text).is_err() {
+                            break;
+                        }
+                    }
+                    DataChannelEvent::OnClose => break,
+                    _ => {}
+                }
+            }
+        });
+        tokio::time::timeout(OPEN_TIMEOUT, opened_rx.wait_for(|open| *open))
+            .await
+            .map_err(|_| ClientError::Timeout(OPEN_TIMEOUT))?
+            .map_err(|_| ClientError::WebRtc("the data channel closed before opening".into()))?;
+        Ok((channel, messages))
+    }
+
+    /// Sends one control message.
+    pub async fn send(&self, control: &Control) -> Result<(), ClientError> {
+        self.send_text(&control.to_text()).await
+    }
+
+    /// Sends raw text, as rtcbot.js's `put_nowait` does with a string.
+    pub async fn send_text(&self, text: &str) -> Result<(), ClientError> {
+        self.channel.send_text(text).await.map_err(webrtc_err)
+    }
+
+    /// The next message from the robot, parsed; `None` when the channel closed.
+    /// Text that is not valid telemetry arrives as [`Telemetry::Text`].
+    pub async fn recv(&mut self) -> Option<Telemetry> {
+        let text = self.messages.recv().await?;
+        Some(Telemetry::parse(&text).unwrap_or(Telemetry::Text(text)))
+    }
+
+    /// Takes the stream of received video frames (once).
+    pub fn take_video(&mut self) -> Option<mpsc::Receiver<ReceivedFrame>> {
+        self.video.take()
+    }
+
+    /// Closes the connection.
+    pub async fn close(&self) {
+        let _ = self.pc.close().await;
+    }
+}
+
+/// POSTs an offer to a robot's `/connect` and returns its answer.
+pub async fn post_offer(
+    url: &str,
+    offer: &SessionDescription,
+) -> Result<SessionDescription, ClientError> {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(offer.to_json())
+        .send()
+        .await
+        .map_err(|e| ClientError::Signaling(format!("POST {url}: {e}")))?;
+    let status = response.status();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| ClientError::Signaling(e.to_string()))?;
+    if !status.is_success() {
+        return Err(ClientError::Signaling(format!("{status}: {body}")));
+    }
+    SessionDescription::from_json(&body).map_err(|e| ClientError::Signaling(e.to_string()))
+}

@@ -1,0 +1,380 @@
+//! The robot's configuration: one typed struct, read from an optional TOML file and
+//! overridden by command-line flags.
+//!
+//! ```toml
+//! # robot.toml
+//! listen = "0.0.0.0:8080"
+//! www = "www/dist"
+//!
+//! [video]
+//! width = 640
+//! height = 480
+//! fps = 30
+//! bitrate_kbps = 1000
+//! keyframe_interval_s = 2.0
+//!
+//! [webrtc]
+//! ice_udp = ["0.0.0.0:0", "127.0.0.1:0"]
+//! ice_servers = [{ urls = ["turn:turn.example.org:3478"], username = "robot", credential = "secret" }]
+//! ```
+
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Everything the robot can be configured with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP address to serve the page and `/connect` on.
+    pub listen: SocketAddr,
+    /// Folder holding the built browser bundle (`trunk build` output).
+    pub www: PathBuf,
+    /// Video pipeline settings.
+    pub video: VideoConfig,
+    /// WebRTC settings.
+    pub webrtc: WebRtcConfig,
+}
+
+/// The video pipeline: source size and rate, encoder settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VideoConfig {
+    /// Frame width in pixels (even).
+    pub width: u32,
+    /// Frame height in pixels (even).
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Target encoder bitrate in kbit/s.
+    pub bitrate_kbps: u32,
+    /// Seconds between periodic keyframes (new viewers also get one at once).
+    pub keyframe_interval_s: f64,
+}
+
+/// WebRTC peer settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebRtcConfig {
+    /// Local UDP addresses ICE binds to. `0.0.0.0:0` means every non-loopback interface
+    /// on a random port; `127.0.0.1:0` adds loopback for a browser on the robot itself.
+    pub ice_udp: Vec<String>,
+    /// STUN/TURN servers, for robots behind NAT. None by default: on a LAN, host
+    /// candidates are enough and the robot makes no outside connection.
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// One STUN or TURN server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceServer {
+    /// `stun:host:port` or `turn:host:port` URLs.
+    pub urls: Vec<String>,
+    /// TURN user name.
+    #[serde(default)]
+    pub username: String,
+    /// TURN password.
+    #[serde(default)]
+    pub credential: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            www: PathBuf::from("www/dist"),
+            video: VideoConfig::default(),
+            webrtc: WebRtcConfig::default(),
+        }
+    }
+}
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        Self {
+            width: 640,
+            height: 480,
+            fps: 30,
+            bitrate_kbps: 1000,
+            keyframe_interval_s: 2.0,
+        }
+    }
+}
+
+impl Default for WebRtcConfig {
+    fn default() -> Self {
+        Self {
+            ice_udp: vec!["0.0.0.0:0".into(), "127.0.0.1:0".into()],
+            ice_servers: Vec::new(),
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML for [`Config`].
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What toml said, with line and column.
+        source: toml::de::Error,
+    },
+    /// A value is outside what the robot can run with.
+    #[error("invalid setting {field}: {reason}")]
+    Invalid {
+        /// The setting.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses TOML text and checks the result.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: PathBuf::new(),
+            source,
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Builds the configuration from command-line arguments: the `--config` file if
+    /// given, then each flag that was set.
+    pub fn from_args(args: &RobotArgs) -> Result<Self, ConfigError> {
+        let mut config = match &args.config {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        if let Some(listen) = args.listen {
+            config.listen = listen;
+        }
+        if let Some(port) = args.port {
+            config.listen.set_port(port);
+        }
+        if let Some(www) = &args.www {
+            config.www.clone_from(www);
+        }
+        let v = &mut config.video;
+        v.width = args.width.unwrap_or(v.width);
+        v.height = args.height.unwrap_or(v.height);
+        v.fps = args.fps.unwrap_or(v.fps);
+        v.bitrate_kbps = args.bitrate_kbps.unwrap_or(v.bitrate_kbps);
+        if !args.ice_udp.is_empty() {
+            config.webrtc.ice_udp.clone_from(&args.ice_udp);
+        }
+        for url in &args.ice_server {
+            config.webrtc.ice_servers.push(IceServer {
+                urls: vec![url.clone()],
+                username: String::new(),
+                credential: String::new(),
+            });
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges the types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: String| Err(ConfigError::Invalid { field, reason });
+        let v = &self.video;
+        if !(16..=3840).contains(&v.width) || v.width % 2 != 0 {
+            return invalid(
+                "video.width",
+                format!("{} must be even and in 16..=3840", v.width),
+            );
+        }
+        if !(16..=2160).contains(&v.height) || v.height % 2 != 0 {
+            return invalid(
+                "video.height",
+                format!("{} must be even and in 16..=2160", v.height),
+            );
+        }
+        if !(1..=120).contains(&v.fps) {
+            return invalid("video.fps", format!("{} must be in 1..=120", v.fps));
+        }
+        if !(50..=50_000).contains(&v.bitrate_kbps) {
+            return invalid(
+                "video.bitrate_kbps",
+                format!("{} must be in 50..=50000", v.bitrate_kbps),
+            );
+        }
+        if !(v.keyframe_interval_s.is_finite() && (0.1..=3600.0).contains(&v.keyframe_interval_s)) {
+            return invalid(
+                "video.keyframe_interval_s",
+                format!("{} must be in 0.1..=3600", v.keyframe_interval_s),
+            );
+        }
+        if self.webrtc.ice_udp.is_empty() {
+            return invalid("webrtc.ice_udp", "needs at least one address".into());
+        }
+        for addr in &self.webrtc.ice_udp {
+            if addr.parse::<SocketAddr>().is_err() {
+                return invalid(
+                    "webrtc.ice_udp",
+                    format!("{addr:?} is not an ip:port address"),
+                );
+            }
+        }
+        for server in &self.webrtc.ice_servers {
+            for url in &server.urls {
+                let scheme_ok = ["stun:", "stuns:", "turn:", "turns:"]
+                    .iter()
+                    .any(|s| url.starts_with(s));
+                if !scheme_ok {
+                    return invalid(
+                        "webrtc.ice_servers",
+                        format!("{url:?} must start with stun:, stuns:, turn: or turns:"),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Time between two frames.
+    pub fn frame_period(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / f64::from(self.video.fps))
+    }
+}
+
+/// Command-line flags of the robot binary; each overrides the config file.
+#[derive(Debug, Clone, Default, Parser)]
+#[command(
+    name = "rtcbot-robot",
+    version,
+    about = "Drive a robot from a browser over WebRTC"
+)]
+pub struct RobotArgs {
+    /// TOML config file (see the `config` module docs for every key).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// HTTP listen address, e.g. 0.0.0.0:8080.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// HTTP port (keeps the listen address's IP); 0 picks a free port.
+    #[arg(long, short)]
+    pub port: Option<u16>,
+    /// Folder with the built browser bundle.
+    #[arg(long)]
+    pub www: Option<PathBuf>,
+    /// Video width in pixels.
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Video height in pixels.
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// Frames per second.
+    #[arg(long)]
+    pub fps: Option<u32>,
+    /// Encoder bitrate in kbit/s.
+    #[arg(long)]
+    pub bitrate_kbps: Option<u32>,
+    /// Local UDP address for ICE (repeatable), e.g. 127.0.0.1:0.
+    #[arg(long)]
+    pub ice_udp: Vec<String>,
+    /// STUN/TURN URL (repeatable), e.g. stun:stun.l.google.com:19302.
+    #[arg(long)]
+    pub ice_server: Vec<String>,
+    /// Print the port actually bound as `listening on <addr>` on stdout.
+    #[arg(long)]
+    pub print_addr: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_docs() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!((c.video.width, c.video.height, c.video.fps), (640, 480, 30));
+        assert_eq!(Config::from_toml("").unwrap(), c);
+    }
+
+    #[test]
+    fn toml_and_flags_combine() {
+        let c =
+            Config::from_toml("listen = \"127.0.0.1:9000\"\n[video]\nwidth = 1280\nheight = 720\n")
+                .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.video.width, 1280);
+        assert_eq!(c.video.fps, 30);
+
+        let dir = std::env::temp_dir().join(format!("rtcbot-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("robot.toml");
+        std::fs::write(&file, "[video]\nfps = 15\n").unwrap();
+        let args = RobotArgs::parse_from([
+            "robot",
+            "--config",
+            file.to_str().unwrap(),
+            "--port",
+            "0",
+            "--width",
+            "320",
+            "--height",
+            "240",
+        ]);
+        let c = Config::from_args(&args).unwrap();
+        assert_eq!((c.video.width, c.video.height, c.video.fps), (320, 240, 15));
+        assert_eq!(c.listen.port(), 0);
+    }
+
+    #[test]
+    fn bad_config_gets_a_clear_error() {
+        let cases = [
+            ("[video]\nwidth = 641\n", "video.width"),
+            ("[video]\nfps = 0\n", "video.fps"),
+            ("[video]\ncolour = 1\n", "unknown field `colour`"),
+            ("listen = \"nowhere\"\n", "invalid"),
+            ("[webrtc]\nice_udp = [\"x\"]\n", "webrtc.ice_udp"),
+            (
+                "[webrtc]\nice_servers = [{ urls = [\"http://x\"] }]\n",
+                "webrtc.ice_servers",
+            ),
+            ("[video\n", "invalid config"),
+        ];
+        for (text, expected) in cases {
+            let err = Config::from_toml(text).unwrap_err().to_string();
+            assert!(
+                err.contains(expected),
+                "{text:?} gave {err:?}, wanted {expected:?}"
+            );
+        }
+        let err = Config::from_file(Path::new("/nonexistent/robot.toml")).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("cannot read config file /nonexistent/robot.toml"));
+    }
+}

@@ -1,0 +1,216 @@
+//! Video encoders: raw [`Frame`]s in, H.264 Annex B access units out.
+//!
+//! [`OpenH264Encoder`] is the software encoder (Cisco's openh264, built from the
+//! bundled source by the `openh264` crate, the best-kept Rust binding of a real-time
+//! H.264 encoder; `nasm` makes its assembly paths available). It emits constrained
+//! baseline, which every browser decodes, with SPS/PPS before each IDR so that a
+//! viewer can join at any keyframe.
+
+use crate::camera::Frame;
+use bytes::Bytes;
+use openh264::encoder::{
+    BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile,
+    RateControlMode, UsageType,
+};
+use openh264::formats::YUVSource;
+use openh264::OpenH264API;
+use std::time::Instant;
+use thiserror::Error;
+
+/// One encoded picture, shared by every viewer.
+#[derive(Debug, Clone)]
+pub struct EncodedFrame {
+    /// H.264 Annex B bytes (start codes included).
+    pub data: Bytes,
+    /// An IDR picture a decoder can start from (SPS/PPS included).
+    pub keyframe: bool,
+    /// The source frame number.
+    pub number: u32,
+    /// Capture time, microseconds since the Unix epoch.
+    pub capture_us: u64,
+    /// Capture time on the monotonic clock.
+    pub captured: Instant,
+}
+
+/// Why encoding failed.
+#[derive(Debug, Error)]
+pub enum EncoderError {
+    /// The codec library refused.
+    #[error("H.264 encoder error: {0}")]
+    Codec(String),
+}
+
+/// Encoder settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EncoderSettings {
+    /// Target bitrate, kbit/s.
+    pub bitrate_kbps: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Frames between periodic keyframes.
+    pub keyframe_interval: u32,
+}
+
+/// Something that turns raw frames into H.264.
+pub trait VideoEncoder: Send + 'static {
+    /// A short name for logs and telemetry, e.g. `openh264`.
+    fn name(&self) -> &str;
+    /// Encodes one frame; `None` when the encoder chose to skip it.
+    fn encode(
+        &mut self,
+        frame: &Frame,
+        force_keyframe: bool,
+    ) -> Result<Option<EncodedFrame>, EncoderError>;
+}
+
+/// The openh264 software encoder.
+pub struct OpenH264Encoder {
+    encoder: Encoder,
+    out: Vec<u8>,
+}
+
+struct I420<'a>(&'a Frame);
+
+impl YUVSource for I420<'_> {
+    fn dimensions(&self) -> (usize, usize) {
+        (self.0.width, self.0.height)
+    }
+    fn strides(&self) -> (usize, usize, usize) {
+        (self.0.width, self.0.width / 2, self.0.width / 2)
+    }
+    fn y(&self) -> &[u8] {
+        self.0.y()
+    }
+    fn u(&self) -> &[u8] {
+        self.0.u()
+    }
+    fn v(&self) -> &[u8] {
+        self.0.v()
+    }
+}
+
+impl OpenH264Encoder {
+    /// A real-time, constrained-baseline encoder with the given settings.
+    pub fn new(settings: EncoderSettings) -> Result<Self, EncoderError> {
+        let config = EncoderConfig::new()
+            .bitrate(BitRate::from_bps(
+                settings.bitrate_kbps.saturating_mul(1000),
+            ))
+            .max_frame_rate(FrameRate::from_hz(settings.fps as f32))
+            .usage_type(UsageType::CameraVideoRealTime)
+            .rate_control_mode(RateControlMode::Bitrate)
+            .profile(Profile::Baseline)
+            .skip_frames(true)
+            .intra_frame_period(IntraFramePeriod::from_num_frames(
+                settings.keyframe_interval.max(1),
+            ));
+        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
+            .map_err(|e| EncoderError::Codec(e.to_string()))?;
+        Ok(Self {
+            encoder,
+            out: Vec::with_capacity(64 * 1024),
+        })
+    }
+}
+
+impl VideoEncoder for OpenH264Encoder {
+    fn name(&self) -> &str {
+        "openh264"
+    }
+
+    fn encode(
+        &mut self,
+        frame: &Frame,
+        force_keyframe: bool,
+    ) -> Result<Option<EncodedFrame>, EncoderError> {
+        if force_keyframe {
+            self.encoder.force_intra_frame();
+        }
+        let stream = self
+            .encoder
+            .encode(&I420(frame))
+            .map_err(|e| EncoderError::Codec(e.to_string()))?;
+        let keyframe = match stream.frame_type() {
+            FrameType::Skip | FrameType::Invalid => return Ok(None),
+            FrameType::IDR => true,
+            _ => false,
+        };
+        self.out.clear();
+        stream.write_vec(&mut self.out);
+        if self.out.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(EncodedFrame {
+            data: Bytes::copy_from_slice(&self.out),
+            keyframe,
+            number: frame.number,
+            capture_us: frame.capture_us,
+            captured: frame.captured,
+        }))
+    }
+}
+
+/// NAL unit types present in an Annex B access unit, in order.
+pub fn nal_types(annexb: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    let mut i = 0;
+    while i + 3 <= annexb.len() {
+        if annexb[i] == 0 && annexb[i + 1] == 0 && annexb[i + 2] == 1 {
+            if let Some(header) = annexb.get(i + 3) {
+                types.push(header & 0x1F);
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    types
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::camera::{TestPattern, VideoSource};
+
+    #[test]
+    fn encodes_keyframes_on_demand_with_parameter_sets() {
+        let settings = EncoderSettings {
+            bitrate_kbps: 800,
+            fps: 30,
+            keyframe_interval: 60,
+        };
+        let mut encoder = OpenH264Encoder::new(settings).unwrap();
+        let mut source = TestPattern::new(320, 240).unwrap();
+        let mut frame = Frame::new(320, 240);
+        let mut kinds = Vec::new();
+        for i in 0..10 {
+            source.capture(&mut frame).unwrap();
+            let out = encoder
+                .encode(&frame, i == 5)
+                .unwrap()
+                .expect("no skipped frames");
+            assert_eq!(out.number, i);
+            kinds.push(out.keyframe);
+            let nals = nal_types(&out.data);
+            if out.keyframe {
+                assert!(
+                    nals.contains(&7) && nals.contains(&8) && nals.contains(&5),
+                    "{nals:?}"
+                );
+            } else {
+                assert!(nals.contains(&1), "{nals:?}");
+            }
+        }
+        assert_eq!(
+            kinds,
+            [true, false, false, false, false, true, false, false, false, false]
+        );
+    }
+
+    #[test]
+    fn finds_nal_types() {
+        let au = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 1, 0x65, 9];
+        assert_eq!(nal_types(&au), [7, 8, 5]);
+        assert!(nal_types(&[0, 0]).is_empty());
+    }
+}

@@ -1,0 +1,187 @@
+//! The robot's HTTP side: signaling and the browser bundle.
+//!
+//! - `POST /connect`: RTCBot's signaling. The body is an offer
+//!   `{"type":"offer","sdp":"..."}`; the response is the answer. Bad JSON or SDP gets
+//!   400 with the reason, a body over [`MAX_BODY_BYTES`] gets 413, a full robot 503.
+//! - `GET /health`: JSON with peer and video counters.
+//! - `GET /`: the built `www` bundle, or a page saying how to build it.
+
+use crate::peer::PeerError;
+use crate::robot::Robot;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use shared_protocol::{SdpType, SessionDescription};
+use tower_http::services::{ServeDir, ServeFile};
+
+/// The largest `/connect` body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The robot's routes.
+pub fn app(robot: Robot) -> Router {
+    let www = robot.config().www.clone();
+    Router::new()
+        .route("/connect", post(connect))
+        .route("/health", get(health))
+        .route("/", get(index))
+        .fallback_service(ServeDir::new(www))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(robot)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message.into(),
+    )
+        .into_response()
+}
+
+async fn connect(State(robot): State<Robot>, body: Bytes) -> Response {
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return error(StatusCode::BAD_REQUEST, "the body must be UTF-8 JSON");
+    };
+    let offer = match SessionDescription::from_json(text) {
+        Ok(offer) => offer,
+        Err(err) => return error(StatusCode::BAD_REQUEST, err.to_string()),
+    };
+    if offer.kind != SdpType::Offer {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected {\"type\":\"offer\"}: the robot answers, the browser offers",
+        );
+    }
+    match robot.connect(&offer).await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(err @ PeerError::BadOffer(_)) => error(StatusCode::BAD_REQUEST, err.to_string()),
+        Err(err @ (PeerError::TooMany(_) | PeerError::ShuttingDown)) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
+        }
+        Err(err) => {
+            tracing::error!("connect failed: {err}");
+            error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())
+        }
+    }
+}
+
+async fn health(State(robot): State<Robot>) -> Response {
+    let c = robot.counters();
+    Json(serde_json::json!({
+        "status": "ok",
+        "peers": robot.peer_count(),
+        "viewers": c.viewers,
+        "encoders_started": c.encoders_started,
+        "frames_encoded": c.frames_encoded,
+    }))
+    .into_response()
+}
+
+async fn index(State(robot): State<Robot>, request: axum::extract::Request) -> Response {
+    let index = robot.config().www.join("index.html");
+    if index.is_file() {
+        return match ServeFile::new(index).try_call(request).await {
+            Ok(response) => response.into_response(),
+            Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+        };
+    }
+    Html(format!(
+        "<!doctype html><meta charset=utf-8><title>rtcbot-rs</title>\
+         <body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\">\
+         <h1>The robot is running</h1><p>The browser app is not built yet: no <code>{}</code>.</p>\
+         <p>Build it with <code>bash scripts/build-web.sh</code> (or run the robot with \
+         <code>bash scripts/run.sh</code>, which builds it first), then reload this page.</p>\
+         <p>Signaling is live at <code>POST /connect</code>.</p></body>",
+        robot.config().www.join("index.html").display()
+    ))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    fn robot() -> Robot {
+        let mut config = Config {
+            www: std::path::PathBuf::from("/nonexistent-www"),
+            ..Config::default()
+        };
+        config.webrtc.ice_udp = vec!["127.0.0.1:0".into()];
+        Robot::start(config).unwrap()
+    }
+
+    async fn post_connect(app: Router, body: impl Into<Body>) -> (StatusCode, String) {
+        let response = app
+            .oneshot(Request::post("/connect").body(body.into()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn bad_offers_get_400_with_the_reason() {
+        let app = app(robot());
+        let cases = [
+            ("{", "malformed session description"),
+            (
+                r#"{"type":"answer","sdp":"v=0\r\nm=video 9 x 96\r\n"}"#,
+                "expected {\"type\":\"offer\"}",
+            ),
+            (r#"{"type":"offer","sdp":"hello"}"#, "v=0"),
+            (
+                r#"{"type":"offer","sdp":"v=0\r\nm=video garbage\r\n"}"#,
+                "the offer was refused",
+            ),
+        ];
+        for (body, expected) in cases {
+            let (status, text) = post_connect(app.clone(), body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {text}");
+            assert!(text.contains(expected), "{body} gave {text:?}");
+        }
+        let (status, _) = post_connect(app.clone(), vec![0xff, 0xfe]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn oversize_bodies_get_413() {
+        let (status, _) = post_connect(app(robot()), vec![b' '; MAX_BODY_BYTES + 1]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn serves_health_and_a_help_page_without_a_bundle() {
+        let app = app(robot());
+        let response = app
+            .clone()
+            .oneshot(Request::get("/health").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let health: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(health["status"], "ok");
+        assert_eq!(health["peers"], 0);
+        let response = app
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&bytes).contains("scripts/build-web.sh"));
+    }
+}

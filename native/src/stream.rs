@@ -1,0 +1,325 @@
+//! The shared video stream: source → encoder, once, for every viewer.
+//!
+//! One thread captures and encodes frames at the configured rate while at least one
+//! [`Viewer`] exists, and publishes each [`EncodedFrame`] to all viewers through a
+//! broadcast channel. Viewers never cost extra encodes: N viewers share the same
+//! bytes, and [`StreamCounters::encoders_started`] and
+//! [`StreamCounters::frames_encoded`] let tests and benchmarks check that.
+//!
+//! A new viewer asks for a keyframe and skips frames until one arrives; a viewer that
+//! falls behind does the same.
+
+use crate::camera::{Frame, VideoSource};
+use crate::encoder::{EncodedFrame, VideoEncoder};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// Frames buffered per viewer before it counts as lagging.
+const CHANNEL_FRAMES: usize = 8;
+
+/// Makes the encoder when the first viewer arrives.
+pub type EncoderFactory =
+    Box<dyn FnOnce() -> Result<Box<dyn VideoEncoder>, crate::encoder::EncoderError> + Send>;
+
+/// Counters of the stream since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamCounters {
+    /// Encoder instances created (one per robot, however many viewers).
+    pub encoders_started: u64,
+    /// Frames captured from the source.
+    pub frames_captured: u64,
+    /// Frames the encoder produced.
+    pub frames_encoded: u64,
+    /// Keyframes among them.
+    pub keyframes: u64,
+    /// Encoded bytes.
+    pub bytes_encoded: u64,
+    /// Time spent inside the encoder, nanoseconds.
+    pub encode_ns: u64,
+    /// Viewers right now.
+    pub viewers: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    encoders_started: AtomicU64,
+    frames_captured: AtomicU64,
+    frames_encoded: AtomicU64,
+    keyframes: AtomicU64,
+    bytes_encoded: AtomicU64,
+    encode_ns: AtomicU64,
+}
+
+struct Inner {
+    frames: broadcast::Sender<Arc<EncodedFrame>>,
+    keyframe_wanted: AtomicBool,
+    counters: Counters,
+    viewers: Mutex<u64>,
+    wake: Condvar,
+    stopped: AtomicBool,
+    size: (usize, usize),
+    name: String,
+}
+
+/// Handle to the running stream; cheap to clone.
+#[derive(Clone)]
+pub struct VideoStream {
+    inner: Arc<Inner>,
+}
+
+impl VideoStream {
+    /// Starts the capture/encode thread. It idles until the first viewer subscribes.
+    pub fn start(
+        mut source: Box<dyn VideoSource>,
+        make_encoder: EncoderFactory,
+        period: Duration,
+    ) -> Self {
+        let (frames, _) = broadcast::channel(CHANNEL_FRAMES);
+        let size = source.size();
+        let inner = Arc::new(Inner {
+            frames,
+            keyframe_wanted: AtomicBool::new(true),
+            counters: Counters::default(),
+            viewers: Mutex::new(0),
+            wake: Condvar::new(),
+            stopped: AtomicBool::new(false),
+            size,
+            name: source.name().to_owned(),
+        });
+        let thread_inner = inner.clone();
+        std::thread::Builder::new()
+            .name("video-stream".into())
+            .spawn(move || run(&thread_inner, source.as_mut(), make_encoder, period))
+            .expect("spawning the video thread");
+        Self { inner }
+    }
+
+    /// Joins the stream as a viewer; the next frame it gets is a keyframe.
+    pub fn subscribe(&self) -> Viewer {
+        let frames = self.inner.frames.subscribe();
+        *self.inner.viewers.lock().expect("viewers lock") += 1;
+        self.request_keyframe();
+        self.inner.wake.notify_all();
+        Viewer {
+            frames,
+            inner: self.inner.clone(),
+            need_keyframe: true,
+        }
+    }
+
+    /// Asks the encoder to make the next frame a keyframe.
+    pub fn request_keyframe(&self) {
+        self.inner.keyframe_wanted.store(true, Ordering::Relaxed);
+    }
+
+    /// A snapshot of the counters.
+    pub fn counters(&self) -> StreamCounters {
+        let c = &self.inner.counters;
+        StreamCounters {
+            encoders_started: c.encoders_started.load(Ordering::Relaxed),
+            frames_captured: c.frames_captured.load(Ordering::Relaxed),
+            frames_encoded: c.frames_encoded.load(Ordering::Relaxed),
+            keyframes: c.keyframes.load(Ordering::Relaxed),
+            bytes_encoded: c.bytes_encoded.load(Ordering::Relaxed),
+            encode_ns: c.encode_ns.load(Ordering::Relaxed),
+            viewers: *self.inner.viewers.lock().expect("viewers lock"),
+        }
+    }
+
+    /// Frame size in pixels.
+    pub fn size(&self) -> (usize, usize) {
+        self.inner.size
+    }
+
+    /// The source's name.
+    pub fn source_name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Stops the thread; viewers see the end of the stream.
+    pub fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::Relaxed);
+        self.inner.wake.notify_all();
+    }
+}
+
+fn run(
+    inner: &Inner,
+    source: &mut dyn VideoSource,
+    make_encoder: EncoderFactory,
+    period: Duration,
+) {
+    let mut make_encoder = Some(make_encoder);
+    let mut encoder: Option<Box<dyn VideoEncoder>> = None;
+    let (w, h) = source.size();
+    let mut frame = Frame::new(w, h);
+    let mut deadline = Instant::now();
+    loop {
+        {
+            let mut viewers = inner.viewers.lock().expect("viewers lock");
+            while *viewers == 0 && !inner.stopped.load(Ordering::Relaxed) {
+                viewers = inner.wake.wait(viewers).expect("viewers lock");
+            }
+        }
+        if inner.stopped.load(Ordering::Relaxed) {
+            break;
+        }
+        // Pace to the frame rate; after idling, start again from now.
+        let now = Instant::now();
+        if deadline + period < now {
+            deadline = now;
+        } else if deadline > now {
+            std::thread::sleep(deadline - now);
+        }
+        deadline += period;
+
+        if let Err(err) = source.capture(&mut frame) {
+            tracing::error!("video source {} failed: {err}", source.name());
+            continue;
+        }
+        inner
+            .counters
+            .frames_captured
+            .fetch_add(1, Ordering::Relaxed);
+        if encoder.is_none() {
+            match make_encoder.take().map(|make| make()) {
+                Some(Ok(made)) => {
+                    inner
+                        .counters
+                        .encoders_started
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::info!("encoder {} started for {w}x{h}", made.name());
+                    encoder = Some(made);
+                }
+                Some(Err(err)) => {
+                    tracing::error!("cannot start the video encoder: {err}; video is off");
+                    break;
+                }
+                None => break,
+            }
+        }
+        let Some(enc) = encoder.as_mut() else { break };
+        let force = inner.keyframe_wanted.swap(false, Ordering::Relaxed);
+        let started = Instant::now();
+        let result = enc.encode(&frame, force);
+        let c = &inner.counters;
+        c.encode_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        match result {
+            Ok(Some(encoded)) => {
+                c.frames_encoded.fetch_add(1, Ordering::Relaxed);
+                c.bytes_encoded
+                    .fetch_add(encoded.data.len() as u64, Ordering::Relaxed);
+                if encoded.keyframe {
+                    c.keyframes.fetch_add(1, Ordering::Relaxed);
+                }
+                // No receiver is not an error: the last viewer may just have left.
+                let _ = inner.frames.send(Arc::new(encoded));
+            }
+            Ok(None) => {
+                if force {
+                    inner.keyframe_wanted.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(err) => tracing::warn!("dropping a frame: {err}"),
+        }
+    }
+    tracing::info!("video stream stopped");
+}
+
+/// One viewer's place in the stream. Dropping it leaves the stream.
+pub struct Viewer {
+    frames: broadcast::Receiver<Arc<EncodedFrame>>,
+    inner: Arc<Inner>,
+    need_keyframe: bool,
+}
+
+impl Viewer {
+    /// The next frame to send, starting at a keyframe. `None` when the stream stopped.
+    pub async fn next(&mut self) -> Option<Arc<EncodedFrame>> {
+        loop {
+            match self.frames.recv().await {
+                Ok(frame) => {
+                    if self.need_keyframe && !frame.keyframe {
+                        continue;
+                    }
+                    self.need_keyframe = false;
+                    return Some(frame);
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::debug!("viewer fell {missed} frames behind; waiting for a keyframe");
+                    self.need_keyframe = true;
+                    self.inner.keyframe_wanted.store(true, Ordering::Relaxed);
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        if let Ok(mut viewers) = self.inner.viewers.lock() {
+            *viewers = viewers.saturating_sub(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::camera::TestPattern;
+    use crate::encoder::{EncoderSettings, OpenH264Encoder};
+
+    fn stream() -> VideoStream {
+        let source = Box::new(TestPattern::new(320, 240).unwrap());
+        let settings = EncoderSettings {
+            bitrate_kbps: 500,
+            fps: 100,
+            keyframe_interval: 1000,
+        };
+        VideoStream::start(
+            source,
+            Box::new(
+                move || Ok(Box::new(OpenH264Encoder::new(settings)?) as Box<dyn VideoEncoder>),
+            ),
+            Duration::from_millis(10),
+        )
+    }
+
+    #[tokio::test]
+    async fn viewers_share_one_encoder_and_start_on_keyframes() {
+        let stream = stream();
+        assert_eq!(stream.counters().frames_captured, 0, "idle without viewers");
+        let mut a = stream.subscribe();
+        let first = tokio::time::timeout(Duration::from_secs(10), a.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(first.keyframe);
+        let mut b = stream.subscribe();
+        let b_first = tokio::time::timeout(Duration::from_secs(10), b.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(b_first.keyframe);
+        // Both viewers get the very same encoded frame (same allocation), encoded once.
+        let same = loop {
+            let fa = a.next().await.unwrap();
+            if fa.number == b_first.number {
+                break fa;
+            }
+        };
+        assert!(Arc::ptr_eq(&same, &b_first));
+        let c = stream.counters();
+        assert_eq!(c.encoders_started, 1);
+        assert_eq!(c.viewers, 2);
+        assert!(c.frames_encoded <= c.frames_captured);
+        drop(a);
+        drop(b);
+        assert_eq!(stream.counters().viewers, 0);
+        stream.stop();
+    }
+}

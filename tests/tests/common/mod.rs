@@ -1,0 +1,123 @@
+//! Shared set-up for the end-to-end tests: a real robot on a port-0 server and real
+//! WebRTC client peers.
+#![allow(dead_code)]
+
+use openh264::decoder::Decoder;
+use openh264::formats::YUVSource;
+use rtcbot::client::{ClientOptions, ReceivedFrame, RobotClient};
+use rtcbot::{server, Config, Robot};
+use shared_protocol::{Stamp, Telemetry};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Generous bound for anything a test waits on.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A robot serving on 127.0.0.1 with a random port.
+pub struct TestRobot {
+    pub robot: Robot,
+    pub addr: SocketAddr,
+}
+
+impl TestRobot {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn")
+            .with_test_writer()
+            .try_init();
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Config::default()
+        };
+        config.webrtc.ice_udp = vec!["127.0.0.1:0".into()];
+        edit(&mut config);
+        let robot = Robot::start(config).expect("robot starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = server::app(robot.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { robot, addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn client(&self, video: bool) -> RobotClient {
+        let options = ClientOptions {
+            video,
+            ..ClientOptions::default()
+        };
+        within(
+            "the client to connect",
+            RobotClient::connect(&self.url("/connect"), options),
+        )
+        .await
+        .expect("client connects")
+    }
+}
+
+/// Awaits `fut`, failing the test with `what` if it takes longer than [`WAIT`].
+pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
+}
+
+/// Polls `check` until it is true, failing with `what` after [`WAIT`].
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    within(what, async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+/// Receives telemetry until `pick` accepts one.
+pub async fn recv_until<T>(
+    client: &mut RobotClient,
+    what: &str,
+    mut pick: impl FnMut(Telemetry) -> Option<T>,
+) -> T {
+    within(what, async {
+        loop {
+            let msg = client
+                .recv()
+                .await
+                .unwrap_or_else(|| panic!("channel closed waiting for {what}"));
+            if let Some(found) = pick(msg) {
+                return found;
+            }
+        }
+    })
+    .await
+}
+
+/// Decodes received frames and returns the stamps read from the first `count` pictures.
+pub async fn decode_stamps(video: &mut mpsc::Receiver<ReceivedFrame>, count: usize) -> Vec<Stamp> {
+    let mut decoder = Decoder::new().expect("openh264 decoder");
+    let mut stamps = Vec::new();
+    within("decoded video frames", async {
+        while stamps.len() < count {
+            let frame = video.recv().await.expect("video stream ended");
+            let Ok(Some(picture)) = decoder.decode(&frame.data) else {
+                continue;
+            };
+            let (w, h) = picture.dimensions();
+            let (stride, _, _) = picture.strides();
+            let y = picture.y();
+            let stamp = Stamp::read(w, h, |x, yy| y[yy * stride + x])
+                .unwrap_or_else(|| panic!("decoded {w}x{h} picture carries no stamp"));
+            stamps.push(stamp);
+        }
+    })
+    .await;
+    stamps
+}

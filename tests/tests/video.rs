@@ -1,0 +1,50 @@
+//! A real WebRTC client receives the robot's H.264 stream, decodes it and reads the
+//! frame stamps back: frames arrive in order and are recent.
+
+mod common;
+use common::*;
+use rtcbot::camera::now_us;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_decodes_at_least_30_frames_with_increasing_numbers() {
+    let robot = TestRobot::start().await;
+    let mut client = robot.client(true).await;
+    let mut video = client.take_video().expect("video requested");
+    let stamps = decode_stamps(&mut video, 30).await;
+    assert!(
+        stamps.windows(2).all(|w| w[1].frame > w[0].frame),
+        "frame numbers must increase: {:?}",
+        stamps.iter().map(|s| s.frame).collect::<Vec<_>>()
+    );
+    let age_ms = (now_us() - stamps.last().unwrap().capture_us) as f64 / 1000.0;
+    assert!(
+        age_ms < 5_000.0,
+        "the last frame is {age_ms} ms old: stamps must be live capture times"
+    );
+    let (w, h) = robot.robot.stream().size();
+    assert_eq!((w, h), (640, 480));
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolution_comes_from_config() {
+    let robot = TestRobot::start_with(|c| {
+        c.video.width = 320;
+        c.video.height = 240;
+    })
+    .await;
+    let mut client = robot.client(true).await;
+    let mut video = client.take_video().unwrap();
+    let mut decoder = openh264::decoder::Decoder::new().unwrap();
+    let dims = within("a decoded picture", async {
+        loop {
+            let frame = video.recv().await.expect("video");
+            if let Ok(Some(p)) = decoder.decode(&frame.data) {
+                use openh264::formats::YUVSource;
+                break p.dimensions();
+            }
+        }
+    })
+    .await;
+    assert_eq!(dims, (320, 240));
+}
