@@ -1,1 +1,71 @@
-//! Browser client for rtcbot-rs (built out in the browser-app issue).
+//! The rtcbot-rs browser client.
+//!
+//! Two layers live in this crate:
+//!
+//! - framework-free WebRTC client code usable from any front end (and, later, from an
+//!   rtcbot.js-compatible JS API): [`connection`] (offer → `POST connect` → answer,
+//!   automatic reconnection with backoff, ping/RTT, inbound video stats), [`drive`]
+//!   (full [`DriveState`](shared_protocol::DriveState) sender at 20 Hz, key folding,
+//!   gamepad dead zone), [`latency`] (reads the robot's frame [`Stamp`](shared_protocol::Stamp)
+//!   from the `<video>` element for glass-to-glass latency) and [`util`];
+//! - the Yew app (cargo feature `app`, on by default): `state` (one reducer),
+//!   `hooks` (`use_connection`, `use_keyboard_drive`, `use_gamepad`,
+//!   `use_frame_stamps`) and `components`.
+//!
+//! # Hooks for automated tests
+//!
+//! The root element `#app` (a `<main>`) carries the live state as attributes,
+//! updated at least every 250 ms:
+//!
+//! | attribute | meaning |
+//! |---|---|
+//! | `data-conn` | `connecting`, `live`, `reconnecting` or `failed` |
+//! | `data-conn-reason` | why the last session ended or the attempt failed (empty when none) |
+//! | `data-attempt` | connection attempt number (1 for the first) |
+//! | `data-sessions` | sessions that reached `live` since page load (2 after one reconnection) |
+//! | `data-frames` | distinct decoded video frames seen by the page |
+//! | `data-stamp-frame` | frame number of the last stamp read from the video (empty before one) |
+//! | `data-latency-ms` | p50 glass-to-glass latency over the last 60 stamped frames (empty before one) |
+//! | `data-rtt-ms` | last data-channel ping round trip (empty before one) |
+//! | `data-fps`, `data-kbps`, `data-resolution` | received video figures from `getStats` (`640x480`) |
+//! | `data-drive` | last drive state sent: `forward,turn,seq` |
+//! | `data-gamepad` | `1` while a gamepad is connected |
+//!
+//! `window.__rtcbot` holds the same figures as a plain object (`conn`, `reason`,
+//! `attempt`, `sessions`, `frames`, `stampFrame`, `latencyMs`, `rttMs`, `fps`, `kbps`,
+//! `width`, `height`, `drive: {forward, turn, seq}`, `status`, `stats`), refreshed
+//! with the attributes.
+//!
+//! Element ids: `video` (the `<video>`), `joystick` (the touch/mouse pad: drag from
+//! its centre; pointer events, so CDP mouse events work), `conn-badge`, `telemetry`,
+//! `help` (panel, opened by `help-button` or the `?` / `h` key), `retry` (button shown
+//! while not live: reconnect now).
+//!
+//! Query parameters: `gamepad_hz` (gamepad poll rate, default 10), `connect` (signaling
+//! URL, default `connect`, relative to the page), `ice` (comma-separated ICE server
+//! URLs, default none: LAN/localhost only).
+//!
+//! Keyboard: W/A/S/D or arrows drive (forward = W − S, turn = D − A), Shift halves
+//! the speed; releasing every key, leaving the window or hiding the tab sends a zero
+//! state. The gamepad uses axis 1 (up = forward) and axis 0 (turn) with a 0.1 dead zone.
+
+pub mod connection;
+pub mod drive;
+pub mod latency;
+pub mod util;
+
+#[cfg(feature = "app")]
+mod app;
+#[cfg(feature = "app")]
+mod components;
+#[cfg(feature = "app")]
+mod hooks;
+#[cfg(feature = "app")]
+mod state;
+
+/// Mounts the Yew app on `<body>`.
+#[cfg(feature = "app")]
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+pub fn start() {
+    app::mount();
+}

@@ -1,0 +1,177 @@
+//! The root component: wires the hooks together and exposes state for tests.
+
+use crate::components::{ConnectionBadge, Help, Joystick, TelemetryOverlay, VideoView};
+use crate::connection::ConnState;
+use crate::drive::Source;
+use crate::hooks::{use_connection, use_drive, use_frame_stamps, use_gamepad, use_keyboard_drive};
+use crate::state::{Action, AppState};
+use crate::util::query_param;
+use gloo::timers::callback::Timeout;
+use js_sys::{Object, Reflect};
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
+use yew::prelude::*;
+
+/// How long a robot message stays on screen.
+const NOTICE_MS: u32 = 6000;
+
+/// Renders the app into `<body>`.
+pub fn mount() {
+    yew::Renderer::<App>::new().render();
+}
+
+#[component]
+fn App() -> Html {
+    let state = use_reducer(AppState::default);
+    let video_ref = use_node_ref();
+    let connection = use_connection(state.dispatcher());
+    let mixer = use_drive(Rc::clone(&connection), state.dispatcher());
+
+    let toggle_help = {
+        let dispatch = state.dispatcher();
+        Callback::from(move |()| dispatch.dispatch(Action::ToggleHelp))
+    };
+    let close_help = {
+        let dispatch = state.dispatcher();
+        Callback::from(move |()| dispatch.dispatch(Action::CloseHelp))
+    };
+    use_keyboard_drive(mixer.clone(), toggle_help.clone(), close_help);
+    let gamepad_hz = use_memo((), |_| {
+        query_param("gamepad_hz")
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(crate::hooks::DEFAULT_GAMEPAD_HZ)
+    });
+    use_gamepad(mixer.clone(), *gamepad_hz, state.dispatcher());
+    use_frame_stamps(video_ref.clone(), state.dispatcher());
+
+    // Robot messages fade after a while.
+    {
+        let dispatch = state.dispatcher();
+        use_effect_with(state.notice.clone(), move |notice| {
+            let timer = notice
+                .is_some()
+                .then(|| Timeout::new(NOTICE_MS, move || dispatch.dispatch(Action::ClearNotice)));
+            move || drop(timer)
+        });
+    }
+    // `window.__rtcbot` mirrors the data attributes.
+    {
+        use_effect_with(state.clone(), |s| publish(s));
+    }
+
+    let on_joystick = {
+        let mixer = mixer.clone();
+        Callback::from(move |(forward, turn): (f64, f64)| {
+            mixer.set(Source::Joystick, forward, turn)
+        })
+    };
+    let on_retry = {
+        let connection = Rc::clone(&connection);
+        Callback::from(move |()| connection.reconnect_now())
+    };
+
+    let s = &*state;
+    let waiting = match &s.conn {
+        ConnState::Live if s.stream.is_some() => "Waiting for video…",
+        ConnState::Live => "Connected, no video track",
+        ConnState::Connecting { .. } => "Connecting to the robot…",
+        ConnState::Reconnecting { .. } => "Reconnecting to the robot…",
+        ConnState::Failed { .. } => "Cannot reach the robot. Retrying…",
+        ConnState::Closed => "Disconnected",
+    };
+    let d = s.drive;
+    let opt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
+    html! {
+        <main id="app" class={classes!("app", s.conn.name())}
+            data-conn={s.conn.name()}
+            data-conn-reason={s.conn.reason().unwrap_or_default().to_owned()}
+            data-attempt={attempt(&s.conn).to_string()}
+            data-sessions={s.sessions.to_string()}
+            data-frames={s.frames.to_string()}
+            data-stamp-frame={s.stamp_frame.map(|f| f.to_string()).unwrap_or_default()}
+            data-latency-ms={opt(s.latency_ms)}
+            data-rtt-ms={opt(s.rtt_ms)}
+            data-fps={format!("{:.1}", s.video.fps)}
+            data-kbps={format!("{:.0}", s.video.kbps)}
+            data-resolution={format!("{}x{}", s.video.width, s.video.height)}
+            data-drive={format!("{},{},{}", d.forward, d.turn, d.seq)}
+            data-gamepad={if s.gamepad { "1" } else { "0" }}>
+            <VideoView stream={s.stream.clone()} video_ref={video_ref}
+                has_frames={s.frames > 0 && s.conn == ConnState::Live} waiting={waiting} />
+            <header class="hud-top">
+                <div class="brand">{ "rtcbot" }</div>
+                <ConnectionBadge conn={s.conn.clone()} {on_retry} />
+                <Help open={s.help} on_toggle={toggle_help} />
+            </header>
+            <TelemetryOverlay state={state.clone()} />
+            if let Some(notice) = &s.notice {
+                <div class={classes!("toast", notice.error.then_some("error"))} role="alert">
+                    { notice.text.clone() }
+                </div>
+            }
+            <footer class="hud-bottom">
+                <Joystick on_change={on_joystick} />
+            </footer>
+        </main>
+    }
+}
+
+fn attempt(conn: &ConnState) -> u32 {
+    match conn {
+        ConnState::Connecting { attempt } | ConnState::Reconnecting { attempt, .. } => *attempt,
+        _ => 0,
+    }
+}
+
+/// Sets `window.__rtcbot` to a plain object with the current figures.
+fn publish(s: &AppState) {
+    let o = Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = Reflect::set(&o, &k.into(), &v);
+    };
+    let opt = |v: Option<f64>| v.map_or(JsValue::NULL, JsValue::from);
+    set("conn", s.conn.name().into());
+    set(
+        "reason",
+        s.conn.reason().map_or(JsValue::NULL, JsValue::from),
+    );
+    set("attempt", attempt(&s.conn).into());
+    set("sessions", s.sessions.into());
+    set("frames", (s.frames as f64).into());
+    set("stampFrame", opt(s.stamp_frame.map(f64::from)));
+    set("latencyMs", opt(s.latency_ms));
+    set("rttMs", opt(s.rtt_ms));
+    set("clockOffsetMs", opt(s.clock_offset_ms));
+    set("fps", s.video.fps.into());
+    set("kbps", s.video.kbps.into());
+    set("width", s.video.width.into());
+    set("height", s.video.height.into());
+    set("framesDecoded", (s.video.frames_decoded as f64).into());
+    set("gamepad", s.gamepad.into());
+    let drive = Object::new();
+    let _ = Reflect::set(&drive, &"forward".into(), &s.drive.forward.into());
+    let _ = Reflect::set(&drive, &"turn".into(), &s.drive.turn.into());
+    let _ = Reflect::set(&drive, &"seq".into(), &(s.drive.seq as f64).into());
+    set("drive", drive.into());
+    let json = |v: Option<String>| {
+        v.and_then(|t| js_sys::JSON::parse(&t).ok())
+            .unwrap_or(JsValue::NULL)
+    };
+    set(
+        "status",
+        json(
+            s.status
+                .as_ref()
+                .map(|st| shared_protocol::Telemetry::Status(st.clone()).to_text()),
+        ),
+    );
+    set(
+        "stats",
+        json(
+            s.robot_stats
+                .as_ref()
+                .map(|st| shared_protocol::Telemetry::Stats(st.clone()).to_text()),
+        ),
+    );
+    let _ = Reflect::set(&gloo::utils::window(), &"__rtcbot".into(), &o);
+}

@@ -1,0 +1,97 @@
+use crate::state::AppState;
+use shared_protocol::MotorState;
+use yew::prelude::*;
+
+/// Clock differences above this are pointed out next to the latency.
+const CLOCK_WARN_MS: f64 = 50.0;
+
+/// Props of [`TelemetryOverlay`].
+#[derive(Properties, PartialEq)]
+pub struct TelemetryOverlayProps {
+    /// The page state.
+    pub state: UseReducerHandle<AppState>,
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| format!("{v:.0} ms"))
+}
+
+/// Latency, round trip, received video figures and the robot's status.
+#[component]
+pub fn TelemetryOverlay(props: &TelemetryOverlayProps) -> Html {
+    let s = &props.state;
+    let v = &s.video;
+    let live = s.conn == crate::connection::ConnState::Live;
+    let latency_class = match s.latency_ms {
+        Some(l) if l < 150.0 => "good",
+        Some(l) if l < 400.0 => "fair",
+        Some(_) => "poor",
+        None => "",
+    };
+    let resolution = if v.width > 0 {
+        format!("{}×{}", v.width, v.height)
+    } else {
+        "–".into()
+    };
+    let (fps, kbps) = if live && v.width > 0 {
+        (format!("{:.0}", v.fps), format!("{:.0} kb/s", v.kbps))
+    } else {
+        ("–".into(), "–".into())
+    };
+    let clock = s
+        .clock_offset_ms
+        .filter(|o| o.abs() > CLOCK_WARN_MS)
+        .map(|o| format!("robot clock {o:+.0} ms"));
+    let status = s.status.as_ref().map(|st| {
+        let who = if st.you_drive {
+            "You drive"
+        } else if st.driver {
+            "Someone else drives"
+        } else {
+            "Nobody drives"
+        };
+        let motors = match st.motors {
+            MotorState::Running => "motors running",
+            MotorState::Stopped => "motors stopped",
+        };
+        (
+            who,
+            motors,
+            st.reason.clone(),
+            st.motors == MotorState::Running,
+        )
+    });
+    let d = s.drive;
+    html! {
+        <section id="telemetry" class="panel telemetry" aria-label="Telemetry">
+            <dl class="figures">
+                <div class={classes!("figure", "latency", latency_class)} title="Glass-to-glass latency, median of the last 60 frames">
+                    <dt>{ "Latency" }</dt><dd>{ ms(s.latency_ms) }</dd>
+                </div>
+                <div class="figure" title="Data channel round trip">
+                    <dt>{ "RTT" }</dt><dd>{ ms(s.rtt_ms) }</dd>
+                </div>
+                <div class="figure"><dt>{ "FPS" }</dt><dd>{ fps }</dd></div>
+                <div class="figure"><dt>{ "Bitrate" }</dt><dd>{ kbps }</dd></div>
+                <div class="figure"><dt>{ "Video" }</dt><dd>{ resolution }</dd></div>
+                <div class="figure" title="Frames shown / last stamped frame number">
+                    <dt>{ "Frames" }</dt>
+                    <dd>{ s.frames }{ s.stamp_frame.map(|f| format!(" #{f}")).unwrap_or_default() }</dd>
+                </div>
+            </dl>
+            if let Some(clock) = clock {
+                <p class="warn">{ clock }</p>
+            }
+            if let Some((who, motors, reason, running)) = status {
+                <p class={classes!("status", running.then_some("running"))}>
+                    <strong>{ who }</strong>{ " · " }{ motors }
+                    if let Some(reason) = reason { <span class="muted">{ " · " }{ reason }</span> }
+                </p>
+            }
+            <p class="drive" title="Last drive state sent">
+                { format!("fwd {:+.2} · turn {:+.2}", d.forward, d.turn) }
+                if s.gamepad { <span class="chip small">{ "🎮 gamepad" }</span> }
+            </p>
+        </section>
+    }
+}

@@ -1,0 +1,766 @@
+//! The WebRTC connection to a robot, with automatic reconnection. No UI framework.
+//!
+//! A [`Connection`] connects the way RTCBot pages do: it creates an offer with a
+//! `recvonly` video transceiver and one ordered data channel labelled `default`, waits
+//! for ICE gathering to complete (non-trickle), `POST`s the offer as JSON to the
+//! signaling URL and applies the answer from the response.
+//!
+//! It then watches the session: the peer connection going `failed` or `closed`, staying
+//! `disconnected` for a moment, the data channel closing, the robot no longer answering
+//! pings (only once it has answered some: RTCBot robots do not), or the session not
+//! becoming live in time all end it. Every failure, including a failed `POST`, is
+//! followed by a new attempt after a backoff that starts at 0.5 s and doubles up to
+//! 5 s; reaching live resets it. A new session brings a new [`MediaStream`], so video
+//! resumes without reloading the page.
+//!
+//! Everything the owner needs to show arrives as [`Event`]s through one callback.
+
+use crate::util::{epoch_us, js_error, now_ms};
+use futures::channel::{mpsc, oneshot};
+use futures::future::{self, Either};
+use futures::StreamExt;
+use gloo::events::EventListener;
+use gloo::timers::callback::Interval;
+use gloo::timers::future::TimeoutFuture;
+use shared_protocol::{Control, Ping, SdpType, SessionDescription, Telemetry, DEFAULT_CHANNEL};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{
+    MediaStream, MessageEvent, RtcDataChannel, RtcDataChannelInit, RtcDataChannelState,
+    RtcIceGatheringState, RtcPeerConnection, RtcPeerConnectionState, RtcRtpTransceiverDirection,
+    RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+};
+
+/// How a [`Connection`] connects and when it gives up on a session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where the offer is `POST`ed, resolved against the page URL (default `connect`).
+    pub connect_url: String,
+    /// ICE server URLs (`stun:...`); empty means host candidates only.
+    pub ice_servers: Vec<String>,
+    /// First reconnection delay.
+    pub min_backoff_ms: u32,
+    /// Longest reconnection delay.
+    pub max_backoff_ms: u32,
+    /// Consecutive failed attempts after which the state shows [`ConnState::Failed`]
+    /// (reconnection goes on at the longest delay).
+    pub fail_after: u32,
+    /// Longest wait for ICE gathering before posting what was gathered.
+    pub gather_timeout_ms: u32,
+    /// Longest wait for the signaling response.
+    pub post_timeout_ms: u32,
+    /// Longest wait from posting the offer until the session is live.
+    pub live_timeout_ms: u32,
+    /// How long the peer connection may stay `disconnected` before the session ends.
+    pub disconnected_grace_ms: u32,
+    /// How long a robot that answered pings may stay silent before the session ends.
+    pub silence_timeout_ms: u32,
+    /// Ping period (0 disables pings).
+    pub ping_interval_ms: u32,
+    /// `getStats` period for [`Event::Video`].
+    pub stats_interval_ms: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            connect_url: "connect".into(),
+            ice_servers: Vec::new(),
+            min_backoff_ms: 500,
+            max_backoff_ms: 5000,
+            fail_after: 4,
+            gather_timeout_ms: 5000,
+            post_timeout_ms: 10_000,
+            live_timeout_ms: 15_000,
+            disconnected_grace_ms: 2000,
+            silence_timeout_ms: 3500,
+            ping_interval_ms: 1000,
+            stats_interval_ms: 1000,
+        }
+    }
+}
+
+/// Where the connection stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnState {
+    /// First connection attempts since the page loaded.
+    Connecting {
+        /// Attempt number, from 1.
+        attempt: u32,
+    },
+    /// Connected: video and data channel are up.
+    Live,
+    /// A session ended or an attempt failed; trying again.
+    Reconnecting {
+        /// Attempt number since the last live session, from 1.
+        attempt: u32,
+        /// Why the previous session or attempt ended.
+        reason: String,
+    },
+    /// Several attempts in a row failed, or the robot refused the offer. Reconnection
+    /// continues at the longest delay.
+    Failed {
+        /// What went wrong last.
+        reason: String,
+    },
+    /// [`Connection::close`] was called.
+    Closed,
+}
+
+impl ConnState {
+    /// The short name used in `data-conn`: `connecting`, `live`, `reconnecting`,
+    /// `failed` or `closed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Connecting { .. } => "connecting",
+            Self::Live => "live",
+            Self::Reconnecting { .. } => "reconnecting",
+            Self::Failed { .. } => "failed",
+            Self::Closed => "closed",
+        }
+    }
+
+    /// Why the state is not live, if known.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Reconnecting { reason, .. } | Self::Failed { reason } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// Received-video figures from `RTCPeerConnection.getStats()` (`inbound-rtp`, video).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct VideoStats {
+    /// Decoded frames per second.
+    pub fps: f64,
+    /// Received bitrate, kbit/s.
+    pub kbps: f64,
+    /// Frame width (0 before the first frame).
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+    /// Frames decoded in this session.
+    pub frames_decoded: u64,
+    /// Packets lost in this session.
+    pub packets_lost: i64,
+    /// Interarrival jitter, ms.
+    pub jitter_ms: f64,
+}
+
+/// Something the owner of a [`Connection`] may want to show.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The connection state changed.
+    State(ConnState),
+    /// A session delivered its video stream: attach it to a `<video>`.
+    Stream(MediaStream),
+    /// A text message from the robot (pongs answering this connection's pings are
+    /// consumed and reported as [`Event::Rtt`]).
+    Message(String),
+    /// A ping came back.
+    Rtt {
+        /// Round trip, ms.
+        rtt_ms: f64,
+        /// Robot clock minus page clock, ms, estimated from the pong (±rtt/2).
+        clock_offset_ms: f64,
+    },
+    /// Fresh received-video figures (about once per `stats_interval_ms` while live).
+    Video(VideoStats),
+}
+
+/// A live connection handle; cheap to clone. Dropping it does not close the
+/// connection: call [`Connection::close`].
+#[derive(Clone)]
+pub struct Connection {
+    shared: Rc<Shared>,
+}
+
+impl PartialEq for Connection {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+struct Shared {
+    config: Config,
+    on_event: Box<dyn Fn(Event)>,
+    session: RefCell<Option<Session>>,
+    signals: mpsc::UnboundedSender<(u32, Signal)>,
+}
+
+/// What the run loop hears about, tagged with the session id (0: any session).
+#[derive(Debug)]
+enum Signal {
+    Live,
+    End(String),
+    LiveTimeout,
+    RetryNow,
+    Close,
+}
+
+/// Why an attempt failed; `refused` when the robot answered with a 4xx.
+struct Failure {
+    reason: String,
+    refused: bool,
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Self {
+        Self {
+            reason,
+            refused: false,
+        }
+    }
+}
+
+impl Connection {
+    /// Starts connecting; `on_event` hears everything that happens until
+    /// [`Connection::close`].
+    pub fn start(config: Config, on_event: impl Fn(Event) + 'static) -> Self {
+        let (tx, rx) = mpsc::unbounded();
+        let shared = Rc::new(Shared {
+            config,
+            on_event: Box::new(on_event),
+            session: RefCell::new(None),
+            signals: tx,
+        });
+        spawn_local(run(Rc::clone(&shared), rx));
+        Self { shared }
+    }
+
+    /// Sends a text message on the data channel. Returns false (and drops the message)
+    /// when no session is open.
+    pub fn send(&self, text: &str) -> bool {
+        let session = self.shared.session.borrow();
+        match session.as_ref() {
+            Some(s) if s.dc.ready_state() == RtcDataChannelState::Open => {
+                s.dc.send_with_str(text).is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    /// Sends a [`Control`] message.
+    pub fn send_control(&self, control: &Control) -> bool {
+        self.send(&control.to_text())
+    }
+
+    /// Ends the current session (if any) and reconnects now, skipping the backoff.
+    pub fn reconnect_now(&self) {
+        let _ = self.shared.signals.unbounded_send((0, Signal::RetryNow));
+    }
+
+    /// The current peer connection, if a session exists.
+    pub fn peer_connection(&self) -> Option<RtcPeerConnection> {
+        self.shared.session.borrow().as_ref().map(|s| s.pc.clone())
+    }
+
+    /// Closes the session and stops reconnecting.
+    pub fn close(&self) {
+        let _ = self.shared.signals.unbounded_send((0, Signal::Close));
+    }
+}
+
+impl Shared {
+    fn emit(&self, event: Event) {
+        (self.on_event)(event);
+    }
+}
+
+/// The connect / watch / back off loop.
+async fn run(shared: Rc<Shared>, mut rx: mpsc::UnboundedReceiver<(u32, Signal)>) {
+    let cfg = shared.config.clone();
+    let mut backoff = cfg.min_backoff_ms;
+    let mut failures = 0u32;
+    let mut attempt = 0u32;
+    let mut ever_live = false;
+    let mut last_reason = String::new();
+    let mut id = 0u32;
+    loop {
+        attempt += 1;
+        id += 1;
+        if failures < cfg.fail_after {
+            shared.emit(Event::State(if ever_live {
+                ConnState::Reconnecting {
+                    attempt,
+                    reason: last_reason.clone(),
+                }
+            } else {
+                ConnState::Connecting { attempt }
+            }));
+        }
+        let failure = match Session::start(&shared, id).await {
+            Ok(session) => {
+                *shared.session.borrow_mut() = Some(session);
+                let tx = shared.signals.clone();
+                let live_timeout = cfg.live_timeout_ms;
+                spawn_local(async move {
+                    TimeoutFuture::new(live_timeout).await;
+                    let _ = tx.unbounded_send((id, Signal::LiveTimeout));
+                });
+                let mut live = false;
+                let reason = loop {
+                    let Some((sid, signal)) = rx.next().await else {
+                        return;
+                    };
+                    if sid != 0 && sid != id {
+                        continue;
+                    }
+                    match signal {
+                        Signal::Live if !live => {
+                            live = true;
+                            ever_live = true;
+                            failures = 0;
+                            attempt = 0;
+                            backoff = cfg.min_backoff_ms;
+                            shared.emit(Event::State(ConnState::Live));
+                        }
+                        Signal::Live => {}
+                        Signal::LiveTimeout if !live => {
+                            break "timed out waiting for the robot's video".to_owned();
+                        }
+                        Signal::LiveTimeout => {}
+                        Signal::End(reason) => break reason,
+                        Signal::RetryNow => break "reconnect requested".to_owned(),
+                        Signal::Close => {
+                            close_session(&shared);
+                            shared.emit(Event::State(ConnState::Closed));
+                            return;
+                        }
+                    }
+                };
+                close_session(&shared);
+                Failure::from(reason)
+            }
+            Err(failure) => failure,
+        };
+        failures += 1;
+        if failure.refused {
+            failures = failures.max(cfg.fail_after);
+        }
+        last_reason = failure.reason;
+        let delay = backoff;
+        backoff = (backoff * 2).min(cfg.max_backoff_ms);
+        if failures >= cfg.fail_after {
+            shared.emit(Event::State(ConnState::Failed {
+                reason: last_reason.clone(),
+            }));
+        } else {
+            shared.emit(Event::State(ConnState::Reconnecting {
+                attempt: attempt + 1,
+                reason: last_reason.clone(),
+            }));
+        }
+        // Back off, unless told to retry now or to close.
+        let sleep = TimeoutFuture::new(delay);
+        let wake = async {
+            while let Some((_, signal)) = rx.next().await {
+                match signal {
+                    Signal::RetryNow => return true,
+                    Signal::Close => return false,
+                    Signal::Live | Signal::End(_) | Signal::LiveTimeout => {}
+                }
+            }
+            false
+        };
+        futures::pin_mut!(wake);
+        if let Either::Right((false, _)) = future::select(sleep, wake).await {
+            shared.emit(Event::State(ConnState::Closed));
+            return;
+        }
+    }
+}
+
+fn close_session(shared: &Shared) {
+    if let Some(session) = shared.session.borrow_mut().take() {
+        session.close();
+    }
+}
+
+/// One peer connection and everything watching it.
+struct Session {
+    pc: RtcPeerConnection,
+    dc: RtcDataChannel,
+    _listeners: Vec<EventListener>,
+    _timers: Vec<Interval>,
+}
+
+/// Per-session bookkeeping shared by the listeners.
+struct Watch {
+    id: u32,
+    signals: mpsc::UnboundedSender<(u32, Signal)>,
+    shared: std::rc::Weak<Shared>,
+    pc_connected: Cell<bool>,
+    dc_open: Cell<bool>,
+    last_message_ms: Cell<f64>,
+    pongs: Cell<u64>,
+    next_ping: Cell<u64>,
+    prev_stats: Cell<Option<(f64, f64, f64)>>,
+}
+
+impl Watch {
+    fn signal(&self, signal: Signal) {
+        let _ = self.signals.unbounded_send((self.id, signal));
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.emit(event);
+        }
+    }
+
+    fn check_live(&self) {
+        if self.pc_connected.get() && self.dc_open.get() {
+            self.signal(Signal::Live);
+        }
+    }
+}
+
+impl Session {
+    async fn start(shared: &Rc<Shared>, id: u32) -> Result<Self, Failure> {
+        let cfg = &shared.config;
+        let pc = new_peer_connection(&cfg.ice_servers).map_err(|e| Failure::from(js_error(&e)))?;
+        let session = Self::watch(shared, id, pc.clone())?;
+        let result: Result<(), Failure> = async {
+            let offer = JsFuture::from(pc.create_offer())
+                .await
+                .map_err(|e| format!("could not create an offer: {}", js_error(&e)))?;
+            let offer: RtcSessionDescriptionInit = offer.unchecked_into();
+            JsFuture::from(pc.set_local_description(&offer))
+                .await
+                .map_err(|e| format!("could not set the offer: {}", js_error(&e)))?;
+            gathered(&pc, cfg.gather_timeout_ms).await;
+            let sdp = pc
+                .local_description()
+                .map(|d| d.sdp())
+                .ok_or_else(|| "the browser produced no offer".to_owned())?;
+            let body = SessionDescription::offer(sdp).to_json();
+            let answer = post_offer(&cfg.connect_url, &body, cfg.post_timeout_ms).await?;
+            let answer = SessionDescription::from_json(&answer)
+                .map_err(|e| format!("bad answer from the robot: {e}"))?;
+            if answer.kind != SdpType::Answer {
+                return Err(Failure::from(
+                    "the robot replied with an offer, not an answer".to_owned(),
+                ));
+            }
+            let init = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
+            init.set_sdp(&answer.sdp);
+            JsFuture::from(pc.set_remote_description(&init))
+                .await
+                .map_err(|e| format!("the browser refused the answer: {}", js_error(&e)))?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(session),
+            Err(failure) => {
+                session.close();
+                Err(failure)
+            }
+        }
+    }
+
+    /// Adds the transceiver and data channel and attaches every listener.
+    fn watch(shared: &Rc<Shared>, id: u32, pc: RtcPeerConnection) -> Result<Self, Failure> {
+        let cfg = &shared.config;
+        let init = RtcRtpTransceiverInit::new();
+        init.set_direction(RtcRtpTransceiverDirection::Recvonly);
+        pc.add_transceiver_with_str_and_init("video", &init);
+        let dc_init = RtcDataChannelInit::new();
+        dc_init.set_ordered(true);
+        let dc = pc.create_data_channel_with_data_channel_dict(DEFAULT_CHANNEL, &dc_init);
+
+        let watch = Rc::new(Watch {
+            id,
+            signals: shared.signals.clone(),
+            shared: Rc::downgrade(shared),
+            pc_connected: Cell::new(false),
+            dc_open: Cell::new(false),
+            last_message_ms: Cell::new(now_ms()),
+            pongs: Cell::new(0),
+            next_ping: Cell::new(1),
+            prev_stats: Cell::new(None),
+        });
+        let mut listeners = Vec::new();
+
+        listeners.push(EventListener::new(&pc, "track", {
+            let watch = Rc::clone(&watch);
+            move |event| {
+                let Some(event) = event.dyn_ref::<RtcTrackEvent>() else {
+                    return;
+                };
+                let streams = event.streams();
+                let stream = match streams.get(0).dyn_into::<MediaStream>() {
+                    Ok(stream) => stream,
+                    Err(_) => {
+                        let tracks = js_sys::Array::of1(&event.track());
+                        match MediaStream::new_with_tracks(&tracks) {
+                            Ok(stream) => stream,
+                            Err(_) => return,
+                        }
+                    }
+                };
+                watch.emit(Event::Stream(stream));
+            }
+        }));
+
+        listeners.push(EventListener::new(&pc, "connectionstatechange", {
+            let watch = Rc::clone(&watch);
+            let pc = pc.clone();
+            let grace = cfg.disconnected_grace_ms;
+            move |_| match pc.connection_state() {
+                RtcPeerConnectionState::Connected => {
+                    watch.pc_connected.set(true);
+                    watch.check_live();
+                }
+                RtcPeerConnectionState::Failed => {
+                    watch.signal(Signal::End("the connection failed".into()));
+                }
+                RtcPeerConnectionState::Closed => {
+                    watch.signal(Signal::End("the connection closed".into()));
+                }
+                RtcPeerConnectionState::Disconnected => {
+                    let watch = Rc::clone(&watch);
+                    let pc = pc.clone();
+                    spawn_local(async move {
+                        TimeoutFuture::new(grace).await;
+                        if pc.connection_state() == RtcPeerConnectionState::Disconnected {
+                            watch.signal(Signal::End("lost the connection to the robot".into()));
+                        }
+                    });
+                }
+                _ => {}
+            }
+        }));
+
+        listeners.push(EventListener::new(&dc, "open", {
+            let watch = Rc::clone(&watch);
+            move |_| {
+                watch.dc_open.set(true);
+                watch.last_message_ms.set(now_ms());
+                watch.check_live();
+            }
+        }));
+        listeners.push(EventListener::new(&dc, "close", {
+            let watch = Rc::clone(&watch);
+            move |_| watch.signal(Signal::End("the robot closed the data channel".into()))
+        }));
+        listeners.push(EventListener::new(&dc, "message", {
+            let watch = Rc::clone(&watch);
+            move |event| {
+                let Some(text) = event
+                    .dyn_ref::<MessageEvent>()
+                    .and_then(|e| e.data().as_string())
+                else {
+                    return;
+                };
+                let now = now_ms();
+                watch.last_message_ms.set(now);
+                if text.contains("\"pong\"") {
+                    if let Ok(Telemetry::Pong(pong)) = Telemetry::parse(&text) {
+                        watch.pongs.set(watch.pongs.get() + 1);
+                        let rtt_ms = (now - pong.t).max(0.0);
+                        // The robot answered at about the middle of the round trip.
+                        let sent_us = epoch_us() - (now - pong.t) * 1000.0;
+                        let mid_us = sent_us + rtt_ms * 500.0;
+                        let clock_offset_ms = (pong.robot_us as f64 - mid_us) / 1000.0;
+                        watch.emit(Event::Rtt {
+                            rtt_ms,
+                            clock_offset_ms,
+                        });
+                        return;
+                    }
+                }
+                watch.emit(Event::Message(text));
+            }
+        }));
+
+        let mut timers = Vec::new();
+        if cfg.ping_interval_ms > 0 {
+            let watch = Rc::clone(&watch);
+            let dc = dc.clone();
+            let silence = f64::from(cfg.silence_timeout_ms);
+            timers.push(Interval::new(cfg.ping_interval_ms, move || {
+                if dc.ready_state() != RtcDataChannelState::Open {
+                    return;
+                }
+                if watch.pongs.get() > 0 && now_ms() - watch.last_message_ms.get() > silence {
+                    watch.signal(Signal::End("the robot stopped answering".into()));
+                    return;
+                }
+                let id = watch.next_ping.get();
+                watch.next_ping.set(id + 1);
+                let ping = Control::Ping(Ping { id, t: now_ms() });
+                let _ = dc.send_with_str(&ping.to_text());
+            }));
+        }
+        {
+            let watch = Rc::clone(&watch);
+            let pc = pc.clone();
+            timers.push(Interval::new(cfg.stats_interval_ms.max(100), move || {
+                if !watch.pc_connected.get() {
+                    return;
+                }
+                let watch = Rc::clone(&watch);
+                let pc = pc.clone();
+                spawn_local(async move {
+                    if let Some(stats) = video_stats(&pc, &watch.prev_stats).await {
+                        watch.emit(Event::Video(stats));
+                    }
+                });
+            }));
+        }
+
+        Ok(Self {
+            pc,
+            dc,
+            _listeners: listeners,
+            _timers: timers,
+        })
+    }
+
+    fn close(self) {
+        // Listeners and timers are removed when `self` drops, before close events fire.
+        let Self { pc, dc, .. } = self;
+        dc.close();
+        pc.close();
+    }
+}
+
+fn new_peer_connection(ice_servers: &[String]) -> Result<RtcPeerConnection, JsValue> {
+    let config = web_sys::RtcConfiguration::new();
+    let servers = js_sys::Array::new();
+    for url in ice_servers {
+        let server = web_sys::RtcIceServer::new();
+        server.set_urls(&JsValue::from_str(url));
+        servers.push(&server);
+    }
+    config.set_ice_servers(&servers);
+    RtcPeerConnection::new_with_configuration(&config)
+}
+
+/// Resolves when ICE gathering completes, or after `timeout_ms`.
+async fn gathered(pc: &RtcPeerConnection, timeout_ms: u32) {
+    if pc.ice_gathering_state() == RtcIceGatheringState::Complete {
+        return;
+    }
+    let (tx, rx) = oneshot::channel::<()>();
+    let tx = RefCell::new(Some(tx));
+    let _listener = EventListener::new(pc, "icegatheringstatechange", {
+        let pc = pc.clone();
+        move |_| {
+            if pc.ice_gathering_state() == RtcIceGatheringState::Complete {
+                if let Some(tx) = tx.borrow_mut().take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    });
+    future::select(rx, TimeoutFuture::new(timeout_ms)).await;
+}
+
+/// POSTs the offer; the response body on success.
+async fn post_offer(url: &str, body: &str, timeout_ms: u32) -> Result<String, Failure> {
+    let fetch = fetch_answer(url, body);
+    futures::pin_mut!(fetch);
+    match future::select(fetch, TimeoutFuture::new(timeout_ms)).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => Err(Failure::from("the robot did not answer in time".to_owned())),
+    }
+}
+
+async fn fetch_answer(url: &str, body: &str) -> Result<String, Failure> {
+    let window = web_sys::window().ok_or_else(|| "no window".to_owned())?;
+    let headers = web_sys::Headers::new().map_err(|e| js_error(&e))?;
+    headers
+        .set("Content-Type", "application/json")
+        .map_err(|e| js_error(&e))?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&JsValue::from_str(body));
+    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| js_error(&e))?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(|e| format!("cannot reach the robot ({})", js_error(&e)))?
+        .unchecked_into();
+    let text = JsFuture::from(response.text().map_err(|e| js_error(&e))?)
+        .await
+        .map_err(|e| format!("the robot's reply broke off ({})", js_error(&e)))?
+        .as_string()
+        .unwrap_or_default();
+    if response.ok() {
+        Ok(text)
+    } else {
+        let status = response.status();
+        let text = text.trim();
+        let detail = if text.is_empty() {
+            response.status_text()
+        } else {
+            text.chars().take(200).collect()
+        };
+        Err(Failure {
+            reason: format!("robot refused the connection (HTTP {status}): {detail}"),
+            refused: (400..500).contains(&status),
+        })
+    }
+}
+
+/// Reads the `inbound-rtp` video entry of `getStats`; rates are computed against the
+/// previous call's `(timestamp, bytes, frames)` kept in `prev`.
+async fn video_stats(
+    pc: &RtcPeerConnection,
+    prev: &Cell<Option<(f64, f64, f64)>>,
+) -> Option<VideoStats> {
+    let report = JsFuture::from(pc.get_stats()).await.ok()?;
+    let report: js_sys::Map = report.unchecked_into();
+    let mut found = None;
+    report.for_each(&mut |value, _key| {
+        if found.is_none()
+            && get_str(&value, "type").as_deref() == Some("inbound-rtp")
+            && get_str(&value, "kind").as_deref() == Some("video")
+        {
+            found = Some(value);
+        }
+    });
+    let entry = found?;
+    let num = |key: &str| get_f64(&entry, key);
+    let timestamp = num("timestamp").unwrap_or_else(now_ms);
+    let bytes = num("bytesReceived").unwrap_or(0.0);
+    let frames = num("framesDecoded").unwrap_or(0.0);
+    let (mut fps, mut kbps) = (num("framesPerSecond").unwrap_or(0.0), 0.0);
+    if let Some((t0, b0, f0)) = prev.get() {
+        let dt = (timestamp - t0) / 1000.0;
+        if dt > 0.0 {
+            kbps = (bytes - b0).max(0.0) * 8.0 / 1000.0 / dt;
+            if num("framesPerSecond").is_none() {
+                fps = (frames - f0).max(0.0) / dt;
+            }
+        }
+    }
+    prev.set(Some((timestamp, bytes, frames)));
+    Some(VideoStats {
+        fps,
+        kbps,
+        width: num("frameWidth").unwrap_or(0.0) as u32,
+        height: num("frameHeight").unwrap_or(0.0) as u32,
+        frames_decoded: frames as u64,
+        packets_lost: num("packetsLost").unwrap_or(0.0) as i64,
+        jitter_ms: num("jitter").unwrap_or(0.0) * 1000.0,
+    })
+}
+
+fn get_str(obj: &JsValue, key: &str) -> Option<String> {
+    js_sys::Reflect::get(obj, &JsValue::from_str(key))
+        .ok()?
+        .as_string()
+}
+
+fn get_f64(obj: &JsValue, key: &str) -> Option<f64> {
+    js_sys::Reflect::get(obj, &JsValue::from_str(key))
+        .ok()?
+        .as_f64()
+}
