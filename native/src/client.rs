@@ -8,10 +8,11 @@
 use crate::peer::{ice_servers, media_setup, to_rtc, wait_gathered};
 use bytes::Bytes;
 use rtc::media::io::sample_builder::SampleBuilder;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use shared_protocol::{Control, SessionDescription, Telemetry, DEFAULT_CHANNEL};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
@@ -80,11 +81,13 @@ pub struct RobotClient {
     channel: Arc<dyn DataChannel>,
     messages: mpsc::UnboundedReceiver<String>,
     video: Option<mpsc::Receiver<ReceivedFrame>>,
+    track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
 }
 
 struct Handler {
     gathered: watch::Sender<bool>,
     video: mpsc::Sender<ReceivedFrame>,
+    track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
 }
 
 #[async_trait::async_trait]
@@ -96,6 +99,7 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        *self.track.lock().expect("track lock") = Some(track.clone());
         let video = self.video.clone();
         tokio::spawn(async move {
             let mut builder = SampleBuilder::new(64, H264Packet::default(), 90_000);
@@ -127,6 +131,7 @@ impl RobotClient {
         let (media, registry) = media_setup().map_err(webrtc_err)?;
         let (gathered, mut gathered_rx) = watch::channel(false);
         let (video_tx, video_rx) = mpsc::channel(256);
+        let track = Arc::new(Mutex::new(None));
         let config = RTCConfigurationBuilder::new()
             .with_ice_servers(ice_servers(&options.ice_servers))
             .build();
@@ -137,6 +142,7 @@ impl RobotClient {
             .with_handler(Arc::new(Handler {
                 gathered,
                 video: video_tx,
+                track: track.clone(),
             }))
             .with_udp_addrs(options.ice_udp.clone())
             .build()
@@ -150,6 +156,7 @@ impl RobotClient {
                 channel,
                 messages,
                 video: options.video.then_some(video_rx),
+                track,
             }),
             Err(err) => {
                 let _ = pc.close().await;
@@ -240,6 +247,26 @@ impl RobotClient {
     /// Takes the stream of received video frames (once).
     pub fn take_video(&mut self) -> Option<mpsc::Receiver<ReceivedFrame>> {
         self.video.take()
+    }
+
+    /// Asks the robot for a keyframe with an RTCP Picture Loss Indication, as a
+    /// browser does after losing packets. Fails when no video track arrived yet.
+    pub async fn request_keyframe(&self) -> Result<(), ClientError> {
+        let track = self.track.lock().expect("track lock").clone();
+        let track = track.ok_or_else(|| ClientError::WebRtc("no video track yet".into()))?;
+        let media_ssrc = *track
+            .ssrcs()
+            .await
+            .first()
+            .ok_or_else(|| ClientError::WebRtc("the video track has no SSRC".into()))?;
+        let pli = PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc,
+        };
+        track
+            .write_rtcp(vec![Box::new(pli)])
+            .await
+            .map_err(webrtc_err)
     }
 
     /// Closes the connection.

@@ -21,6 +21,7 @@ pub mod client;
 pub mod config;
 pub mod control;
 pub mod encoder;
+pub mod feedback;
 pub mod peer;
 pub mod robot;
 pub mod server;

@@ -7,6 +7,7 @@
 //! same encoded frames; nothing is encoded per peer.
 
 use crate::control::PeerId;
+use crate::feedback::is_keyframe_request;
 use crate::robot::RobotInner;
 use crate::stream::VideoStream;
 use rtc::media::Sample;
@@ -25,7 +26,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelMessage};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::Track;
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
@@ -96,8 +97,12 @@ pub(crate) fn media_setup() -> Result<(MediaEngine, Registry), PeerError> {
             .register_codec(codec, RtpCodecKind::Video)
             .map_err(webrtc_err)?;
     }
-    let registry =
-        register_default_interceptors(Registry::new(), &mut media).map_err(webrtc_err)?;
+    let registry = register_default_interceptors(Registry::new(), &mut media)
+        .map_err(webrtc_err)?
+        .with(
+            rtc::interceptor::Slot::from(crate::feedback::SLOT),
+            crate::feedback::KeyframeRequests::default(),
+        );
     Ok((media, registry))
 }
 
@@ -358,6 +363,20 @@ async fn send_video(
         .first()
         .ok_or_else(|| PeerError::WebRtc("video track has no SSRC".into()))?;
     let mut viewer = stream.subscribe();
+    let feedback_track = track.clone();
+    let feedback_stream = stream.clone();
+    let feedback = tokio::spawn(async move {
+        while let Some(event) = feedback_track.poll().await {
+            let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+                continue;
+            };
+            if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                tracing::debug!("viewer asked for a keyframe");
+                feedback_stream.request_keyframe();
+            }
+        }
+    });
+    let _feedback = AbortOnDrop(feedback);
     let mut previous: Option<Instant> = None;
     while let Some(frame) = viewer.next().await {
         let duration = previous.map_or(period, |p| frame.captured.saturating_duration_since(p));
@@ -372,6 +391,15 @@ async fn send_video(
         }
     }
     Ok(())
+}
+
+/// Aborts a task when dropped, so helper tasks end with the task that owns them.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Reads one data channel until it closes; the `default` one (or the first one)

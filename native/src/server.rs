@@ -3,7 +3,7 @@
 //! - `POST /connect`: RTCBot's signaling. The body is an offer
 //!   `{"type":"offer","sdp":"..."}`; the response is the answer. Bad JSON or SDP gets
 //!   400 with the reason, a body over [`MAX_BODY_BYTES`] gets 413, a full robot 503.
-//! - `GET /health`: JSON with peer and video counters.
+//! - `GET /health`: JSON with peer and video counters and the drive state in force.
 //! - `GET /`: the built `www` bundle, or a page saying how to build it.
 
 use crate::peer::PeerError;
@@ -70,12 +70,15 @@ async fn connect(State(robot): State<Robot>, body: Bytes) -> Response {
 
 async fn health(State(robot): State<Robot>) -> Response {
     let c = robot.counters();
+    let drive = *robot.controls().drive().borrow();
     Json(serde_json::json!({
         "status": "ok",
         "peers": robot.peer_count(),
         "viewers": c.viewers,
         "encoders_started": c.encoders_started,
         "frames_encoded": c.frames_encoded,
+        "driver": robot.controls().driver().is_some(),
+        "drive": drive,
     }))
     .into_response()
 }
@@ -174,6 +177,7 @@ mod tests {
         let health: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(health["status"], "ok");
         assert_eq!(health["peers"], 0);
+        assert_eq!(health["drive"]["forward"], 0.0);
         let response = app
             .oneshot(Request::get("/").body(Body::empty()).unwrap())
             .await

@@ -48,3 +48,25 @@ async fn resolution_comes_from_config() {
     .await;
     assert_eq!(dims, (320, 240));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_picture_loss_indication_brings_a_keyframe() {
+    // No periodic keyframes: only the first one, and the one the PLI asks for.
+    let robot = TestRobot::start_with(|c| c.video.keyframe_interval_s = 3600.0).await;
+    let mut client = robot.client(true).await;
+    let mut video = client.take_video().unwrap();
+    decode_stamps(&mut video, 10).await;
+    let before = robot.robot.counters().keyframes;
+    assert_eq!(before, 1, "only the new viewer's keyframe so far");
+    client.request_keyframe().await.expect("PLI sent");
+    within("a keyframe after the PLI", async {
+        loop {
+            let frame = video.recv().await.expect("video");
+            if rtcbot::encoder::nal_types(&frame.data).contains(&5) {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(robot.robot.counters().keyframes > before);
+}

@@ -1,0 +1,88 @@
+// Shared set-up for the browser end-to-end tests: the real robot binary on a free
+// loopback port, and Debian's Chromium driven by playwright-core.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const ARTIFACTS = join(ROOT, 'tests', 'artifacts');
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const ROBOT_BIN = process.env.RTCBOT_ROBOT_BIN ?? join(ROOT, 'target', 'debug', 'rtcbot-robot');
+export const WAIT_MS = 20_000;
+
+/** The robot binary, serving the built bundle, on 127.0.0.1 (port 0 = free port). */
+export async function startRobot({ port = 0, args = [] } = {}) {
+  const proc = spawn(
+    ROBOT_BIN,
+    ['--listen', `127.0.0.1:${port}`, '--ice-udp', '127.0.0.1:0', '--www', join(ROOT, 'www', 'dist'), '--print-addr', ...args],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } },
+  );
+  const lines = createInterface({ input: proc.stdout });
+  const [first] = await Promise.race([
+    once(lines, 'line'),
+    once(proc, 'exit').then(([code]) => { throw new Error(`robot exited with ${code} before listening`); }),
+  ]);
+  const addr = first.replace('listening on ', '');
+  const url = `http://${addr}`;
+  return {
+    proc,
+    url,
+    port: Number(addr.split(':').pop()),
+    async health() {
+      const res = await fetch(`${url}/health`);
+      return res.json();
+    },
+    async stop() {
+      if (proc.exitCode !== null) return;
+      proc.kill('SIGTERM');
+      await once(proc, 'exit');
+    },
+  };
+}
+
+/** Headless Chromium with WebRTC allowed on loopback. */
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      `--user-data-dir=${mkdtempSync(join(tmpdir(), 'rtcbot-chromium-'))}`,
+      '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}
+
+/** Polls `check` (async, returns a truthy value when done) until WAIT_MS, then fails with `what`. */
+export async function eventually(what, check, timeoutMs = WAIT_MS) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+      last = value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last})`);
+}
+
+/** Waits until the robot's drive state satisfies `pred`. */
+export function robotDrive(robot, what, pred) {
+  return eventually(`the robot to see ${what}`, async () => {
+    const h = await robot.health();
+    return pred(h.drive) ? h.drive : false;
+  });
+}
