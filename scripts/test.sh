@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # One command to run every test: installs what is missing (Debian packages, the wasm
-# toolchain, Chromium), builds the browser app, then runs the unit, integration and
-# end-to-end tests. Idempotent; quick when everything is already installed.
+# toolchain, Chromium, the browser-test npm packages), builds the browser app, then
+# runs the Rust unit and end-to-end tests and the browser end-to-end tests.
+# Idempotent; quick when everything is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh nasm pkg-config chromium chromium-driver socat
-if [ -f scripts/build-web.sh ]; then
-  bash scripts/build-web.sh
-fi
+bash scripts/setup.sh nasm pkg-config iproute2 chromium chromium-driver socat
+bash scripts/build-web.sh
+
+# Rust: unit tests, and real WebRTC peers against a real robot.
 cargo test --locked
+
+# Browser: Debian's Chromium (playwright-core drives it) against the robot binary.
+cargo build --locked -p rtcbot-native --bin rtcbot-robot
+bash scripts/browser-tests.sh

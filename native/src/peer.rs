@@ -13,6 +13,7 @@ use crate::stream::VideoStream;
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264;
+use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
@@ -31,7 +32,7 @@ use webrtc::media_stream::Track;
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
     PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer,
-    RTCPeerConnectionState, RTCSessionDescription, Registry,
+    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngine, SettingEngineBuilder,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -104,6 +105,19 @@ pub(crate) fn media_setup() -> Result<(MediaEngine, Registry), PeerError> {
             crate::feedback::KeyframeRequests::default(),
         );
     Ok((media, registry))
+}
+
+/// The robot answers as the DTLS server (`a=setup:passive`).
+///
+/// webrtc-rs 0.21 sends a handshake flight that a state change starts (ICE connected
+/// → ClientHello) only at the driver's next timer, up to 200 ms later, while replies
+/// to received packets go out at once. As the DTLS (and so SCTP) server, the robot
+/// only ever replies, so a browser's connection set-up never waits on the robot's
+/// timer. Browsers accept either role.
+fn answering_settings() -> SettingEngine {
+    SettingEngineBuilder::new()
+        .with_answering_dtls_role(RTCDtlsRole::Server)
+        .build()
 }
 
 /// STUN/TURN servers in the WebRTC stack's shape.
@@ -240,6 +254,7 @@ pub(crate) async fn negotiate(
         .with_configuration(config)
         .with_media_engine(media)
         .with_interceptor_registry(registry)
+        .with_setting_engine(answering_settings())
         .with_handler(Arc::new(Handler(shared.clone())))
         .with_udp_addrs(robot.config.webrtc.ice_udp.clone())
         .build()
@@ -318,7 +333,13 @@ async fn answer(
         .await
         .map_err(|e| PeerError::BadOffer(e.to_string()))?;
     pc.set_local_description(answer).await.map_err(webrtc_err)?;
+    let started = Instant::now();
     wait_gathered(gathered).await;
+    tracing::debug!(
+        peer = peer.shared.id,
+        "answer gathered in {:?}",
+        started.elapsed()
+    );
     let local = pc
         .local_description()
         .await

@@ -28,7 +28,7 @@ impl TestRobot {
 
     pub async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("warn")
+            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
             .with_test_writer()
             .try_init();
         let mut config = Config {
