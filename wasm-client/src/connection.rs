@@ -70,7 +70,7 @@ impl Default for Config {
             ice_servers: Vec::new(),
             min_backoff_ms: 500,
             max_backoff_ms: 5000,
-            fail_after: 4,
+            fail_after: 6,
             gather_timeout_ms: 5000,
             post_timeout_ms: 10_000,
             live_timeout_ms: 15_000,
