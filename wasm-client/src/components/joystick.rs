@@ -1,5 +1,4 @@
 use crate::drive::joystick_drive;
-use wasm_bindgen::JsCast;
 use web_sys::{Element, PointerEvent};
 use yew::prelude::*;
 
@@ -47,15 +46,14 @@ pub fn Joystick(props: &JoystickProps) -> Html {
         })
     };
     let onpointerdown = {
-        let (active, update) = (active.clone(), update.clone());
+        let (active, update, pad) = (active.clone(), update.clone(), pad.clone());
         Callback::from(move |e: PointerEvent| {
             e.prevent_default();
             e.stop_propagation();
-            if let Some(target) = e
-                .current_target()
-                .and_then(|t| t.dyn_into::<Element>().ok())
-            {
-                let _ = target.set_pointer_capture(e.pointer_id());
+            // Capture on the pad itself (Yew delegates events, so `current_target` is
+            // the app root): moves outside the pad keep steering until release.
+            if let Some(pad) = pad.cast::<Element>() {
+                let _ = pad.set_pointer_capture(e.pointer_id());
             }
             *active.borrow_mut() = Some(e.pointer_id());
             update(&e);
