@@ -1,6 +1,6 @@
 //! The root component: wires the hooks together and exposes state for tests.
 
-use crate::components::{ConnectionBadge, Help, Joystick, TelemetryOverlay, VideoView};
+use crate::components::{ConnectionBadge, Help, HelpButton, Joystick, TelemetryOverlay, VideoView};
 use crate::connection::ConnState;
 use crate::drive::Source;
 use crate::hooks::{use_connection, use_drive, use_frame_stamps, use_gamepad, use_keyboard_drive};
@@ -101,8 +101,9 @@ fn App() -> Html {
             <header class="hud-top">
                 <div class="brand">{ "rtcbot" }</div>
                 <ConnectionBadge conn={s.conn.clone()} {on_retry} />
-                <Help open={s.help} on_toggle={toggle_help} />
+                <HelpButton open={s.help} on_toggle={toggle_help.clone()} />
             </header>
+            <Help open={s.help} on_toggle={toggle_help} />
             <TelemetryOverlay state={state.clone()} />
             if let Some(notice) = &s.notice {
                 <div class={classes!("toast", notice.error.then_some("error"))} role="alert">

@@ -9,7 +9,23 @@ pub struct HelpProps {
     pub on_toggle: Callback<()>,
 }
 
-/// A `?` button and the panel explaining the controls.
+/// The `?` button that opens [`Help`].
+#[component]
+pub fn HelpButton(props: &HelpProps) -> Html {
+    let onclick = {
+        let on_toggle = props.on_toggle.clone();
+        Callback::from(move |e: MouseEvent| {
+            e.stop_propagation();
+            on_toggle.emit(());
+        })
+    };
+    html! {
+        <button id="help-button" class="icon-button" aria-label="Help" aria-controls="help"
+            aria-expanded={props.open.to_string()} {onclick}>{ "?" }</button>
+    }
+}
+
+/// The panel explaining the controls.
 #[component]
 pub fn Help(props: &HelpProps) -> Html {
     let toggle = {
@@ -21,8 +37,6 @@ pub fn Help(props: &HelpProps) -> Html {
     };
     html! {
         <>
-            <button id="help-button" class="icon-button" aria-label="Help" aria-expanded={props.open.to_string()}
-                onclick={toggle.clone()}>{ "?" }</button>
             if props.open {
                 <section id="help" class="panel help" onclick={|e: MouseEvent| e.stop_propagation()}>
                     <h2>{ "Driving" }</h2>
