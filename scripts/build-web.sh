@@ -64,6 +64,9 @@ if ! wasm-opt --version 2>/dev/null | grep -q 'version 123'; then
   npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error binaryen@123 </dev/null
 fi
 
+# .tools/ is project-local and never committed.
+if [ -d "$TOOLS" ] && [ ! -f "$TOOLS/.gitignore" ]; then printf '*\n' > "$TOOLS/.gitignore"; fi
+
 # 5. Build when anything is newer than the bundle.
 stale=1
 if [ "$FORCE" = 0 ] && [ -f "$DIST/index.html" ]; then
