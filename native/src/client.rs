@@ -5,7 +5,7 @@
 //! it to the robot's `/connect`, apply the answer, then exchange messages and receive
 //! H.264 access units. The end-to-end tests and the benchmark use it as a real peer.
 
-use crate::peer::{ice_servers, media_setup, to_rtc, wait_gathered};
+use crate::peer::{build_connection, to_rtc, wait_gathered, Side};
 use bytes::Bytes;
 use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -18,10 +18,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceGatheringState,
-};
+use webrtc::peer_connection::{PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState};
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
 /// How long [`RobotClient::connect`] waits for the data channel to open.
@@ -128,27 +125,22 @@ impl RobotClient {
     /// Connects to the robot whose signaling endpoint is `url` (…`/connect`) and waits
     /// until the message channel is open.
     pub async fn connect(url: &str, options: ClientOptions) -> Result<Self, ClientError> {
-        let (media, registry) = media_setup().map_err(webrtc_err)?;
         let (gathered, mut gathered_rx) = watch::channel(false);
         let (video_tx, video_rx) = mpsc::channel(256);
         let track = Arc::new(Mutex::new(None));
-        let config = RTCConfigurationBuilder::new()
-            .with_ice_servers(ice_servers(&options.ice_servers))
-            .build();
-        let pc = PeerConnectionBuilder::new()
-            .with_configuration(config)
-            .with_media_engine(media)
-            .with_interceptor_registry(registry)
-            .with_handler(Arc::new(Handler {
-                gathered,
-                video: video_tx,
-                track: track.clone(),
-            }))
-            .with_udp_addrs(options.ice_udp.clone())
-            .build()
-            .await
-            .map_err(webrtc_err)?;
-        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let handler = Arc::new(Handler {
+            gathered,
+            video: video_tx,
+            track: track.clone(),
+        });
+        let pc = build_connection(
+            Side::Offerer,
+            &options.ice_servers,
+            &options.ice_udp,
+            handler,
+        )
+        .await
+        .map_err(webrtc_err)?;
         let result = Self::negotiate(&pc, url, options.video, &mut gathered_rx).await;
         match result {
             Ok((channel, messages)) => Ok(Self {

@@ -10,6 +10,7 @@ use crate::control::PeerId;
 use crate::feedback::is_keyframe_request;
 use crate::robot::RobotInner;
 use crate::stream::VideoStream;
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264;
@@ -32,7 +33,7 @@ use webrtc::media_stream::Track;
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
     PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer,
-    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngine, SettingEngineBuilder,
+    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -91,7 +92,7 @@ pub(crate) fn h264_codecs() -> Vec<RTCRtpCodecParameters> {
 }
 
 /// A media engine and interceptors that speak the robot's one video codec.
-pub(crate) fn media_setup() -> Result<(MediaEngine, Registry), PeerError> {
+fn media_setup() -> Result<(MediaEngine, Registry), PeerError> {
     let mut media = MediaEngine::default();
     for codec in h264_codecs() {
         media
@@ -107,17 +108,68 @@ pub(crate) fn media_setup() -> Result<(MediaEngine, Registry), PeerError> {
     Ok((media, registry))
 }
 
-/// The robot answers as the DTLS server (`a=setup:passive`).
+/// Set when this host cannot open the mDNS socket (no multicast route, as in a
+/// network namespace with only loopback); later connections skip it.
+static MDNS_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+
+/// Which side of the offer/answer exchange a connection is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The robot, answering offers.
+    Answerer,
+    /// A client, making offers.
+    Offerer,
+}
+
+/// Builds a peer connection with the robot's codec, interceptors and ICE settings.
 ///
-/// webrtc-rs 0.21 sends a handshake flight that a state change starts (ICE connected
-/// → ClientHello) only at the driver's next timer, up to 200 ms later, while replies
-/// to received packets go out at once. As the DTLS (and so SCTP) server, the robot
-/// only ever replies, so a browser's connection set-up never waits on the robot's
-/// timer. Browsers accept either role.
-fn answering_settings() -> SettingEngine {
-    SettingEngineBuilder::new()
-        .with_answering_dtls_role(RTCDtlsRole::Server)
-        .build()
+/// The robot answers as the DTLS server (`a=setup:passive`): webrtc-rs 0.21 sends a
+/// handshake flight that a state change starts (ICE connected → ClientHello) only at
+/// the driver's next timer, up to 200 ms later, while replies to received packets go
+/// out at once. As the DTLS (and so SCTP) server the robot only ever replies, so a
+/// browser's set-up never waits on the robot's timer. Browsers accept either role.
+///
+/// mDNS (resolving browsers' `.local` candidates) is used when the host allows it;
+/// where the multicast socket cannot be opened, the connection is built without it
+/// and the peer is reached through peer-reflexive candidates instead.
+pub(crate) async fn build_connection(
+    side: Side,
+    servers: &[crate::config::IceServer],
+    udp: &[String],
+    handler: Arc<dyn PeerConnectionEventHandler>,
+) -> Result<Arc<dyn PeerConnection>, PeerError> {
+    let config = RTCConfigurationBuilder::new()
+        .with_ice_servers(ice_servers(servers))
+        .build();
+    loop {
+        let mdns = !MDNS_UNAVAILABLE.load(Ordering::Relaxed);
+        let (media, registry) = media_setup()?;
+        let mut settings = SettingEngineBuilder::new().with_multicast_dns_mode(if mdns {
+            MulticastDnsMode::QueryOnly
+        } else {
+            MulticastDnsMode::Disabled
+        });
+        if side == Side::Answerer {
+            settings = settings.with_answering_dtls_role(RTCDtlsRole::Server);
+        }
+        let built = PeerConnectionBuilder::new()
+            .with_configuration(config.clone())
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .with_setting_engine(settings.build())
+            .with_handler(handler.clone())
+            .with_udp_addrs(udp.to_vec())
+            .build()
+            .await;
+        match built {
+            Ok(pc) => return Ok(Arc::new(pc)),
+            Err(err) if mdns => {
+                tracing::warn!("mDNS is unavailable here ({err}); continuing without it");
+                MDNS_UNAVAILABLE.store(true, Ordering::Relaxed);
+            }
+            Err(err) => return Err(webrtc_err(err)),
+        }
+    }
 }
 
 /// STUN/TURN servers in the WebRTC stack's shape.
@@ -236,7 +288,6 @@ pub(crate) async fn negotiate(
 ) -> Result<(Arc<Peer>, SessionDescription), PeerError> {
     let offer = to_rtc(offer)?;
     let wants_video = offer.sdp.lines().any(|l| l.starts_with("m=video"));
-    let (media, registry) = media_setup()?;
     let (gathered, mut gathered_rx) = watch::channel(false);
     let shared = Arc::new(PeerShared {
         id,
@@ -247,20 +298,13 @@ pub(crate) async fn negotiate(
         gathered,
         connected: AtomicBool::new(false),
     });
-    let config = RTCConfigurationBuilder::new()
-        .with_ice_servers(ice_servers(&robot.config.webrtc.ice_servers))
-        .build();
-    let pc = PeerConnectionBuilder::new()
-        .with_configuration(config)
-        .with_media_engine(media)
-        .with_interceptor_registry(registry)
-        .with_setting_engine(answering_settings())
-        .with_handler(Arc::new(Handler(shared.clone())))
-        .with_udp_addrs(robot.config.webrtc.ice_udp.clone())
-        .build()
-        .await
-        .map_err(webrtc_err)?;
-    let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+    let pc = build_connection(
+        Side::Answerer,
+        &robot.config.webrtc.ice_servers,
+        &robot.config.webrtc.ice_udp,
+        Arc::new(Handler(shared.clone())),
+    )
+    .await?;
     let peer = Arc::new(Peer {
         pc: pc.clone(),
         shared: shared.clone(),

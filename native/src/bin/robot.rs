@@ -9,12 +9,16 @@ use rtcbot::config::{Config, RobotArgs};
 use rtcbot::{server, Robot};
 use tracing_subscriber::EnvFilter;
 
+/// Our logs at info; the WebRTC stack's routine warnings (unknown DTLS extensions
+/// from browsers, ICE checks before candidates arrive) only when they are errors.
+const DEFAULT_LOG: &str = "info,rtc_dtls=error,rtc_ice=error,webrtc=error,rtc=warn";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)),
         )
         .init();
     let args = RobotArgs::parse();

@@ -2,8 +2,7 @@
 // loopback port, and Debian's Chromium driven by playwright-core.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +20,7 @@ export async function startRobot({ port = 0, args = [] } = {}) {
   const proc = spawn(
     ROBOT_BIN,
     ['--listen', `127.0.0.1:${port}`, '--ice-udp', '127.0.0.1:0', '--www', join(ROOT, 'www', 'dist'), '--print-addr', ...args],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } },
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,rtc_dtls=error,rtc_ice=error,webrtc=error' } },
   );
   const lines = createInterface({ input: proc.stdout });
   const [first] = await Promise.race([
@@ -46,7 +45,7 @@ export async function startRobot({ port = 0, args = [] } = {}) {
   };
 }
 
-/** Headless Chromium with WebRTC allowed on loopback. */
+/** Headless Chromium (a fresh profile each launch) with WebRTC allowed on loopback. */
 export async function launchBrowser() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -54,7 +53,6 @@ export async function launchBrowser() {
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      `--user-data-dir=${mkdtempSync(join(tmpdir(), 'rtcbot-chromium-'))}`,
       '--allow-loopback-in-peer-connection',
       '--disable-features=WebRtcHideLocalIpsWithMdns',
       '--autoplay-policy=no-user-gesture-required',
