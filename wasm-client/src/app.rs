@@ -79,6 +79,10 @@ fn App() -> Html {
         ConnState::Failed { .. } => "Cannot reach the robot. Retrying…",
         ConnState::Closed => "Disconnected",
     };
+    let waiting = match s.conn.reason().filter(|r| !r.is_empty()) {
+        Some(reason) => format!("{waiting}\n{reason}"),
+        None => waiting.to_owned(),
+    };
     let d = s.drive;
     let opt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
     html! {

@@ -283,7 +283,7 @@ async fn run(shared: Rc<Shared>, mut rx: mpsc::UnboundedReceiver<(u32, Signal)>)
         attempt += 1;
         id += 1;
         if failures < cfg.fail_after {
-            shared.emit(Event::State(if ever_live {
+            shared.emit(Event::State(if ever_live || failures > 0 {
                 ConnState::Reconnecting {
                     attempt,
                     reason: last_reason.clone(),
@@ -696,14 +696,22 @@ async fn fetch_answer(url: &str, body: &str) -> Result<String, Failure> {
         Ok(text)
     } else {
         let status = response.status();
-        let text = text.trim();
-        let detail = if text.is_empty() {
+        // One readable line: HTML error pages give way to the status text.
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let detail = if text.is_empty() || text.starts_with('<') {
             response.status_text()
         } else {
-            text.chars().take(200).collect()
+            text.chars().take(160).collect()
+        };
+        let verb = if (400..500).contains(&status) {
+            "refused the connection"
+        } else {
+            "failed to answer"
         };
         Err(Failure {
-            reason: format!("robot refused the connection (HTTP {status}): {detail}"),
+            reason: format!("robot {verb} (HTTP {status}) {detail}")
+                .trim_end()
+                .to_owned(),
             refused: (400..500).contains(&status),
         })
     }
