@@ -5,6 +5,7 @@
 //! # robot.toml
 //! listen = "0.0.0.0:8080"
 //! www = "www/dist"
+//! cors_origins = ["http://localhost:5173"]   # other sites' pages allowed to connect
 //!
 //! [video]
 //! width = 640
@@ -33,6 +34,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Folder holding the built browser bundle (`trunk build` output).
     pub www: PathBuf,
+    /// Web origins (e.g. `http://localhost:5173`) whose pages may call `/connect`
+    /// from a browser; `*` allows any. Empty (the default) allows only the robot's own
+    /// page, so no other website a driver visits can take the robot.
+    pub cors_origins: Vec<String>,
     /// Video pipeline settings.
     pub video: VideoConfig,
     /// WebRTC settings.
@@ -86,6 +91,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             www: PathBuf::from("www/dist"),
+            cors_origins: Vec::new(),
             video: VideoConfig::default(),
             webrtc: WebRtcConfig::default(),
         }
@@ -184,6 +190,7 @@ impl Config {
         if let Some(www) = &args.www {
             config.www.clone_from(www);
         }
+        config.cors_origins.extend(args.cors_origin.iter().cloned());
         let v = &mut config.video;
         v.width = args.width.unwrap_or(v.width);
         v.height = args.height.unwrap_or(v.height);
@@ -245,6 +252,11 @@ impl Config {
                 );
             }
         }
+        for origin in &self.cors_origins {
+            if origin != "*" && origin.parse::<axum::http::HeaderValue>().is_err() {
+                return invalid("cors_origins", format!("{origin:?} is not a valid origin"));
+            }
+        }
         for server in &self.webrtc.ice_servers {
             for url in &server.urls {
                 let scheme_ok = ["stun:", "stuns:", "turn:", "turns:"]
@@ -299,6 +311,9 @@ pub struct RobotArgs {
     /// Encoder bitrate in kbit/s.
     #[arg(long)]
     pub bitrate_kbps: Option<u32>,
+    /// Web origin allowed to call /connect from its own page (repeatable; `*` = any).
+    #[arg(long)]
+    pub cors_origin: Vec<String>,
     /// Local UDP address for ICE (repeatable), e.g. 127.0.0.1:0.
     #[arg(long)]
     pub ice_udp: Vec<String>,

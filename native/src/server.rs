@@ -3,6 +3,7 @@
 //! - `POST /connect`: RTCBot's signaling. The body is an offer
 //!   `{"type":"offer","sdp":"..."}`; the response is the answer. Bad JSON or SDP gets
 //!   400 with the reason, a body over [`MAX_BODY_BYTES`] gets 413, a full robot 503.
+//! - `/connect` answers cross-origin requests only from `cors_origins`.
 //! - `GET /health`: JSON with peer and video counters and the drive state in force.
 //! - `GET /`: the built `www` bundle, or a page saying how to build it.
 
@@ -10,11 +11,12 @@ use crate::peer::PeerError;
 use crate::robot::Robot;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use shared_protocol::{SdpType, SessionDescription};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 
 /// The largest `/connect` body accepted.
@@ -23,13 +25,36 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The robot's routes.
 pub fn app(robot: Robot) -> Router {
     let www = robot.config().www.clone();
+    let connect_route = post(connect);
+    let connect_route = match cors(&robot.config().cors_origins) {
+        Some(layer) => connect_route.layer(layer),
+        None => connect_route,
+    };
     Router::new()
-        .route("/connect", post(connect))
+        .route("/connect", connect_route)
         .route("/health", get(health))
         .route("/", get(index))
         .fallback_service(ServeDir::new(www))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(robot)
+}
+
+/// Cross-origin access to `/connect` for the configured origins, if any.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::POST])
+            .allow_headers([header::CONTENT_TYPE]),
+    )
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -154,6 +179,52 @@ mod tests {
         }
         let (status, _) = post_connect(app.clone(), vec![0xff, 0xfe]).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn cross_origin_connects_only_from_configured_origins() {
+        let preflight = |origin: &str| {
+            Request::builder()
+                .method("OPTIONS")
+                .uri("/connect")
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .body(Body::empty())
+                .unwrap()
+        };
+        let closed = app(robot());
+        let response = closed
+            .oneshot(preflight("http://evil.example"))
+            .await
+            .unwrap();
+        assert!(response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none());
+
+        let mut config = Config {
+            cors_origins: vec!["http://localhost:5173".into()],
+            ..Config::default()
+        };
+        config.webrtc.ice_udp = vec!["127.0.0.1:0".into()];
+        let open = app(Robot::start(config).unwrap());
+        let response = open
+            .clone()
+            .oneshot(preflight("http://localhost:5173"))
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["access-control-allow-origin"],
+            "http://localhost:5173"
+        );
+        let response = open
+            .oneshot(preflight("http://evil.example"))
+            .await
+            .unwrap();
+        assert!(response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none());
     }
 
     #[tokio::test]
