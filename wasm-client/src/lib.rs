@@ -54,6 +54,10 @@ pub mod drive;
 pub mod latency;
 pub mod util;
 
+/// The rtcbot.js-compatible JS API for the npm package (feature `js-api`).
+#[cfg(feature = "js-api")]
+pub mod js_api;
+
 #[cfg(feature = "app")]
 mod app;
 #[cfg(feature = "app")]

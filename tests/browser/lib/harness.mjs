@@ -2,7 +2,8 @@
 // loopback port, and Debian's Chromium driven by playwright-core.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -84,3 +85,93 @@ export function robotDrive(robot, what, pred) {
     return pred(h.drive) ? h.drive : false;
   });
 }
+
+// ---- npm package (scripts/build-npm.sh) -------------------------------------------
+
+/** The robot binary like `startRobot`, but serving `www` (any folder) at `/`. */
+export async function startRobotServing(www, { args = [] } = {}) {
+  const proc = spawn(
+    ROBOT_BIN,
+    ['--listen', '127.0.0.1:0', '--ice-udp', '127.0.0.1:0', '--www', www, '--print-addr', ...args],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,rtc_dtls=error,rtc_ice=error,webrtc=error' } },
+  );
+  const lines = createInterface({ input: proc.stdout });
+  const [first] = await Promise.race([
+    once(lines, 'line'),
+    once(proc, 'exit').then(([code]) => { throw new Error(`robot exited with ${code} before listening`); }),
+  ]);
+  const url = `http://${first.replace('listening on ', '')}`;
+  return {
+    proc,
+    url,
+    async health() {
+      return (await fetch(`${url}/health`)).json();
+    },
+    async stop() {
+      if (proc.exitCode !== null) return;
+      proc.kill('SIGTERM');
+      await once(proc, 'exit');
+    },
+  };
+}
+
+/** The tarball built by scripts/build-npm.sh (target/npm/rtcbot-rs-<version>.tgz). */
+export function npmTarball() {
+  const dir = join(ROOT, 'target', 'npm');
+  const found = existsSync(dir) ? readdirSync(dir).filter((f) => /^rtcbot-rs-.*\.tgz$/.test(f)) : [];
+  if (found.length !== 1) {
+    throw new Error(`expected exactly one rtcbot-rs-*.tgz in ${dir}, found ${found.length}: run bash scripts/build-npm.sh`);
+  }
+  return join(dir, found[0]);
+}
+
+/**
+ * A fresh project folder with the packed package installed by npm, the way a user
+ * does it: `npm install ./rtcbot-rs-<version>.tgz`. Offline: the package has no
+ * dependencies, so this works without network.
+ */
+export async function installPackage(prefix = 'rtcbot-npm-') {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'rtcbot-npm-test', private: true, type: 'module' }));
+  const proc = spawn('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', npmTarball()], {
+    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  proc.stdout.on('data', (d) => { output += d; });
+  proc.stderr.on('data', (d) => { output += d; });
+  const [code] = await once(proc, 'exit');
+  if (code !== 0) throw new Error(`npm install of the tarball failed (${code}):\n${output}`);
+  return dir;
+}
+
+/** Runs a command to completion; resolves to {code, stdout, stderr}. */
+export async function run(cmd, args, opts = {}) {
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d) => { stdout += d; });
+  proc.stderr.on('data', (d) => { stderr += d; });
+  const [code] = await once(proc, 'exit');
+  return { code, stdout, stderr };
+}
+
+/**
+ * An init script recording what the page sends on its data channels
+ * (`window.__sent`: {label, data}) and keeping the channels it creates
+ * (`window.__channels`), without changing what is sent.
+ */
+export const RECORD_DATA_CHANNELS = `(() => {
+  window.__sent = [];
+  window.__channels = [];
+  const send = RTCDataChannel.prototype.send;
+  RTCDataChannel.prototype.send = function (data) {
+    window.__sent.push({ label: this.label, data: typeof data === 'string' ? data : '[binary]' });
+    return send.call(this, data);
+  };
+  const create = RTCPeerConnection.prototype.createDataChannel;
+  RTCPeerConnection.prototype.createDataChannel = function (...args) {
+    const dc = create.apply(this, args);
+    window.__channels.push(dc);
+    return dc;
+  };
+})();`;

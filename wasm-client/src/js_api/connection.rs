@@ -1,0 +1,724 @@
+//! `RTCConnection`: rtcbot.js's connection object, message for message.
+
+use super::{call, describe, err, function};
+use crate::util::js_error;
+use futures::channel::oneshot;
+use futures::future;
+use gloo::events::EventListener;
+use gloo::timers::future::TimeoutFuture;
+use shared_protocol::DEFAULT_CHANNEL;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::{
+    MediaStream, MediaStreamTrack, MessageEvent, RtcConfiguration, RtcDataChannel,
+    RtcDataChannelEvent, RtcDataChannelInit, RtcDataChannelState, RtcIceGatheringState,
+    RtcOfferOptions, RtcPeerConnection, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+};
+
+/// Longest wait for ICE gathering before the description is returned with the
+/// candidates found so far (rtcbot.js waits forever).
+const GATHER_TIMEOUT_MS: u32 = 10_000;
+
+/// rtcbot.js's default ICE servers.
+const DEFAULT_STUN: &str = "stun:stun.l.google.com:19302";
+
+/// Which media a [`StreamHandler`] handles.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Video,
+    Audio,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Video => "video",
+            Self::Audio => "audio",
+        }
+    }
+}
+
+/// One direction of media (rtcbot.js's `ConnectionStreamHandler`).
+#[derive(Default)]
+struct Media {
+    callback: RefCell<Option<js_sys::Function>>,
+    offer_to_receive: Cell<bool>,
+    incoming: RefCell<Option<MediaStream>>,
+    outgoing: RefCell<Option<MediaStreamTrack>>,
+}
+
+pub(crate) struct Inner {
+    pc: RtcPeerConnection,
+    ordered: bool,
+    default_channel: RefCell<Option<RtcDataChannel>>,
+    channels: RefCell<Vec<RtcDataChannel>>,
+    queued: RefCell<Vec<String>>,
+    on_message: RefCell<Option<js_sys::Function>>,
+    video: Media,
+    audio: Media,
+    has_remote: Cell<bool>,
+    offered: Cell<bool>,
+    closed: Cell<bool>,
+    /// Listeners hold an `Rc<Inner>`, like a JS peer connection keeps its handlers
+    /// alive; `close()` clears them and so breaks the cycle.
+    listeners: RefCell<Vec<EventListener>>,
+}
+
+impl Inner {
+    fn media(&self, kind: Kind) -> &Media {
+        match kind {
+            Kind::Video => &self.video,
+            Kind::Audio => &self.audio,
+        }
+    }
+
+    /// Sends `text` on the default channel, or queues it until the channel opens.
+    pub(crate) fn send_text(&self, text: String) -> Result<(), JsValue> {
+        if self.closed.get() {
+            return Err(err("put_nowait: the connection is closed"));
+        }
+        let channel = self.default_channel.borrow().clone();
+        match channel {
+            Some(dc) if dc.ready_state() == RtcDataChannelState::Open => {
+                self.flush(&dc);
+                dc.send_with_str(&text)
+                    .map_err(|e| err(format!("put_nowait: could not send: {}", js_error(&e))))
+            }
+            _ => {
+                self.queued.borrow_mut().push(text);
+                Ok(())
+            }
+        }
+    }
+
+    fn flush(&self, dc: &RtcDataChannel) {
+        let queued = std::mem::take(&mut *self.queued.borrow_mut());
+        for text in queued {
+            if let Err(e) = dc.send_with_str(&text) {
+                web_sys::console::error_2(&"rtcbot: could not send a queued message".into(), &e);
+            }
+        }
+    }
+
+    /// Listens to a data channel: messages go to the subscriber; the `default` one
+    /// also carries `put_nowait` and flushes the queue when it opens.
+    fn adopt_channel(self: &Rc<Self>, dc: RtcDataChannel, is_default: bool) {
+        let mut listeners = Vec::with_capacity(2);
+        listeners.push(EventListener::new(&dc, "message", {
+            let inner = Rc::clone(self);
+            move |event| {
+                let Some(event) = event.dyn_ref::<MessageEvent>() else {
+                    return;
+                };
+                let callback = inner.on_message.borrow().clone();
+                call(callback.as_ref(), &event.data());
+            }
+        }));
+        if is_default {
+            *self.default_channel.borrow_mut() = Some(dc.clone());
+            listeners.push(EventListener::new(&dc, "open", {
+                let inner = Rc::clone(self);
+                let dc = dc.clone();
+                move |_| inner.flush(&dc)
+            }));
+        }
+        self.channels.borrow_mut().push(dc);
+        self.listeners.borrow_mut().extend(listeners);
+    }
+
+    fn on_track(&self, event: &RtcTrackEvent) {
+        let track = event.track();
+        let kind = match track.kind().as_str() {
+            "video" => Kind::Video,
+            "audio" => Kind::Audio,
+            other => {
+                web_sys::console::error_1(&format!("rtcbot: unknown track kind {other:?}").into());
+                return;
+            }
+        };
+        let stream = match event.streams().get(0).dyn_into::<MediaStream>() {
+            Ok(stream) => stream,
+            // A track sent without a stream: wrap it, so the subscriber still gets one.
+            Err(_) => match MediaStream::new_with_tracks(&js_sys::Array::of1(&track)) {
+                Ok(stream) => stream,
+                Err(_) => return,
+            },
+        };
+        let media = self.media(kind);
+        *media.incoming.borrow_mut() = Some(stream.clone());
+        let callback = media.callback.borrow().clone();
+        if let Some(callback) = callback {
+            call(Some(&callback), &stream.into());
+        }
+    }
+
+    async fn set_remote(&self, description: &JsValue) -> Result<(), JsValue> {
+        let init = description_init("setRemoteDescription", description)?;
+        JsFuture::from(self.pc.set_remote_description(&init))
+            .await
+            .map_err(|e| {
+                err(format!(
+                    "setRemoteDescription: the browser refused the description: {}",
+                    js_error(&e)
+                ))
+            })?;
+        self.has_remote.set(true);
+        Ok(())
+    }
+
+    /// The local description once ICE gathering is complete, as `{type, sdp}`.
+    async fn finish_local(&self, what: &str) -> Result<JsValue, JsValue> {
+        gathered(&self.pc).await;
+        let local = self
+            .pc
+            .local_description()
+            .ok_or_else(|| err(format!("{what}: the browser produced no description")))?;
+        let out = js_sys::Object::new();
+        set(
+            &out,
+            "type",
+            &JsValue::from_str(sdp_type_name(local.type_())),
+        );
+        set(&out, "sdp", &JsValue::from_str(&local.sdp()));
+        Ok(out.into())
+    }
+
+    async fn local_description(self: Rc<Self>, description: JsValue) -> Result<JsValue, JsValue> {
+        const WHAT: &str = "getLocalDescription";
+        if self.closed.get() {
+            return Err(err(format!("{WHAT}: the connection is closed")));
+        }
+        let answering =
+            self.has_remote.get() || !description.is_undefined() && !description.is_null();
+        if answering {
+            if !self.has_remote.get() {
+                self.set_remote(&description).await.map_err(|e| {
+                    err(format!(
+                        "{WHAT}: {}",
+                        js_error(&e).replace("setRemoteDescription: ", "")
+                    ))
+                })?;
+            }
+            let answer = JsFuture::from(self.pc.create_answer()).await.map_err(|e| {
+                err(format!(
+                    "{WHAT}: could not create an answer: {}",
+                    js_error(&e)
+                ))
+            })?;
+            JsFuture::from(self.pc.set_local_description(answer.unchecked_ref()))
+                .await
+                .map_err(|e| {
+                    err(format!(
+                        "{WHAT}: could not set the answer: {}",
+                        js_error(&e)
+                    ))
+                })?;
+            return self.finish_local(WHAT).await;
+        }
+        if self.offered.replace(true) {
+            return Err(err(format!(
+                "{WHAT}: this connection already made its offer; set the answer with \
+                 setRemoteDescription, or create a new RTCConnection to connect again"
+            )));
+        }
+        let init = RtcDataChannelInit::new();
+        init.set_ordered(self.ordered);
+        let dc = self
+            .pc
+            .create_data_channel_with_data_channel_dict(DEFAULT_CHANNEL, &init);
+        self.adopt_channel(dc, true);
+        let options = RtcOfferOptions::new();
+        options.set_offer_to_receive_video(self.video.offer_to_receive.get());
+        options.set_offer_to_receive_audio(self.audio.offer_to_receive.get());
+        let offer = JsFuture::from(self.pc.create_offer_with_rtc_offer_options(&options))
+            .await
+            .map_err(|e| {
+                err(format!(
+                    "{WHAT}: could not create an offer: {}",
+                    js_error(&e)
+                ))
+            })?;
+        JsFuture::from(self.pc.set_local_description(offer.unchecked_ref()))
+            .await
+            .map_err(|e| err(format!("{WHAT}: could not set the offer: {}", js_error(&e))))?;
+        self.finish_local(WHAT).await
+    }
+
+    fn close(&self) {
+        self.closed.set(true);
+        // Dropping the listeners first: no close events reach the subscriber.
+        let listeners = std::mem::take(&mut *self.listeners.borrow_mut());
+        drop(listeners);
+        for dc in self.channels.borrow_mut().drain(..) {
+            dc.close();
+        }
+        self.default_channel.borrow_mut().take();
+        self.queued.borrow_mut().clear();
+        self.pc.close();
+    }
+}
+
+fn set(obj: &js_sys::Object, key: &str, value: &JsValue) {
+    let _ = js_sys::Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn sdp_type_name(kind: RtcSdpType) -> &'static str {
+    match kind {
+        RtcSdpType::Offer => "offer",
+        RtcSdpType::Pranswer => "pranswer",
+        RtcSdpType::Rollback => "rollback",
+        _ => "answer",
+    }
+}
+
+/// Checks a `{type, sdp}` description; the error says what was wrong with it.
+fn description_init(what: &str, value: &JsValue) -> Result<RtcSessionDescriptionInit, JsValue> {
+    if value.is_string() {
+        return Err(err(format!(
+            "{what} expects the description object {{type, sdp}}, got a string: parse the \
+             robot's reply first (await response.json())"
+        )));
+    }
+    if !value.is_object() {
+        return Err(err(format!(
+            "{what} expects the description object {{type, sdp}}, got {}",
+            describe(value)
+        )));
+    }
+    let kind = get(value, "type");
+    let sdp = get(value, "sdp");
+    if sdp.is_undefined() {
+        if let Some(message) = get(value, "error").as_string() {
+            return Err(err(format!(
+                "{what}: the robot refused the offer: {message}"
+            )));
+        }
+    }
+    let kind = match kind.as_string().as_deref() {
+        Some("offer") => RtcSdpType::Offer,
+        Some("answer") => RtcSdpType::Answer,
+        Some("pranswer") => RtcSdpType::Pranswer,
+        Some("rollback") => RtcSdpType::Rollback,
+        _ => {
+            return Err(err(format!(
+                "{what}: the description's type must be \"offer\", \"answer\", \"pranswer\" or \
+                 \"rollback\", got {}",
+                describe(&kind)
+            )))
+        }
+    };
+    let Some(sdp) = sdp.as_string() else {
+        return Err(err(format!(
+            "{what}: the description's sdp must be a string, got {}",
+            describe(&sdp)
+        )));
+    };
+    let init = RtcSessionDescriptionInit::new(kind);
+    init.set_sdp(&sdp);
+    Ok(init)
+}
+
+/// Resolves when ICE gathering completes, or after [`GATHER_TIMEOUT_MS`].
+async fn gathered(pc: &RtcPeerConnection) {
+    if pc.ice_gathering_state() == RtcIceGatheringState::Complete {
+        return;
+    }
+    let (tx, rx) = oneshot::channel::<()>();
+    let tx = RefCell::new(Some(tx));
+    let _listener = EventListener::new(pc, "icegatheringstatechange", {
+        let pc = pc.clone();
+        move |_| {
+            if pc.ice_gathering_state() == RtcIceGatheringState::Complete {
+                if let Some(tx) = tx.borrow_mut().take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    });
+    future::select(rx, TimeoutFuture::new(GATHER_TIMEOUT_MS)).await;
+}
+
+/// A connection to a robot (or to any RTCBot peer), like rtcbot.js's `RTCConnection`.
+///
+/// The page makes the offer with `getLocalDescription()`, `POST`s it to the robot and
+/// hands the reply to `setRemoteDescription()`; messages go out with `put_nowait`
+/// (strings as they are, anything else as JSON) and come in through `subscribe` as the
+/// raw text, exactly as with rtcbot.js.
+#[wasm_bindgen(js_name = RTCConnection)]
+pub struct RtcConnection {
+    inner: Rc<Inner>,
+    put_nowait: JsValue,
+}
+
+#[wasm_bindgen(js_class = RTCConnection)]
+impl RtcConnection {
+    /// `new RTCConnection(defaultOrdered = true, rtcConfiguration)`: `rtcConfiguration`
+    /// is handed to `RTCPeerConnection` (default: rtcbot.js's Google STUN server; pass
+    /// `{iceServers: []}` for LAN-only).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(js_name = defaultOrdered, unchecked_param_type = "boolean | undefined")]
+        default_ordered: JsValue,
+        #[wasm_bindgen(js_name = rtcConfiguration, unchecked_param_type = "RTCConfiguration | undefined")]
+        rtc_configuration: JsValue,
+    ) -> Result<RtcConnection, JsValue> {
+        let ordered = match default_ordered.as_bool() {
+            Some(b) => b,
+            None if default_ordered.is_undefined() || default_ordered.is_null() => true,
+            None => {
+                return Err(err(format!(
+                    "RTCConnection: defaultOrdered must be a boolean, got {}",
+                    describe(&default_ordered)
+                )))
+            }
+        };
+        let config: RtcConfiguration =
+            if rtc_configuration.is_undefined() || rtc_configuration.is_null() {
+                let config = RtcConfiguration::new();
+                let server = web_sys::RtcIceServer::new();
+                server.set_urls(&js_sys::Array::of1(&DEFAULT_STUN.into()));
+                config.set_ice_servers(&js_sys::Array::of1(&server));
+                config
+            } else if rtc_configuration.is_object() {
+                rtc_configuration.unchecked_into()
+            } else {
+                return Err(err(format!(
+                    "RTCConnection: rtcConfiguration must be an RTCConfiguration object such as \
+                 {{iceServers: []}}, got {}",
+                    describe(&rtc_configuration)
+                )));
+            };
+        if js_sys::Reflect::get(&js_sys::global(), &"RTCPeerConnection".into())
+            .map_or(true, |v| v.is_undefined())
+        {
+            return Err(err(
+                "RTCConnection: this environment has no WebRTC (RTCPeerConnection is missing); \
+                 use it in a browser",
+            ));
+        }
+        let pc = RtcPeerConnection::new_with_configuration(&config).map_err(|e| {
+            err(format!(
+                "RTCConnection: the browser refused the configuration: {}",
+                js_error(&e)
+            ))
+        })?;
+        let inner = Rc::new(Inner {
+            pc: pc.clone(),
+            ordered,
+            default_channel: RefCell::new(None),
+            channels: RefCell::new(Vec::new()),
+            queued: RefCell::new(Vec::new()),
+            on_message: RefCell::new(None),
+            video: Media::default(),
+            audio: Media::default(),
+            has_remote: Cell::new(false),
+            offered: Cell::new(false),
+            closed: Cell::new(false),
+            listeners: RefCell::new(Vec::new()),
+        });
+        let track = EventListener::new(&pc, "track", {
+            let inner = Rc::clone(&inner);
+            move |event| {
+                if let Some(event) = event.dyn_ref::<RtcTrackEvent>() {
+                    inner.on_track(event);
+                }
+            }
+        });
+        let datachannel = EventListener::new(&pc, "datachannel", {
+            let inner = Rc::clone(&inner);
+            move |event| {
+                if let Some(event) = event.dyn_ref::<RtcDataChannelEvent>() {
+                    let dc = event.channel();
+                    let is_default = dc.label() == DEFAULT_CHANNEL;
+                    inner.adopt_channel(dc, is_default);
+                }
+            }
+        });
+        inner.listeners.borrow_mut().extend([track, datachannel]);
+        // `put_nowait` is a bound function, as in rtcbot.js, so that
+        // `keyboard.subscribe(conn.put_nowait)` works.
+        let put_nowait = Closure::<dyn Fn(JsValue) -> Result<(), JsValue>>::new({
+            let inner = Rc::clone(&inner);
+            move |msg: JsValue| put(&inner, msg)
+        })
+        .into_js_value();
+        Ok(Self { inner, put_nowait })
+    }
+
+    /// Sends a message on the `default` data channel: a string as it is, any other
+    /// value as `JSON.stringify` text. Messages put before the channel opens are sent
+    /// when it opens. A bound function: `kb.subscribe(conn.put_nowait)` works.
+    #[wasm_bindgen(getter, unchecked_return_type = "(msg: unknown) => void")]
+    pub fn put_nowait(&self) -> JsValue {
+        self.put_nowait.clone()
+    }
+
+    /// Sets the callback that receives each incoming message: the raw text (or binary
+    /// data) as rtcbot.js does; `JSON.parse` it for objects. Replaces any previous
+    /// callback; before any, messages are logged to the console like rtcbot.js.
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(msg: any) => void")] callback: JsValue,
+    ) -> Result<(), JsValue> {
+        let callback = function("RTCConnection.subscribe", callback)?;
+        *self.inner.on_message.borrow_mut() = Some(callback);
+        Ok(())
+    }
+
+    /// Without a description: creates the offer (with the `default` data channel and,
+    /// when subscribed, video/audio reception) and resolves to `{type: "offer", sdp}`
+    /// once ICE gathering is complete. With a remote offer: answers it.
+    #[wasm_bindgen(
+        js_name = getLocalDescription,
+        unchecked_return_type = "Promise<SessionDescription>"
+    )]
+    pub fn get_local_description(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SessionDescription | null | undefined")]
+        description: JsValue,
+    ) -> js_sys::Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(inner.local_description(description))
+    }
+
+    /// Applies the remote peer's description (the robot's answer to the offer).
+    #[wasm_bindgen(js_name = setRemoteDescription, unchecked_return_type = "Promise<void>")]
+    pub fn set_remote_description(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SessionDescription")] description: JsValue,
+    ) -> js_sys::Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            if inner.closed.get() {
+                return Err(err("setRemoteDescription: the connection is closed"));
+            }
+            inner.set_remote(&description).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// For new code: the whole handshake in one call. Makes the offer, `POST`s it as
+    /// JSON to `url` (default `/connect`) and applies the answer; rejects with a
+    /// readable reason (HTTP status and the robot's message) when that fails.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn connect(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | undefined")] url: JsValue,
+    ) -> js_sys::Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let url = match url.as_string() {
+                Some(url) => url,
+                None if url.is_undefined() => "/connect".to_owned(),
+                None => {
+                    return Err(err(format!(
+                        "RTCConnection.connect expects the signaling URL as a string, got {}",
+                        describe(&url)
+                    )))
+                }
+            };
+            let offer = Rc::clone(&inner)
+                .local_description(JsValue::UNDEFINED)
+                .await?;
+            let body = js_sys::JSON::stringify(&offer).map_err(|e| err(js_error(&e)))?;
+            let answer = post_json(&url, &String::from(body)).await?;
+            inner.set_remote(&answer).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Closes the data channels and the peer connection. Later `put_nowait` calls throw.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> js_sys::Promise {
+        self.inner.close();
+        js_sys::Promise::resolve(&JsValue::UNDEFINED)
+    }
+
+    /// Video: `subscribe(cb)` gets the robot's `MediaStream` (call before
+    /// `getLocalDescription`); `putSubscription(track)` sends a video track.
+    #[wasm_bindgen(getter)]
+    pub fn video(&self) -> StreamHandler {
+        StreamHandler {
+            inner: Rc::clone(&self.inner),
+            kind: Kind::Video,
+        }
+    }
+
+    /// Audio, like [`RtcConnection::video`].
+    #[wasm_bindgen(getter)]
+    pub fn audio(&self) -> StreamHandler {
+        StreamHandler {
+            inner: Rc::clone(&self.inner),
+            kind: Kind::Audio,
+        }
+    }
+
+    /// The underlying `RTCPeerConnection`, for anything this API does not cover.
+    #[wasm_bindgen(getter, js_name = peerConnection)]
+    pub fn peer_connection(&self) -> RtcPeerConnection {
+        self.inner.pc.clone()
+    }
+}
+
+fn put(inner: &Inner, msg: JsValue) -> Result<(), JsValue> {
+    let text = match msg.as_string() {
+        Some(text) => text,
+        None => {
+            let json = js_sys::JSON::stringify(&msg).map_err(|e| {
+                err(format!(
+                    "put_nowait: the message cannot be sent as JSON: {}",
+                    js_error(&e)
+                ))
+            })?;
+            JsValue::from(json).as_string().ok_or_else(|| {
+                err(format!(
+                    "put_nowait: {} cannot be sent as JSON; send a string or a \
+                     JSON-serialisable value",
+                    describe(&msg)
+                ))
+            })?
+        }
+    };
+    inner.send_text(text)
+}
+
+/// `POST`s `body` as JSON; the parsed JSON reply, or a readable error.
+async fn post_json(url: &str, body: &str) -> Result<JsValue, JsValue> {
+    let window =
+        web_sys::window().ok_or_else(|| err("RTCConnection.connect needs a browser window"))?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    let headers = web_sys::Headers::new()?;
+    headers.set("Content-Type", "application/json")?;
+    init.set_headers(&headers);
+    init.set_body(&JsValue::from_str(body));
+    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| {
+        err(format!(
+            "RTCConnection.connect: bad URL {url:?}: {}",
+            js_error(&e)
+        ))
+    })?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(|e| {
+            err(format!(
+                "RTCConnection.connect: cannot reach {url} ({})",
+                js_error(&e)
+            ))
+        })?
+        .unchecked_into();
+    let text = JsFuture::from(response.text()?)
+        .await
+        .map_err(|e| {
+            err(format!(
+                "RTCConnection.connect: the reply broke off ({})",
+                js_error(&e)
+            ))
+        })?
+        .as_string()
+        .unwrap_or_default();
+    if !response.ok() {
+        let detail: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let detail: String = if detail.starts_with('<') {
+            response.status_text()
+        } else {
+            detail.chars().take(160).collect()
+        };
+        return Err(err(format!(
+            "RTCConnection.connect: {url} answered HTTP {} {detail}",
+            response.status()
+        )
+        .trim_end()));
+    }
+    js_sys::JSON::parse(&text).map_err(|_| {
+        let start: String = text.chars().take(60).collect();
+        err(format!(
+            "RTCConnection.connect: {url} did not answer with JSON (got {start:?})"
+        ))
+    })
+}
+
+/// `conn.video` / `conn.audio` (rtcbot.js's `ConnectionStreamHandler`).
+#[wasm_bindgen]
+pub struct StreamHandler {
+    inner: Rc<Inner>,
+    kind: Kind,
+}
+
+#[wasm_bindgen]
+impl StreamHandler {
+    /// Asks to receive this kind of media and sets the callback that gets the remote
+    /// `MediaStream` when it arrives (once per incoming track, as in rtcbot.js). Call
+    /// it before `getLocalDescription()`. A callback set after the stream arrived is
+    /// called with it at once.
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(stream: MediaStream) => void")] callback: JsValue,
+    ) -> Result<(), JsValue> {
+        let callback = function(&format!("{}.subscribe", self.kind.name()), callback)?;
+        let media = self.inner.media(self.kind);
+        media.offer_to_receive.set(true);
+        *media.callback.borrow_mut() = Some(callback.clone());
+        let incoming = media.incoming.borrow().clone();
+        if let Some(stream) = incoming {
+            call(Some(&callback), &stream.into());
+        }
+        Ok(())
+    }
+
+    /// Sends a local track (from `getUserMedia`) to the remote peer. Call it before
+    /// `getLocalDescription()`.
+    #[wasm_bindgen(js_name = putSubscription)]
+    pub fn put_subscription(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "MediaStreamTrack")] track: JsValue,
+    ) -> Result<(), JsValue> {
+        let what = format!("{}.putSubscription", self.kind.name());
+        let track: MediaStreamTrack = track.dyn_into().map_err(|v| {
+            err(format!(
+                "{what} expects a MediaStreamTrack, got {}",
+                describe(&v)
+            ))
+        })?;
+        if track.kind() != self.kind.name() {
+            return Err(err(format!(
+                "{what} expects a {} track, got a {} track",
+                self.kind.name(),
+                track.kind()
+            )));
+        }
+        if self.inner.closed.get() {
+            return Err(err(format!("{what}: the connection is closed")));
+        }
+        let stream = MediaStream::new_with_tracks(&js_sys::Array::of1(&track))?;
+        self.inner.pc.add_track_0(&track, &stream);
+        *self.inner.media(self.kind).outgoing.borrow_mut() = Some(track);
+        Ok(())
+    }
+
+    /// The remote stream once it arrived, else `undefined`.
+    #[wasm_bindgen(getter, js_name = incomingStream)]
+    pub fn incoming_stream(&self) -> Option<MediaStream> {
+        self.inner.media(self.kind).incoming.borrow().clone()
+    }
+
+    /// The track given to `putSubscription`, else `undefined`.
+    #[wasm_bindgen(getter, js_name = outgoingStream)]
+    pub fn outgoing_stream(&self) -> Option<MediaStreamTrack> {
+        self.inner.media(self.kind).outgoing.borrow().clone()
+    }
+}
+
+/// Gives [`super::DriveSender`] the connection's sending side.
+impl RtcConnection {
+    pub(crate) fn inner(&self) -> Rc<Inner> {
+        Rc::clone(&self.inner)
+    }
+}
