@@ -525,8 +525,15 @@ async fn handle_message(
             .await;
         }
         Ok(control) => {
-            if let Some(robot) = shared.robot.upgrade() {
-                robot.hub.publish(shared.id, control);
+            let Some(robot) = shared.robot.upgrade() else {
+                return;
+            };
+            if let Err(refused) = robot.hub.publish(shared.id, control) {
+                tracing::debug!(peer = shared.id, "refused a drive state: {refused}");
+                reply(Telemetry::Error {
+                    message: refused.to_string(),
+                })
+                .await;
             }
         }
         Err(err) => {
