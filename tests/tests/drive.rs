@@ -17,6 +17,8 @@ async fn robot_with_motors(pair: &PtyPair, deadman_ms: u64) -> TestRobot {
             path,
             write_format: Some("<hh".into()),
             write_keys: Some(vec!["left".into(), "right".into()]),
+            read_format: Some("<BH".into()),
+            read_keys: Some(vec!["sensorID".into(), "measurement".into()]),
             ..SerialConfig::default()
         });
         c.drive = Some(DriveConfig {
@@ -68,6 +70,20 @@ async fn the_arduino_gets_mapped_motor_structs_then_the_dead_man_stop() {
 
     // Idle: the robot keeps writing the stop command at its fixed rate.
     until_motors(&mut arduino, "the idle stop command", (0, 0)).await;
+
+    // What the Arduino sends reaches the browser as JSON telemetry.
+    arduino.write(&[12, 123, 0]);
+    let message = recv_until(&mut client, "the sensor struct as telemetry", |m| match m {
+        Telemetry::Json(v) if v["type"] == "serial" && v.get("message").is_some() => {
+            Some(v["message"].clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        message,
+        serde_json::json!({"sensorID": 12, "measurement": 123})
+    );
 
     // Half forward, turning right: left = 0.5 + 0.25, right = 0.5 - 0.25.
     client.send(&drive(0.5, 0.25, 1)).await.unwrap();
