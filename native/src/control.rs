@@ -232,7 +232,11 @@ impl ControlHub {
                 at: now,
             };
             drop(owner);
-            self.stop("control went silent");
+            if self.drive.borrow().is_stopped() {
+                self.notify(None, "the idle driver released the drive", false);
+            } else {
+                self.stop("control went silent");
+            }
             return true;
         }
         false
@@ -337,7 +341,7 @@ mod tests {
         assert!(hub.check_silence(sent + Duration::from_millis(301)));
         assert_eq!(hub.driver(), None);
         let notice = notices.try_recv().unwrap();
-        assert_eq!(notice.reason, "control went silent");
+        assert_eq!(notice.reason, "the idle driver released the drive");
         assert!(!notice.stopped, "it was not moving");
         hub.publish(2, drive(1.0, 3)).unwrap();
         assert_eq!(hub.driver(), Some(2));
