@@ -3,12 +3,13 @@
 //! - `video`: CPU of the real `rtcbot-robot` binary (from the same target folder)
 //!   streaming 640x480@30 to one WebRTC viewer, from a Y4M file through the software
 //!   encoder, then from the same pictures as an H.264 Annex B file passed through
-//!   (no decode, no encode). Both files are made at start from the test pattern.
+//!   (no decode, no encode). The files are made at start from the test pattern, clean
+//!   and with sensor-like noise (a real camera's pictures are never flat).
 //! - `deadman`: over a real socat pty pair, the time from a driver's last control
 //!   message until the stop struct reaches the "Arduino" end, with the default
 //!   300 ms dead-man time (hub, drive loop and serial link in this process).
 //!
-//! `cargo run --release -p rtcbot-native --bin rtcbot-hw-bench [-- --seconds 5]`
+//! `cargo run --release -p rtcbot-native --bin rtcbot-hw-bench [-- --seconds 10]`
 //! (build `rtcbot-robot` in the same profile first; needs `socat`).
 
 use anyhow::{bail, Context};
@@ -53,16 +54,34 @@ fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-/// Writes `seconds` of 640x480@30 test pattern as `clip.y4m` and `clip.h264`.
-fn make_clips(dir: &Path, frames: usize) -> anyhow::Result<(PathBuf, PathBuf)> {
+/// Writes `frames` of 640x480@30 test pattern as `<name>.y4m` and `<name>.h264`; with
+/// `noise`, every pixel gets sensor-like noise (+-6 luma levels, new each frame), as a
+/// real camera's pictures have, which the flat test pattern lacks.
+fn make_clips(
+    dir: &Path,
+    name: &str,
+    frames: usize,
+    noise: bool,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
     let mut source = TestPattern::new(640, 480)?;
     let mut pictures = Vec::with_capacity(frames);
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
     for _ in 0..frames {
         let mut f = Frame::new(640, 480);
         source.capture(&mut f)?;
+        if noise {
+            let luma = f.width * f.height;
+            for px in &mut f.data[..luma] {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let delta = (seed % 13) as i16 - 6;
+                *px = (i16::from(*px) + delta).clamp(16, 235) as u8;
+            }
+        }
         pictures.push(f);
     }
-    let y4m = dir.join("clip.y4m");
+    let y4m = dir.join(format!("{name}.y4m"));
     let mut file = std::io::BufWriter::new(std::fs::File::create(&y4m)?);
     write_y4m(&mut file, &pictures, 30)?;
     drop(file);
@@ -77,7 +96,7 @@ fn make_clips(dir: &Path, frames: usize) -> anyhow::Result<(PathBuf, PathBuf)> {
             annexb.extend_from_slice(&out.data);
         }
     }
-    let h264 = dir.join("clip.h264");
+    let h264 = dir.join(format!("{name}.h264"));
     std::fs::write(&h264, annexb)?;
     Ok((y4m, h264))
 }
@@ -240,7 +259,7 @@ async fn deadman_delay(dir: &Path, rounds: usize) -> anyhow::Result<Value> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut seconds = 5.0;
+    let mut seconds = 10.0;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -250,29 +269,39 @@ async fn main() -> anyhow::Result<()> {
                     .and_then(|s| s.parse().ok())
                     .context("--seconds needs a number")?;
             }
-            other => bail!("unknown argument {other:?} (try --seconds 5)"),
+            other => bail!("unknown argument {other:?} (try --seconds 10)"),
         }
     }
     let dir = std::env::temp_dir().join(format!("rtcbot-hw-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (y4m, h264) = make_clips(&dir, 90)?;
-    let (encode_cpu, encode_frames) =
-        robot_cpu(&format!("file:{}", y4m.display()), seconds).await?;
-    let (pass_cpu, pass_frames) = robot_cpu(&format!("file:{}", h264.display()), seconds).await?;
+    let mut video = serde_json::Map::new();
+    for (name, noise) in [("clean-pattern", false), ("noisy-pattern", true)] {
+        let (y4m, h264) = make_clips(&dir, name, 90, noise)?;
+        let (encode_cpu, encode_frames) =
+            robot_cpu(&format!("file:{}", y4m.display()), seconds).await?;
+        let (pass_cpu, pass_frames) =
+            robot_cpu(&format!("file:{}", h264.display()), seconds).await?;
+        video.insert(
+            name.into(),
+            json!({
+                "y4m_software_encode": {
+                    "robot_cpu_percent": round3(encode_cpu),
+                    "frames_received": encode_frames,
+                },
+                "annexb_pass_through": {
+                    "robot_cpu_percent": round3(pass_cpu),
+                    "frames_received": pass_frames,
+                },
+                "pass_through_cpu_ratio": round3(pass_cpu / encode_cpu.max(1e-9)),
+            }),
+        );
+    }
     let deadman = deadman_delay(&dir, 10).await?;
     let _ = std::fs::remove_dir_all(&dir);
     let report = json!({
         "video_640x480_30fps": {
-            "seconds": seconds,
-            "y4m_software_encode": {
-                "robot_cpu_percent": round3(encode_cpu),
-                "frames_received": encode_frames,
-            },
-            "annexb_pass_through": {
-                "robot_cpu_percent": round3(pass_cpu),
-                "frames_received": pass_frames,
-            },
-            "pass_through_cpu_ratio": round3(pass_cpu / encode_cpu.max(1e-9)),
+            "seconds_each": seconds,
+            "clips": video,
         },
         "deadman": deadman,
     });
