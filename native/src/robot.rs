@@ -20,7 +20,7 @@ use crate::file_source::{AnnexBSource, Y4mSource};
 use crate::peer::{negotiate, Peer, PeerError};
 use crate::serial::{LinkState, SerialConnection, SerialError, SerialEvent};
 use crate::stream::{Pipeline, StreamCounters, VideoStream};
-use crate::v4l_camera::{first_camera, open_camera, Camera, OpenedCamera};
+use crate::v4l_camera::{auto_candidates, list_cameras, open_camera, Camera, OpenedCamera};
 use shared_protocol::{MotorState, RobotStatus, SessionDescription, StreamStats, Telemetry};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -314,10 +314,16 @@ pub fn open_pipeline(config: &Config) -> Result<Pipeline, RobotError> {
             reason,
         })
     })?;
-    let device = match camera {
-        Camera::Auto => first_camera(),
-        Camera::Device(path) => Some(path),
-        Camera::TestPattern => None,
+    let devices = match camera {
+        Camera::Auto => auto_candidates(list_cameras(), (v.width, v.height), v.fps),
+        Camera::Device(path) => {
+            // An explicit device must work: its error stops the robot.
+            return Ok(match open_camera(&path, (v.width, v.height), v.fps)? {
+                OpenedCamera::H264(cam) => Pipeline::PassThrough(Box::new(cam)),
+                OpenedCamera::Raw(cam) => encode_pipeline(config, Box::new(cam)),
+            });
+        }
+        Camera::TestPattern => Vec::new(),
         Camera::File(path) => {
             let ext = path
                 .extension()
@@ -330,14 +336,16 @@ pub fn open_pipeline(config: &Config) -> Result<Pipeline, RobotError> {
             });
         }
     };
-    let Some(device) = device else {
-        let source = TestPattern::new(v.width, v.height)?;
-        return Ok(encode_pipeline(config, Box::new(source)));
-    };
-    Ok(match open_camera(&device, (v.width, v.height), v.fps)? {
-        OpenedCamera::H264(cam) => Pipeline::PassThrough(Box::new(cam)),
-        OpenedCamera::Raw(cam) => encode_pipeline(config, Box::new(cam)),
-    })
+    // auto: the first camera that opens, else the test pattern.
+    for device in devices {
+        match open_camera(&device, (v.width, v.height), v.fps) {
+            Ok(OpenedCamera::H264(cam)) => return Ok(Pipeline::PassThrough(Box::new(cam))),
+            Ok(OpenedCamera::Raw(cam)) => return Ok(encode_pipeline(config, Box::new(cam))),
+            Err(err) => tracing::warn!("camera auto: skipping {}: {err}", device.display()),
+        }
+    }
+    let source = TestPattern::new(v.width, v.height)?;
+    Ok(encode_pipeline(config, Box::new(source)))
 }
 
 /// Every second, sends stream figures and status to every peer.

@@ -190,6 +190,8 @@ pub struct CameraInfo {
     pub path: PathBuf,
     /// The driver's name for it.
     pub name: String,
+    /// Where it is attached (`usb-...`, `platform:...`).
+    pub bus: String,
     /// Every format, size and rate.
     pub options: Vec<FormatOption>,
 }
@@ -254,6 +256,7 @@ pub fn probe(path: &Path) -> Result<Option<CameraInfo>, CameraError> {
     Ok(Some(CameraInfo {
         path: path.to_owned(),
         name: caps.card,
+        bus: caps.bus,
         options,
     }))
 }
@@ -327,8 +330,10 @@ fn open_device(
     if let Err(e) = dev.set_params(&v4l::video::capture::Parameters::with_fps(rate)) {
         tracing::warn!("{}: cannot set {rate} fps: {e}", path.display());
     }
-    let stream = v4l::io::mmap::Stream::with_buffers(&dev, Type::VideoCapture, 4)
+    let mut stream = v4l::io::mmap::Stream::with_buffers(&dev, Type::VideoCapture, 4)
         .map_err(|e| device_error(path, e))?;
+    // A camera that stops delivering is an error, not a hung video thread.
+    stream.set_timeout(CAPTURE_TIMEOUT);
     Ok((dev, choice, stream))
 }
 
@@ -463,9 +468,27 @@ pub fn open_camera(path: &Path, want: (u32, u32), fps: u32) -> Result<OpenedCame
     })
 }
 
-/// The first capture device, if any.
-pub fn first_camera() -> Option<PathBuf> {
-    list_cameras().into_iter().next().map(|c| c.path)
+/// How long a capture may wait for the next frame before it is an error.
+const CAPTURE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether `auto` may pick this device: not an ISP or codec node (a Pi exposes many
+/// capture-capable nodes that are not cameras), and offering a usable format.
+pub fn is_auto_candidate(cam: &CameraInfo, want: (u32, u32), fps: u32) -> bool {
+    let name = cam.name.to_ascii_lowercase();
+    let not_a_camera = ["isp", "codec", "pispbe", "rpivid", "hevc"]
+        .iter()
+        .any(|w| name.contains(w));
+    !not_a_camera && negotiate(&cam.options, want, f64::from(fps)).is_some()
+}
+
+/// Capture devices `auto` may use, USB cameras first.
+pub fn auto_candidates(cameras: Vec<CameraInfo>, want: (u32, u32), fps: u32) -> Vec<PathBuf> {
+    let mut usable: Vec<CameraInfo> = cameras
+        .into_iter()
+        .filter(|c| is_auto_candidate(c, want, fps))
+        .collect();
+    usable.sort_by_key(|c| !c.bus.starts_with("usb"));
+    usable.into_iter().map(|c| c.path).collect()
 }
 
 fn check_len(buf: &[u8], need: usize, what: &str) -> Result<(), String> {
@@ -680,6 +703,7 @@ mod tests {
         let text = describe_cameras(&[CameraInfo {
             path: "/dev/video0".into(),
             name: "USB cam".into(),
+            bus: "usb-0000:01:00.0-1.3".into(),
             options: vec![
                 opt(b"MJPG", 640, 480, &[30.0, 15.0]),
                 opt(b"RGB3", 640, 480, &[30.0]),
@@ -688,5 +712,35 @@ mod tests {
         assert!(text.contains("/dev/video0 (USB cam)"));
         assert!(text.contains("MJPG 640x480 @ 30/15 fps"));
         assert!(text.contains("RGB3 640x480 @ 30 fps (not usable)"));
+    }
+
+    #[test]
+    fn auto_skips_isp_and_codec_nodes_and_prefers_usb() {
+        let cam = |path: &str, name: &str, bus: &str, code: &[u8; 4]| CameraInfo {
+            path: path.into(),
+            name: name.into(),
+            bus: bus.into(),
+            options: vec![opt(code, 640, 480, &[30.0])],
+        };
+        let found = vec![
+            cam("/dev/video0", "unicam", "platform:fe801000.csi", b"pRAA"),
+            cam(
+                "/dev/video1",
+                "mmal service",
+                "platform:bcm2835-camera",
+                b"YU12",
+            ),
+            cam(
+                "/dev/video14",
+                "bcm2835-isp",
+                "platform:bcm2835-isp",
+                b"YU12",
+            ),
+            cam("/dev/video2", "HD Webcam", "usb-0000:01:00.0-1.2", b"MJPG"),
+        ];
+        assert_eq!(
+            auto_candidates(found, (640, 480), 30),
+            [PathBuf::from("/dev/video2"), PathBuf::from("/dev/video1")]
+        );
     }
 }
