@@ -4,6 +4,10 @@
 //! [`TestPattern`], the default when no camera exists: colour bars, a moving box and
 //! a [`Stamp`] (frame number and capture time) that a receiver reads back after
 //! decoding to check ordering and measure glass-to-glass latency.
+//!
+//! Sources that already produce H.264 (a camera's H.264 format, an Annex B file)
+//! implement [`EncodedSource`] instead: the stream passes their access units through
+//! without decoding or encoding.
 
 use shared_protocol::Stamp;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -73,6 +77,22 @@ pub enum CameraError {
         /// Why.
         reason: &'static str,
     },
+    /// A file source could not be read or is not in the expected format.
+    #[error("video file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A camera device failed.
+    #[error("camera {device}: {reason}")]
+    Device {
+        /// The device path.
+        device: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Something that produces raw frames: a camera, a file, a test pattern.
@@ -83,6 +103,17 @@ pub trait VideoSource: Send + 'static {
     fn size(&self) -> (usize, usize);
     /// Fills `frame` with the next picture and stamps its number and capture time.
     fn capture(&mut self, frame: &mut Frame) -> Result<(), CameraError>;
+}
+
+/// Something that produces H.264 access units already encoded: a camera's H.264
+/// format, an Annex B file. The stream sends them as they are.
+pub trait EncodedSource: Send + 'static {
+    /// A short name for logs and telemetry, e.g. `file:clip.h264`.
+    fn name(&self) -> &str;
+    /// Frame size in pixels.
+    fn size(&self) -> (usize, usize);
+    /// The next access unit, Annex B, with SPS/PPS in front of every IDR.
+    fn next_frame(&mut self) -> Result<crate::encoder::EncodedFrame, CameraError>;
 }
 
 /// Microseconds since the Unix epoch, now.

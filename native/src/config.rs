@@ -8,6 +8,7 @@
 //! cors_origins = ["http://localhost:5173"]   # other sites' pages allowed to connect
 //!
 //! [video]
+//! camera = "auto"          # or "test-pattern", "/dev/video0", "file:clip.h264"
 //! width = 640
 //! height = 480
 //! fps = 30
@@ -17,8 +18,20 @@
 //! [webrtc]
 //! ice_udp = ["0.0.0.0:0", "127.0.0.1:0"]
 //! ice_servers = [{ urls = ["turn:turn.example.org:3478"], username = "robot", credential = "secret" }]
+//!
+//! # Optional hardware: an Arduino on a serial port, driven by the drive state.
+//! # See the `serial` and `drive` modules for every key.
+//! [serial]
+//! path = "/dev/ttyACM0"
+//! write_format = "<hh"
+//! write_keys = ["left", "right"]
+//!
+//! [drive]
+//! deadman_ms = 300
 //! ```
 
+pub use crate::drive::DriveConfig;
+pub use crate::serial::SerialConfig;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -42,12 +55,22 @@ pub struct Config {
     pub video: VideoConfig,
     /// WebRTC settings.
     pub webrtc: WebRtcConfig,
+    /// The serial link to a microcontroller; none by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<SerialConfig>,
+    /// Motor mapping and dead-man stop; needs `[serial]` with a write struct.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drive: Option<DriveConfig>,
 }
 
 /// The video pipeline: source size and rate, encoder settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VideoConfig {
+    /// The video source: `auto` (the first V4L2 capture device, else the test
+    /// pattern), `test-pattern`, a device path such as `/dev/video0`, or `file:PATH`
+    /// (`.y4m` raw frames, encoded; `.h264`/`.264` Annex B, passed through).
+    pub camera: String,
     /// Frame width in pixels (even).
     pub width: u32,
     /// Frame height in pixels (even).
@@ -94,6 +117,8 @@ impl Default for Config {
             cors_origins: Vec::new(),
             video: VideoConfig::default(),
             webrtc: WebRtcConfig::default(),
+            serial: None,
+            drive: None,
         }
     }
 }
@@ -101,6 +126,7 @@ impl Default for Config {
 impl Default for VideoConfig {
     fn default() -> Self {
         Self {
+            camera: "auto".into(),
             width: 640,
             height: 480,
             fps: 30,
@@ -138,6 +164,12 @@ pub enum ConfigError {
         /// What toml said, with line and column.
         source: toml::de::Error,
     },
+    /// The `[serial]` section is unusable.
+    #[error(transparent)]
+    Serial(#[from] crate::serial::SerialError),
+    /// The `[drive]` section is unusable.
+    #[error(transparent)]
+    Drive(#[from] crate::drive::DriveError),
     /// A value is outside what the robot can run with.
     #[error("invalid setting {field}: {reason}")]
     Invalid {
@@ -187,11 +219,24 @@ impl Config {
         if let Some(port) = args.port {
             config.listen.set_port(port);
         }
+        if let Some(path) = &args.serial {
+            config
+                .serial
+                .get_or_insert_with(SerialConfig::default)
+                .path
+                .clone_from(path);
+        }
+        if let Some(baud) = args.baud {
+            config.serial.get_or_insert_with(SerialConfig::default).baud = baud;
+        }
         if let Some(www) = &args.www {
             config.www.clone_from(www);
         }
         config.cors_origins.extend(args.cors_origin.iter().cloned());
         let v = &mut config.video;
+        if let Some(camera) = &args.camera {
+            v.camera.clone_from(camera);
+        }
         v.width = args.width.unwrap_or(v.width);
         v.height = args.height.unwrap_or(v.height);
         v.fps = args.fps.unwrap_or(v.fps);
@@ -214,6 +259,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field, reason: String| Err(ConfigError::Invalid { field, reason });
         let v = &self.video;
+        if let Err(reason) = v.camera.parse::<crate::v4l_camera::Camera>() {
+            return invalid("video.camera", reason);
+        }
         if !(16..=3840).contains(&v.width) || v.width % 2 != 0 {
             return invalid(
                 "video.width",
@@ -240,6 +288,16 @@ impl Config {
                 "video.keyframe_interval_s",
                 format!("{} must be in 0.1..=3600", v.keyframe_interval_s),
             );
+        }
+        if let Some(serial) = &self.serial {
+            serial.validate()?;
+        }
+        if let Some(drive) = &self.drive {
+            let codec = match &self.serial {
+                Some(serial) => serial.write_codec()?,
+                None => None,
+            };
+            crate::drive::DriveMapping::new(drive.clone(), codec.as_ref())?;
         }
         if self.webrtc.ice_udp.is_empty() {
             return invalid("webrtc.ice_udp", "needs at least one address".into());
@@ -299,6 +357,9 @@ pub struct RobotArgs {
     /// Folder with the built browser bundle.
     #[arg(long)]
     pub www: Option<PathBuf>,
+    /// Video source: auto, test-pattern, /dev/videoN or file:PATH (.y4m or .h264).
+    #[arg(long)]
+    pub camera: Option<String>,
     /// Video width in pixels.
     #[arg(long)]
     pub width: Option<u32>,
@@ -320,9 +381,25 @@ pub struct RobotArgs {
     /// STUN/TURN URL (repeatable), e.g. stun:stun.l.google.com:19302.
     #[arg(long)]
     pub ice_server: Vec<String>,
+    /// Serial device of the microcontroller, e.g. /dev/ttyACM0 (enables `[serial]`).
+    #[arg(long)]
+    pub serial: Option<PathBuf>,
+    /// Serial baud rate (enables `[serial]`).
+    #[arg(long)]
+    pub baud: Option<u32>,
     /// Print the port actually bound as `listening on <addr>` on stdout.
     #[arg(long)]
     pub print_addr: bool,
+    /// A command instead of serving.
+    #[command(subcommand)]
+    pub command: Option<RobotCommand>,
+}
+
+/// Commands of the robot binary besides serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum RobotCommand {
+    /// Lists V4L2 capture devices with their formats, sizes and rates.
+    Cameras,
 }
 
 #[cfg(test)]
@@ -371,6 +448,7 @@ mod tests {
         let cases = [
             ("[video]\nwidth = 641\n", "video.width"),
             ("[video]\nfps = 0\n", "video.fps"),
+            ("[video]\ncamera = \"webcam\"\n", "video.camera"),
             ("[video]\ncolour = 1\n", "unknown field `colour`"),
             ("listen = \"nowhere\"\n", "invalid"),
             ("[webrtc]\nice_udp = [\"x\"]\n", "webrtc.ice_udp"),
@@ -379,6 +457,14 @@ mod tests {
                 "webrtc.ice_servers",
             ),
             ("[video\n", "invalid config"),
+            ("[serial]\nbaud = 0\n", "serial.baud"),
+            ("[serial]\nwrite_format = \"<hZ\"\n", "unknown code 'Z'"),
+            ("[serial]\nparity = 1\n", "unknown field `parity`"),
+            ("[drive]\n", "needs a serial write struct"),
+            (
+                "[serial]\nwrite_format = \"<bb\"\nwrite_keys = [\"left\", \"right\"]\n[drive]\n",
+                "\"left\": 255 is out of range for 'b'",
+            ),
         ];
         for (text, expected) in cases {
             let err = Config::from_toml(text).unwrap_err().to_string();
@@ -391,5 +477,25 @@ mod tests {
         assert!(err
             .to_string()
             .contains("cannot read config file /nonexistent/robot.toml"));
+    }
+
+    #[test]
+    fn hardware_sections_parse() {
+        let c = Config::from_toml(
+            "[serial]\npath = \"/dev/ttyUSB0\"\nbaud = 57600\nwrite_format = \"<Bhh\"\n\
+             write_keys = [\"cmd\", \"left\", \"right\"]\nstart_byte = 0xAA\n\
+             [drive]\ndeadman_ms = 250\nlimit = 200\nconstants = { cmd = 1 }\n",
+        )
+        .unwrap();
+        let serial = c.serial.as_ref().unwrap();
+        assert_eq!((serial.baud, serial.start_byte), (57600, Some(0xAA)));
+        assert_eq!(c.drive.as_ref().unwrap().deadman_ms, 250);
+        let args = RobotArgs::parse_from(["robot", "--serial", "/dev/ttyS1", "--baud", "9600"]);
+        let c = Config::from_args(&args).unwrap();
+        let serial = c.serial.unwrap();
+        assert_eq!(
+            (serial.path.to_str(), serial.baud),
+            (Some("/dev/ttyS1"), 9600)
+        );
     }
 }

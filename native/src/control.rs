@@ -4,13 +4,22 @@
 //! [`DriveState`] in a `watch` channel (hardware code reads the freshest state) and
 //! broadcasts every message as a [`ControlEvent`] (keyboard, gamepad, custom JSON...).
 //!
-//! Safety is built in: a stale drive state (lower `seq` from the same peer) is
-//! dropped; when the peer that set a moving drive state leaves, or sends nothing for
-//! [`ControlHub::silence_timeout`], the hub publishes [`DriveState::STOP`].
+//! Safety is built in:
+//! - **one driver at a time**: the first peer to send a drive state holds the drive
+//!   until it leaves or goes silent; other peers' drive states are refused with
+//!   [`ControlRefused`] (their other messages still reach the robot, and they still see
+//!   video);
+//! - **dead-man stop**: when the driver sends nothing for [`ControlHub::silence_timeout`]
+//!   or leaves, the hub publishes [`DriveState::STOP`] and releases the drive;
+//! - a stale drive state (lower `seq` from the same peer) is dropped.
+//!
+//! Every change of driver and every safety stop is announced as a [`DriveNotice`], so
+//! the robot can tell its peers why.
 
 use shared_protocol::{Control, DriveState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use thiserror::Error;
 use tokio::sync::{broadcast, watch};
 
 /// Identifies one connected peer for the robot's lifetime.
@@ -40,6 +49,34 @@ pub enum DriveSource {
     Robot,
 }
 
+/// A drive state was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ControlRefused {
+    /// Another peer holds the drive.
+    #[error(
+        "another peer is driving the robot: your drive controls are refused until it \
+         leaves or stops sending for {}ms",
+        .silence.as_millis()
+    )]
+    NotDriver {
+        /// The peer that drives.
+        driver: PeerId,
+        /// How long the driver must be silent to lose the drive.
+        silence: Duration,
+    },
+}
+
+/// A change of driver or a safety stop, for telling peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveNotice {
+    /// Who drives now.
+    pub driver: Option<PeerId>,
+    /// Why, for a person (`"control went silent"`...).
+    pub reason: String,
+    /// The motors were stopped by this change.
+    pub stopped: bool,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct DriveOwner {
     source: DriveSource,
@@ -52,6 +89,7 @@ struct DriveOwner {
 pub struct ControlHub {
     drive: watch::Sender<DriveState>,
     events: broadcast::Sender<ControlEvent>,
+    notices: broadcast::Sender<DriveNotice>,
     owner: Arc<Mutex<DriveOwner>>,
     silence_timeout: Duration,
 }
@@ -61,9 +99,11 @@ impl ControlHub {
     pub fn new(silence_timeout: Duration) -> Self {
         let (drive, _) = watch::channel(DriveState::STOP);
         let (events, _) = broadcast::channel(256);
+        let (notices, _) = broadcast::channel(64);
         Self {
             drive,
             events,
+            notices,
             owner: Arc::new(Mutex::new(DriveOwner {
                 source: DriveSource::Robot,
                 last_seq: 0,
@@ -73,7 +113,7 @@ impl ControlHub {
         }
     }
 
-    /// How long a moving drive state survives without a new message.
+    /// How long the driver may send nothing before the drive stops and is released.
     pub fn silence_timeout(&self) -> Duration {
         self.silence_timeout
     }
@@ -83,12 +123,17 @@ impl ControlHub {
         self.drive.subscribe()
     }
 
-    /// Every control message from every peer.
+    /// Every control message from every peer (refused drive states excluded).
     pub fn events(&self) -> broadcast::Receiver<ControlEvent> {
         self.events.subscribe()
     }
 
-    /// The peer whose drive state is in force, if any.
+    /// Changes of driver and safety stops.
+    pub fn notices(&self) -> broadcast::Receiver<DriveNotice> {
+        self.notices.subscribe()
+    }
+
+    /// The peer holding the drive, if any.
     pub fn driver(&self) -> Option<PeerId> {
         match self.owner.lock().expect("owner lock").source {
             DriveSource::Peer(id) => Some(id),
@@ -96,15 +141,39 @@ impl ControlHub {
         }
     }
 
-    /// Hands one message from `peer` to the robot.
-    pub fn publish(&self, peer: PeerId, control: Control) {
+    /// Why the drive state last changed.
+    pub fn drive_source(&self) -> DriveSource {
+        self.owner.lock().expect("owner lock").source
+    }
+
+    fn notify(&self, driver: Option<PeerId>, reason: &str, stopped: bool) {
+        // No subscriber is fine.
+        let _ = self.notices.send(DriveNotice {
+            driver,
+            reason: reason.to_owned(),
+            stopped,
+        });
+    }
+
+    /// Hands one message from `peer` to the robot. A drive state from a peer that does
+    /// not hold the drive is refused while another peer does.
+    pub fn publish(&self, peer: PeerId, control: Control) -> Result<(), ControlRefused> {
         let now = Instant::now();
         if let Control::Drive(state) = &control {
             let mut owner = self.owner.lock().expect("owner lock");
-            let same_peer = owner.source == DriveSource::Peer(peer);
-            if same_peer && state.seq != 0 && state.seq <= owner.last_seq {
+            let new_driver = match owner.source {
+                DriveSource::Peer(driver) if driver != peer => {
+                    return Err(ControlRefused::NotDriver {
+                        driver,
+                        silence: self.silence_timeout,
+                    })
+                }
+                DriveSource::Peer(_) => false,
+                _ => true,
+            };
+            if !new_driver && state.seq != 0 && state.seq <= owner.last_seq {
                 tracing::debug!(peer, seq = state.seq, "dropping a stale drive state");
-                return;
+                return Ok(());
             }
             *owner = DriveOwner {
                 source: DriveSource::Peer(peer),
@@ -112,6 +181,11 @@ impl ControlHub {
                 at: now,
             };
             self.drive.send_replace(*state);
+            drop(owner);
+            if new_driver {
+                tracing::info!(peer, "peer took the drive");
+                self.notify(Some(peer), "a peer took the drive", false);
+            }
         }
         // No subscriber is fine: nobody listens for events yet.
         let _ = self.events.send(ControlEvent {
@@ -119,9 +193,10 @@ impl ControlHub {
             control,
             at: now,
         });
+        Ok(())
     }
 
-    /// Stops the drive if `peer` was driving. Called when a peer leaves.
+    /// Stops and releases the drive if `peer` was driving. Called when a peer leaves.
     pub fn peer_left(&self, peer: PeerId) {
         let mut owner = self.owner.lock().expect("owner lock");
         if owner.source == DriveSource::Peer(peer) {
@@ -130,40 +205,63 @@ impl ControlHub {
                 last_seq: 0,
                 at: Instant::now(),
             };
+            drop(owner);
             self.stop("the driving peer left");
         }
     }
 
-    /// Stops the drive because of `reason` (logged).
+    /// Stops the drive because of `reason` (logged and announced). The driver, if any,
+    /// keeps the drive.
     pub fn stop(&self, reason: &str) {
-        if !self.drive.borrow().is_stopped() {
+        let was_moving = !self.drive.borrow().is_stopped();
+        if was_moving {
             tracing::info!("stopping motors: {reason}");
         }
         self.drive.send_replace(DriveState::STOP);
+        self.notify(self.driver(), reason, was_moving);
     }
 
-    /// Checks for silence once; returns true if it stopped the drive.
+    /// Checks for silence once; returns true if it stopped or released the drive.
     pub fn check_silence(&self, now: Instant) -> bool {
         let mut owner = self.owner.lock().expect("owner lock");
-        let moving = !self.drive.borrow().is_stopped();
-        if moving && now.duration_since(owner.at) >= self.silence_timeout {
+        let holding = matches!(owner.source, DriveSource::Peer(_));
+        if holding && now.saturating_duration_since(owner.at) >= self.silence_timeout {
             *owner = DriveOwner {
                 source: DriveSource::Silence,
                 last_seq: 0,
                 at: now,
             };
-            self.stop("control went silent");
+            drop(owner);
+            if self.drive.borrow().is_stopped() {
+                self.notify(None, "the idle driver released the drive", false);
+            } else {
+                self.stop("control went silent");
+            }
             return true;
         }
         false
     }
 
-    /// Runs the silence watchdog until the hub is dropped everywhere else.
+    /// When the next silence check is due.
+    fn next_check(&self, now: Instant) -> Instant {
+        let owner = self.owner.lock().expect("owner lock");
+        match owner.source {
+            DriveSource::Peer(_) => owner.at + self.silence_timeout,
+            _ => now + self.silence_timeout,
+        }
+    }
+
+    /// Runs the silence watchdog until the hub is dropped everywhere else. It sleeps
+    /// until the driver's deadline exactly, so the stop comes on time.
     pub async fn watch_silence(self) {
-        let mut tick = tokio::time::interval(self.silence_timeout / 4);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut taken = self.notices();
         loop {
-            tick.tick().await;
+            let deadline = self.next_check(Instant::now());
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline.into()) => {}
+                // A new driver: recompute its deadline.
+                _ = taken.recv() => {}
+            }
             self.check_silence(Instant::now());
         }
     }
@@ -181,9 +279,9 @@ mod tests {
     fn latest_state_wins_and_stale_states_are_dropped() {
         let hub = ControlHub::new(Duration::from_millis(300));
         let rx = hub.drive();
-        hub.publish(1, drive(0.5, 1));
-        hub.publish(1, drive(0.7, 3));
-        hub.publish(1, drive(0.1, 2)); // stale
+        hub.publish(1, drive(0.5, 1)).unwrap();
+        hub.publish(1, drive(0.7, 3)).unwrap();
+        hub.publish(1, drive(0.1, 2)).unwrap(); // stale
         assert_eq!(rx.borrow().forward, 0.7);
         assert_eq!(hub.driver(), Some(1));
     }
@@ -192,14 +290,14 @@ mod tests {
     fn stops_when_the_driver_leaves_or_goes_silent() {
         let hub = ControlHub::new(Duration::from_millis(300));
         let rx = hub.drive();
-        hub.publish(1, drive(1.0, 1));
+        hub.publish(1, drive(1.0, 1)).unwrap();
         hub.peer_left(2); // not the driver
         assert_eq!(rx.borrow().forward, 1.0);
         hub.peer_left(1);
         assert!(rx.borrow().is_stopped());
         assert_eq!(hub.driver(), None);
 
-        hub.publish(3, drive(1.0, 1));
+        hub.publish(3, drive(1.0, 1)).unwrap();
         let sent = Instant::now();
         assert!(!hub.check_silence(sent + Duration::from_millis(100)));
         assert!(hub.check_silence(sent + Duration::from_millis(400)));
@@ -210,8 +308,72 @@ mod tests {
     async fn every_message_is_broadcast() {
         let hub = ControlHub::new(Duration::from_millis(300));
         let mut events = hub.events();
-        hub.publish(4, Control::Text("hi".into()));
+        hub.publish(4, Control::Text("hi".into())).unwrap();
         let event = events.recv().await.unwrap();
         assert_eq!((event.peer, event.control), (4, Control::Text("hi".into())));
+    }
+
+    #[test]
+    fn one_driver_at_a_time_until_it_leaves_or_goes_silent() {
+        let hub = ControlHub::new(Duration::from_millis(300));
+        let mut notices = hub.notices();
+        let rx = hub.drive();
+        hub.publish(1, drive(0.5, 1)).unwrap();
+        assert_eq!(notices.try_recv().unwrap().driver, Some(1));
+        let refused = hub.publish(2, drive(-1.0, 1)).unwrap_err();
+        assert_eq!(
+            refused,
+            ControlRefused::NotDriver {
+                driver: 1,
+                silence: Duration::from_millis(300)
+            }
+        );
+        assert!(refused.to_string().contains("another peer is driving"));
+        assert_eq!(rx.borrow().forward, 0.5);
+        // Other messages from the second peer still go through.
+        hub.publish(2, Control::Text("hello".into())).unwrap();
+
+        // A driver that holds a zero state still holds the drive...
+        hub.publish(1, drive(0.0, 2)).unwrap();
+        assert!(hub.publish(2, drive(1.0, 2)).is_err());
+        // ...until it goes silent: then the drive is released and announced.
+        let sent = Instant::now();
+        assert!(hub.check_silence(sent + Duration::from_millis(301)));
+        assert_eq!(hub.driver(), None);
+        let notice = notices.try_recv().unwrap();
+        assert_eq!(notice.reason, "the idle driver released the drive");
+        assert!(!notice.stopped, "it was not moving");
+        hub.publish(2, drive(1.0, 3)).unwrap();
+        assert_eq!(hub.driver(), Some(2));
+        hub.peer_left(2);
+        let left: Vec<_> = std::iter::from_fn(|| notices.try_recv().ok()).collect();
+        assert!(
+            left.iter()
+                .any(|n| n.stopped && n.reason == "the driving peer left"),
+            "{left:?}"
+        );
+        hub.publish(1, drive(1.0, 9)).unwrap();
+        assert_eq!(hub.driver(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn the_watchdog_stops_a_silent_driver() {
+        let hub = ControlHub::new(Duration::from_millis(50));
+        tokio::spawn(hub.clone().watch_silence());
+        let mut rx = hub.drive();
+        let mut notices = hub.notices();
+        hub.publish(1, drive(1.0, 1)).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|d| d.is_stopped()))
+            .await
+            .expect("the watchdog stops the drive")
+            .unwrap();
+        assert_eq!(hub.driver(), None);
+        let reasons: Vec<_> = std::iter::from_fn(|| notices.try_recv().ok())
+            .map(|n| n.reason)
+            .collect();
+        assert!(
+            reasons.contains(&"control went silent".to_string()),
+            "{reasons:?}"
+        );
     }
 }

@@ -6,7 +6,9 @@
 //!   [`encoder`] (H.264, once) → [`stream`] (the shared stream every viewer reads) →
 //!   [`peer`] (each peer's track);
 //! - control: [`peer`] (data channel) → `shared_protocol` (parsing, validation) →
-//!   [`control`] (the hub hardware code subscribes to).
+//!   [`control`] (the hub: one driver at a time, dead-man stop) → [`drive`] (motor
+//!   commands) → [`serial`] (the microcontroller link) using [`structs`] (C-struct
+//!   packing with Python `struct` format strings).
 //!
 //! [`robot::Robot`] ties them together and keeps the registry of peers; [`server`] is
 //! the axum app (`POST /connect`, the browser bundle); [`config`] is the one typed
@@ -20,12 +22,18 @@ pub mod camera;
 pub mod client;
 pub mod config;
 pub mod control;
+pub mod drive;
 pub mod encoder;
 pub mod feedback;
+pub mod file_source;
+pub mod h264;
 pub mod peer;
 pub mod robot;
+pub mod serial;
 pub mod server;
 pub mod stream;
+pub mod structs;
+pub mod v4l_camera;
 
 pub use config::Config;
 pub use robot::Robot;

@@ -39,6 +39,8 @@ use webrtc::rtp_transceiver::RtpSender;
 
 /// How long ICE gathering may take before the answer is sent anyway.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a peer whose drive states are refused is told so.
+const REFUSAL_REPEAT: Duration = Duration::from_secs(1);
 /// How long a peer may take from answer to connected before it is dropped.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// H.264 profiles offered to browsers: constrained baseline, then baseline.
@@ -213,6 +215,8 @@ pub(crate) struct PeerShared {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     gathered: watch::Sender<bool>,
     connected: AtomicBool,
+    /// When this peer was last told its drive states are refused.
+    last_refusal: Mutex<Option<Instant>>,
 }
 
 /// A connected (or connecting) peer, owned by the robot's registry.
@@ -297,6 +301,7 @@ pub(crate) async fn negotiate(
         tasks: Mutex::new(Vec::new()),
         gathered,
         connected: AtomicBool::new(false),
+        last_refusal: Mutex::new(None),
     });
     let pc = build_connection(
         Side::Answerer,
@@ -525,8 +530,26 @@ async fn handle_message(
             .await;
         }
         Ok(control) => {
-            if let Some(robot) = shared.robot.upgrade() {
-                robot.hub.publish(shared.id, control);
+            let Some(robot) = shared.robot.upgrade() else {
+                return;
+            };
+            if let Err(refused) = robot.hub.publish(shared.id, control) {
+                tracing::debug!(peer = shared.id, "refused a drive state: {refused}");
+                // A refused driver sends at 20 Hz: tell it at most once a second.
+                let tell = {
+                    let mut last = shared.last_refusal.lock().expect("refusal lock");
+                    let due = last.is_none_or(|t| t.elapsed() >= REFUSAL_REPEAT);
+                    if due {
+                        *last = Some(Instant::now());
+                    }
+                    due
+                };
+                if tell {
+                    reply(Telemetry::Error {
+                        message: refused.to_string(),
+                    })
+                    .await;
+                }
             }
         }
         Err(err) => {

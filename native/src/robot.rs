@@ -4,13 +4,23 @@
 //! becomes a peer ([`Robot::connect`]); peers that fail, close or never connect are
 //! removed and their resources freed; [`Robot::shutdown`] closes them all and stops
 //! the motors.
+//!
+//! With `[serial]` configured, the robot opens the serial link and forwards what the
+//! microcontroller sends (and the link's state) to every peer as telemetry
+//! `{"type":"serial",...}`; with `[drive]` too, a [`DriveController`] writes motor
+//! commands. Changes of driver and safety stops reach every peer as a status message
+//! with a reason.
 
 use crate::camera::{TestPattern, VideoSource};
 use crate::config::Config;
 use crate::control::{ControlHub, PeerId};
+use crate::drive::{DriveController, DriveError, DriveMapping};
 use crate::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
+use crate::file_source::{AnnexBSource, Y4mSource};
 use crate::peer::{negotiate, Peer, PeerError};
-use crate::stream::{StreamCounters, VideoStream};
+use crate::serial::{LinkState, SerialConnection, SerialError, SerialEvent};
+use crate::stream::{Pipeline, StreamCounters, VideoStream};
+use crate::v4l_camera::{auto_candidates, list_cameras, open_camera, Camera, OpenedCamera};
 use shared_protocol::{MotorState, RobotStatus, SessionDescription, StreamStats, Telemetry};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +39,12 @@ pub enum RobotError {
     /// The video source could not be opened.
     #[error(transparent)]
     Camera(#[from] crate::camera::CameraError),
+    /// The serial settings are unusable.
+    #[error(transparent)]
+    Serial(#[from] SerialError),
+    /// The drive settings are unusable.
+    #[error(transparent)]
+    Drive(#[from] DriveError),
 }
 
 /// The running robot; cheap to clone.
@@ -41,46 +57,84 @@ pub(crate) struct RobotInner {
     pub(crate) config: Config,
     pub(crate) stream: VideoStream,
     pub(crate) hub: ControlHub,
+    serial: Option<SerialConnection>,
+    drive: Option<DriveController>,
     peers: Mutex<HashMap<PeerId, Arc<Peer>>>,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
 }
 
 impl Robot {
-    /// Starts a robot with the built-in test-pattern camera.
+    /// Starts a robot with the built-in test-pattern camera and the hardware in the
+    /// configuration (`[serial]`, `[drive]`).
     ///
     /// Must be called inside a tokio runtime: it spawns the stats and watchdog tasks.
     pub fn start(config: Config) -> Result<Self, RobotError> {
-        let source = TestPattern::new(config.video.width, config.video.height)?;
-        Ok(Self::with_source(config, Box::new(source)))
+        let pipeline = open_pipeline(&config)?;
+        Self::with_pipeline(config, pipeline)
     }
 
-    /// Starts a robot that streams from `source`, encoded with openh264.
-    pub fn with_source(config: Config, source: Box<dyn VideoSource>) -> Self {
-        let v = &config.video;
-        let settings = EncoderSettings {
-            bitrate_kbps: v.bitrate_kbps,
-            fps: v.fps,
-            keyframe_interval: (v.keyframe_interval_s * f64::from(v.fps)).round().max(1.0) as u32,
+    /// Starts a robot that streams from `pipeline`, with the configured hardware.
+    pub fn with_pipeline(config: Config, pipeline: Pipeline) -> Result<Self, RobotError> {
+        let serial = config
+            .serial
+            .clone()
+            .map(SerialConnection::open)
+            .transpose()?;
+        let mapping = match (&config.drive, &serial) {
+            (Some(drive), serial) => {
+                let codec = match serial {
+                    Some(s) => s.config().write_codec()?,
+                    None => None,
+                };
+                Some(DriveMapping::new(drive.clone(), codec.as_ref())?)
+            }
+            (None, _) => None,
         };
-        let stream = VideoStream::start(
-            source,
-            Box::new(
-                move || Ok(Box::new(OpenH264Encoder::new(settings)?) as Box<dyn VideoEncoder>),
-            ),
-            config.frame_period(),
-        );
-        let hub = ControlHub::new(DEFAULT_SILENCE);
+        Ok(Self::assemble(config, pipeline, serial, mapping))
+    }
+
+    /// Starts a robot that streams from `source`, encoded with openh264, without
+    /// hardware (`[serial]` and `[drive]` are ignored).
+    pub fn with_source(config: Config, source: Box<dyn VideoSource>) -> Self {
+        let pipeline = encode_pipeline(&config, source);
+        Self::assemble(config, pipeline, None, None)
+    }
+
+    fn assemble(
+        config: Config,
+        pipeline: Pipeline,
+        serial: Option<SerialConnection>,
+        mapping: Option<DriveMapping>,
+    ) -> Self {
+        let stream = VideoStream::start_pipeline(pipeline, config.frame_period());
+        let silence = config
+            .drive
+            .as_ref()
+            .map_or(DEFAULT_SILENCE, |d| d.deadman());
+        let hub = ControlHub::new(silence);
         tokio::spawn(hub.clone().watch_silence());
+        let drive = match (&serial, mapping) {
+            (Some(serial), Some(mapping)) => {
+                Some(DriveController::start(&hub, serial.clone(), mapping))
+            }
+            _ => None,
+        };
         let inner = Arc::new(RobotInner {
             config,
             stream,
             hub,
+            serial,
+            drive,
             peers: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
         });
         tokio::spawn(report_stats(Arc::downgrade(&inner)));
+        tokio::spawn(report_notices(Arc::downgrade(&inner)));
+        if let Some(serial) = &inner.serial {
+            tokio::spawn(report_serial(Arc::downgrade(&inner), serial.clone()));
+        }
         Self { inner }
     }
 
@@ -122,6 +176,16 @@ impl Robot {
         &self.inner.stream
     }
 
+    /// The serial link, when `[serial]` is configured.
+    pub fn serial(&self) -> Option<&SerialConnection> {
+        self.inner.serial.as_ref()
+    }
+
+    /// The motor loop, when `[drive]` is configured.
+    pub fn drive(&self) -> Option<&DriveController> {
+        self.inner.drive.as_ref()
+    }
+
     /// Video counters (encoder instances, frames, bytes...).
     pub fn counters(&self) -> StreamCounters {
         self.inner.stream.counters()
@@ -148,6 +212,15 @@ impl Robot {
             peer.shared.abort_tasks();
             let _ = peer.pc.close().await;
         }
+        if let Some(drive) = &inner.drive {
+            match drive.shutdown().await {
+                Ok(()) => tracing::info!("motor stop command written"),
+                Err(err) => tracing::error!("could not write the motor stop command: {err}"),
+            }
+        }
+        if let Some(serial) = &inner.serial {
+            serial.close();
+        }
         inner.stream.stop();
         tracing::info!("robot shut down");
     }
@@ -173,6 +246,11 @@ impl RobotInner {
 
     /// The status message as `peer` should see it.
     pub(crate) fn status_for(&self, peer: PeerId) -> Telemetry {
+        self.status_with_reason(peer, None)
+    }
+
+    /// The status message as `peer` should see it, saying why it changed.
+    pub(crate) fn status_with_reason(&self, peer: PeerId, reason: Option<String>) -> Telemetry {
         let driver = self.hub.driver();
         let moving = !self.hub.drive().borrow().is_stopped();
         Telemetry::Status(RobotStatus {
@@ -183,8 +261,17 @@ impl RobotInner {
             } else {
                 MotorState::Stopped
             },
-            reason: None,
+            reason,
         })
+    }
+
+    fn peer_list(&self) -> Vec<Arc<Peer>> {
+        self.peers
+            .lock()
+            .expect("peers lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     async fn broadcast(&self, msg: &Telemetry) {
@@ -199,6 +286,66 @@ impl RobotInner {
             peer.shared.send(msg).await;
         }
     }
+}
+
+/// Raw frames from `source`, encoded with openh264 at the configured settings.
+fn encode_pipeline(config: &Config, source: Box<dyn VideoSource>) -> Pipeline {
+    let v = &config.video;
+    let settings = EncoderSettings {
+        bitrate_kbps: v.bitrate_kbps,
+        fps: v.fps,
+        keyframe_interval: (v.keyframe_interval_s * f64::from(v.fps)).round().max(1.0) as u32,
+    };
+    Pipeline::Encode {
+        source,
+        make_encoder: Box::new(move || {
+            Ok(Box::new(OpenH264Encoder::new(settings)?) as Box<dyn VideoEncoder>)
+        }),
+    }
+}
+
+/// The pipeline for `video.camera`: a camera (H.264 passed through, else encoded), a
+/// file, or the test pattern.
+pub fn open_pipeline(config: &Config) -> Result<Pipeline, RobotError> {
+    let v = &config.video;
+    let camera: Camera = v.camera.parse().map_err(|reason| {
+        RobotError::Camera(crate::camera::CameraError::Device {
+            device: v.camera.clone(),
+            reason,
+        })
+    })?;
+    let devices = match camera {
+        Camera::Auto => auto_candidates(list_cameras(), (v.width, v.height), v.fps),
+        Camera::Device(path) => {
+            // An explicit device must work: its error stops the robot.
+            return Ok(match open_camera(&path, (v.width, v.height), v.fps)? {
+                OpenedCamera::H264(cam) => Pipeline::PassThrough(Box::new(cam)),
+                OpenedCamera::Raw(cam) => encode_pipeline(config, Box::new(cam)),
+            });
+        }
+        Camera::TestPattern => Vec::new(),
+        Camera::File(path) => {
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            return Ok(match ext.as_str() {
+                "h264" | "264" => Pipeline::PassThrough(Box::new(AnnexBSource::open(&path)?)),
+                _ => encode_pipeline(config, Box::new(Y4mSource::open(&path)?)),
+            });
+        }
+    };
+    // auto: the first camera that opens, else the test pattern.
+    for device in devices {
+        match open_camera(&device, (v.width, v.height), v.fps) {
+            Ok(OpenedCamera::H264(cam)) => return Ok(Pipeline::PassThrough(Box::new(cam))),
+            Ok(OpenedCamera::Raw(cam)) => return Ok(encode_pipeline(config, Box::new(cam))),
+            Err(err) => tracing::warn!("camera auto: skipping {}: {err}", device.display()),
+        }
+    }
+    let source = TestPattern::new(v.width, v.height)?;
+    Ok(encode_pipeline(config, Box::new(source)))
 }
 
 /// Every second, sends stream figures and status to every peer.
@@ -229,7 +376,11 @@ async fn report_stats(robot: std::sync::Weak<RobotInner>) {
             bitrate_kbps: kbps,
             width: width as u32,
             height: height as u32,
-            encoder: format!("{}/openh264", robot.stream.source_name()),
+            encoder: if counters.encoders_started == 0 && counters.frames_encoded > 0 {
+                format!("{}/pass-through", robot.stream.source_name())
+            } else {
+                format!("{}/openh264", robot.stream.source_name())
+            },
         });
         robot.broadcast(&stats).await;
         let peers: Vec<_> = robot
@@ -242,5 +393,56 @@ async fn report_stats(robot: std::sync::Weak<RobotInner>) {
         for peer in peers {
             peer.shared.send(&robot.status_for(peer.shared.id)).await;
         }
+    }
+}
+
+/// Tells every peer about changes of driver and safety stops, with the reason.
+async fn report_notices(robot: std::sync::Weak<RobotInner>) {
+    let Some(mut notices) = robot.upgrade().map(|r| r.hub.notices()) else {
+        return;
+    };
+    loop {
+        let notice = match notices.recv().await {
+            Ok(notice) => notice,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(robot) = robot.upgrade() else { return };
+        for peer in robot.peer_list() {
+            let status = robot.status_with_reason(peer.shared.id, Some(notice.reason.clone()));
+            peer.shared.send(&status).await;
+        }
+    }
+}
+
+/// Forwards the serial link's messages, problems and state to every peer.
+async fn report_serial(robot: std::sync::Weak<RobotInner>, serial: SerialConnection) {
+    let mut events = serial.events();
+    let mut state = serial.state();
+    loop {
+        let msg = tokio::select! {
+            event = events.recv() => match event {
+                Ok(SerialEvent::Message(m)) => serde_json::json!({"type": "serial", "message": m.to_json()}),
+                Ok(SerialEvent::Garbled(reason)) => serde_json::json!({"type": "serial", "error": reason}),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    serde_json::json!({"type": "serial", "error": format!("{n} serial messages were dropped (telemetry too slow)")})
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            changed = state.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let now = state.borrow_and_update().clone();
+                match now {
+                    LinkState::Disconnected { reason } => {
+                        serde_json::json!({"type": "serial", "state": "disconnected", "reason": reason})
+                    }
+                    other => serde_json::json!({"type": "serial", "state": other.word()}),
+                }
+            }
+        };
+        let Some(robot) = robot.upgrade() else { return };
+        robot.broadcast(&Telemetry::Json(msg)).await;
     }
 }

@@ -8,8 +8,12 @@
 //!
 //! A new viewer asks for a keyframe and skips frames until one arrives; a viewer that
 //! falls behind does the same.
+//!
+//! A [`Pipeline`] is either a raw source and an encoder, or an [`EncodedSource`] whose
+//! H.264 passes straight through (no decode, no encode; `encoders_started` stays 0 and
+//! new viewers wait for the source's next keyframe).
 
-use crate::camera::{Frame, VideoSource};
+use crate::camera::{EncodedSource, Frame, VideoSource};
 use crate::encoder::{EncodedFrame, VideoEncoder};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -22,6 +26,35 @@ const CHANNEL_FRAMES: usize = 8;
 /// Makes the encoder when the first viewer arrives.
 pub type EncoderFactory =
     Box<dyn FnOnce() -> Result<Box<dyn VideoEncoder>, crate::encoder::EncoderError> + Send>;
+
+/// Where the stream's H.264 comes from.
+pub enum Pipeline {
+    /// Raw frames, encoded once by the encoder the factory makes.
+    Encode {
+        /// The raw source.
+        source: Box<dyn VideoSource>,
+        /// Makes the encoder when the first viewer arrives.
+        make_encoder: EncoderFactory,
+    },
+    /// Access units already encoded, passed through untouched.
+    PassThrough(Box<dyn EncodedSource>),
+}
+
+impl Pipeline {
+    fn size(&self) -> (usize, usize) {
+        match self {
+            Self::Encode { source, .. } => source.size(),
+            Self::PassThrough(source) => source.size(),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Self::Encode { source, .. } => source.name().to_owned(),
+            Self::PassThrough(source) => source.name().to_owned(),
+        }
+    }
+}
 
 /// Counters of the stream since start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -72,12 +105,23 @@ pub struct VideoStream {
 impl VideoStream {
     /// Starts the capture/encode thread. It idles until the first viewer subscribes.
     pub fn start(
-        mut source: Box<dyn VideoSource>,
+        source: Box<dyn VideoSource>,
         make_encoder: EncoderFactory,
         period: Duration,
     ) -> Self {
+        Self::start_pipeline(
+            Pipeline::Encode {
+                source,
+                make_encoder,
+            },
+            period,
+        )
+    }
+
+    /// Starts the stream thread for any pipeline, encoding or pass-through.
+    pub fn start_pipeline(pipeline: Pipeline, period: Duration) -> Self {
         let (frames, _) = broadcast::channel(CHANNEL_FRAMES);
-        let size = source.size();
+        let size = pipeline.size();
         let inner = Arc::new(Inner {
             frames,
             keyframe_wanted: AtomicBool::new(true),
@@ -86,12 +130,20 @@ impl VideoStream {
             wake: Condvar::new(),
             stopped: AtomicBool::new(false),
             size,
-            name: source.name().to_owned(),
+            name: pipeline.name(),
         });
         let thread_inner = inner.clone();
         std::thread::Builder::new()
             .name("video-stream".into())
-            .spawn(move || run(&thread_inner, source.as_mut(), make_encoder, period))
+            .spawn(move || match pipeline {
+                Pipeline::Encode {
+                    mut source,
+                    make_encoder,
+                } => run(&thread_inner, source.as_mut(), make_encoder, period),
+                Pipeline::PassThrough(mut source) => {
+                    pass_through(&thread_inner, source.as_mut(), period);
+                }
+            })
             .expect("spawning the video thread");
         Self { inner }
     }
@@ -145,6 +197,65 @@ impl VideoStream {
     }
 }
 
+/// Blocks while nobody watches; false once the stream is stopped.
+fn wait_for_viewers(inner: &Inner) -> bool {
+    let mut viewers = inner.viewers.lock().expect("viewers lock");
+    while *viewers == 0 && !inner.stopped.load(Ordering::Relaxed) {
+        viewers = inner.wake.wait(viewers).expect("viewers lock");
+    }
+    !inner.stopped.load(Ordering::Relaxed)
+}
+
+/// Sleeps until `deadline`, then moves it one period on; after idling, restarts from now.
+fn pace(deadline: &mut Instant, period: Duration) {
+    let now = Instant::now();
+    if *deadline + period < now {
+        *deadline = now;
+    } else if *deadline > now {
+        std::thread::sleep(*deadline - now);
+    }
+    *deadline += period;
+}
+
+fn publish(inner: &Inner, frame: EncodedFrame) {
+    let c = &inner.counters;
+    c.frames_encoded.fetch_add(1, Ordering::Relaxed);
+    c.bytes_encoded
+        .fetch_add(frame.data.len() as u64, Ordering::Relaxed);
+    if frame.keyframe {
+        c.keyframes.fetch_add(1, Ordering::Relaxed);
+    }
+    // No receiver is not an error: the last viewer may just have left.
+    let _ = inner.frames.send(Arc::new(frame));
+}
+
+/// The pass-through loop: access units from the source go out as they are, paced to
+/// the frame rate.
+fn pass_through(inner: &Inner, source: &mut dyn EncodedSource, period: Duration) {
+    let mut deadline = Instant::now();
+    let mut failures = 0u32;
+    while wait_for_viewers(inner) {
+        pace(&mut deadline, period);
+        match source.next_frame() {
+            Ok(frame) => {
+                failures = 0;
+                inner
+                    .counters
+                    .frames_captured
+                    .fetch_add(1, Ordering::Relaxed);
+                publish(inner, frame);
+            }
+            Err(err) => {
+                failures += 1;
+                if failures == 1 || failures % 100 == 0 {
+                    tracing::error!("video source {} failed: {err}", source.name());
+                }
+            }
+        }
+    }
+    tracing::info!("video stream stopped");
+}
+
 fn run(
     inner: &Inner,
     source: &mut dyn VideoSource,
@@ -156,24 +267,8 @@ fn run(
     let (w, h) = source.size();
     let mut frame = Frame::new(w, h);
     let mut deadline = Instant::now();
-    loop {
-        {
-            let mut viewers = inner.viewers.lock().expect("viewers lock");
-            while *viewers == 0 && !inner.stopped.load(Ordering::Relaxed) {
-                viewers = inner.wake.wait(viewers).expect("viewers lock");
-            }
-        }
-        if inner.stopped.load(Ordering::Relaxed) {
-            break;
-        }
-        // Pace to the frame rate; after idling, start again from now.
-        let now = Instant::now();
-        if deadline + period < now {
-            deadline = now;
-        } else if deadline > now {
-            std::thread::sleep(deadline - now);
-        }
-        deadline += period;
+    while wait_for_viewers(inner) {
+        pace(&mut deadline, period);
 
         if let Err(err) = source.capture(&mut frame) {
             tracing::error!("video source {} failed: {err}", source.name());
@@ -208,16 +303,7 @@ fn run(
         c.encode_ns
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         match result {
-            Ok(Some(encoded)) => {
-                c.frames_encoded.fetch_add(1, Ordering::Relaxed);
-                c.bytes_encoded
-                    .fetch_add(encoded.data.len() as u64, Ordering::Relaxed);
-                if encoded.keyframe {
-                    c.keyframes.fetch_add(1, Ordering::Relaxed);
-                }
-                // No receiver is not an error: the last viewer may just have left.
-                let _ = inner.frames.send(Arc::new(encoded));
-            }
+            Ok(Some(encoded)) => publish(inner, encoded),
             Ok(None) => {
                 if force {
                     inner.keyframe_wanted.store(true, Ordering::Relaxed);

@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use rtcbot::config::{Config, RobotArgs};
+use rtcbot::config::{Config, RobotArgs, RobotCommand};
 use rtcbot::{server, Robot};
 use tracing_subscriber::EnvFilter;
 
@@ -22,6 +22,13 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = RobotArgs::parse();
+    if let Some(RobotCommand::Cameras) = args.command {
+        print!(
+            "{}",
+            rtcbot::v4l_camera::describe_cameras(&rtcbot::v4l_camera::list_cameras())
+        );
+        return Ok(());
+    }
     let config = Config::from_args(&args)?;
     let robot = Robot::start(config.clone()).context("starting the robot")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -32,15 +39,16 @@ async fn main() -> anyhow::Result<()> {
         println!("listening on {addr}");
     }
     tracing::info!(
-        "robot ready: open http://{}:{}/ ({}x{}@{} test pattern)",
+        "robot ready: open http://{}:{}/ ({} {}x{}@{})",
         if addr.ip().is_unspecified() {
             "localhost".to_string()
         } else {
             addr.ip().to_string()
         },
         addr.port(),
-        config.video.width,
-        config.video.height,
+        robot.stream().source_name(),
+        robot.stream().size().0,
+        robot.stream().size().1,
         config.video.fps
     );
     tokio::spawn(log_drive(robot.clone()));

@@ -36,6 +36,8 @@ impl TestRobot {
             ..Config::default()
         };
         config.webrtc.ice_udp = vec!["127.0.0.1:0".into()];
+        // Never a real camera in tests, even on a machine that has one.
+        config.video.camera = "test-pattern".into();
         edit(&mut config);
         let robot = Robot::start(config).expect("robot starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

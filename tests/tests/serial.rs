@@ -1,0 +1,208 @@
+//! The serial link against a real pseudo-terminal: the test plays the Arduino on the
+//! other end of a socat pty pair.
+
+mod common;
+mod pty;
+use common::within;
+use pty::{scratch, PtyPair};
+use rtcbot::serial::{Incoming, LinkState, SerialConfig, SerialConnection, SerialEvent};
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+
+fn keys(k: &[&str]) -> Option<Vec<String>> {
+    Some(k.iter().map(|s| s.to_string()).collect())
+}
+
+/// The docs' full example: write `<HB`, read `<BH`, both with keys value1/value2.
+fn docs_config(path: &std::path::Path) -> SerialConfig {
+    SerialConfig {
+        path: path.to_owned(),
+        write_format: Some("<HB".into()),
+        write_keys: keys(&["value1", "value2"]),
+        read_format: Some("<BH".into()),
+        read_keys: keys(&["value1", "value2"]),
+        ..SerialConfig::default()
+    }
+}
+
+async fn connected(serial: &SerialConnection) {
+    let mut state = serial.state();
+    within(
+        "the serial link to connect",
+        state.wait_for(|s| *s == LinkState::Connected),
+    )
+    .await
+    .unwrap();
+}
+
+async fn next_message(events: &mut broadcast::Receiver<SerialEvent>) -> Value {
+    match within("a struct from the Arduino", events.recv())
+        .await
+        .unwrap()
+    {
+        SerialEvent::Message(Incoming::Struct(v)) => v,
+        other => panic!("expected a struct, got {other:?}"),
+    }
+}
+
+async fn next_garbled(events: &mut broadcast::Receiver<SerialEvent>) -> String {
+    match within("a garbled-frame report", events.recv())
+        .await
+        .unwrap()
+    {
+        SerialEvent::Garbled(reason) => reason,
+        other => panic!("expected a garbled report, got {other:?}"),
+    }
+}
+
+/// The docs' Arduino sketch: read a controlMessage, swap the values, write it back.
+async fn echo_swapped(arduino: &mut pty::Arduino) {
+    let c = within("a control message", arduino.read_exact(3)).await;
+    // controlMessage {uint16_t value1; uint8_t value2;} -> sensorMessage {uint8_t; uint16_t}
+    arduino.write(&[c[2], c[0], c[1]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_echo_example_round_trips() {
+    let dir = scratch("echo");
+    let pair = PtyPair::start(&dir);
+    let serial = SerialConnection::open(docs_config(&pair.robot)).unwrap();
+    connected(&serial).await;
+    let mut arduino = pair.arduino();
+    let mut events = serial.events();
+    for _ in 0..3 {
+        serial.send(&json!({"value1": 1003, "value2": 2})).unwrap();
+        echo_swapped(&mut arduino).await;
+        assert_eq!(
+            next_message(&mut events).await,
+            json!({"value1": 2, "value2": 1003})
+        );
+    }
+    // A message that does not fit is refused before it reaches the wire.
+    let err = serial
+        .send(&json!({"value1": 70000, "value2": 2}))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("70000 is out of range for 'H'"),
+        "{err}"
+    );
+    serial.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_short_frames_are_skipped_and_reported() {
+    let dir = scratch("garbage");
+    let pair = PtyPair::start(&dir);
+    let serial = SerialConnection::open(SerialConfig {
+        start_byte: Some(0xAA),
+        ..docs_config(&pair.robot)
+    })
+    .unwrap();
+    connected(&serial).await;
+    let mut arduino = pair.arduino();
+    let mut events = serial.events();
+
+    // Outgoing structs carry the start byte.
+    serial.send(&json!({"value1": 1003, "value2": 2})).unwrap();
+    assert_eq!(
+        within("a framed struct", arduino.read_exact(4)).await,
+        [0xAA, 0xEB, 0x03, 0x02]
+    );
+
+    // Line noise, then a good frame in the same burst.
+    arduino.write(&[0x01, 0x02, 0x03, 0xAA, 2, 0xEB, 0x03]);
+    assert_eq!(
+        next_garbled(&mut events).await,
+        "skipped 3 bytes before start byte 0xAA"
+    );
+    assert_eq!(
+        next_message(&mut events).await,
+        json!({"value1": 2, "value2": 1003})
+    );
+
+    // A short frame: the Arduino stops mid-struct. Reported after the frame timeout,
+    // then the next frame decodes normally.
+    arduino.write(&[0xAA, 7]);
+    assert_eq!(
+        next_garbled(&mut events).await,
+        "skipped a short struct: got 1 of 3 bytes"
+    );
+    arduino.write(&[0xAA, 9, 0x10, 0x00]);
+    assert_eq!(
+        next_message(&mut events).await,
+        json!({"value1": 9, "value2": 16})
+    );
+    assert_eq!(
+        *serial.state().borrow(),
+        LinkState::Connected,
+        "never fatal"
+    );
+    serial.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_mode_reads_lines_with_a_custom_delimiter() {
+    let dir = scratch("lines");
+    let pair = PtyPair::start(&dir);
+    let serial = SerialConnection::open(SerialConfig {
+        path: pair.robot.clone(),
+        delimiter: ";".into(),
+        ..SerialConfig::default()
+    })
+    .unwrap();
+    connected(&serial).await;
+    let mut arduino = pair.arduino();
+    let mut events = serial.events();
+    serial.send(&json!("Hello world!")).unwrap();
+    assert_eq!(
+        within("a line", arduino.read_exact(13)).await,
+        b"Hello world!;"
+    );
+    arduino.write(b"I received: 72;I rec");
+    arduino.write(b"eived: 101;");
+    for expected in ["I received: 72", "I received: 101"] {
+        let got = within("a line from the Arduino", events.recv())
+            .await
+            .unwrap();
+        assert_eq!(got, SerialEvent::Message(Incoming::Line(expected.into())));
+    }
+    serial.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_reconnects_after_an_unplug() {
+    let dir = scratch("replug");
+    let mut pair = PtyPair::start(&dir);
+    let serial = SerialConnection::open(docs_config(&pair.robot)).unwrap();
+    connected(&serial).await;
+    let mut state = serial.state();
+    state.borrow_and_update();
+
+    pair.unplug();
+    let reason = within("the link to notice the unplug", async {
+        loop {
+            state.changed().await.unwrap();
+            if let LinkState::Disconnected { reason } = state.borrow_and_update().clone() {
+                return reason;
+            }
+        }
+    })
+    .await;
+    assert!(!reason.is_empty());
+    // While unplugged, writes are refused, not queued for later.
+    let err = serial.send(&json!({"value1": 1, "value2": 1})).unwrap_err();
+    assert!(err.to_string().contains("is not connected"), "{err}");
+
+    // Replug at the same path.
+    let pair = PtyPair::start(&dir);
+    connected(&serial).await;
+    let mut arduino = pair.arduino();
+    let mut events = serial.events();
+    serial.send(&json!({"value1": 1003, "value2": 2})).unwrap();
+    echo_swapped(&mut arduino).await;
+    assert_eq!(
+        next_message(&mut events).await,
+        json!({"value1": 2, "value2": 1003})
+    );
+    serial.close();
+}
