@@ -5,7 +5,7 @@
 # Idempotent; quick when everything is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh nasm pkg-config iproute2 chromium chromium-driver socat
+bash scripts/setup.sh nasm pkg-config libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 chromium chromium-driver socat
 bash scripts/build-web.sh
 
 # Rust: unit tests, and real WebRTC peers against a real robot.
