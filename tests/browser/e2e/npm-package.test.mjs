@@ -1,0 +1,303 @@
+// The npm package as a user gets it: the packed tarball installed by npm into a fresh
+// project, the README's example page bundled by esbuild, served by the real robot and
+// run in Debian's headless Chromium. Also the API's behaviour on bad input, the
+// rtcbot.js event shapes of Keyboard and Gamepad, and the answering side of
+// RTCConnection (page to page).
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { build } from 'esbuild';
+import { ROOT, eventually, installPackage, launchBrowser, robotDrive, startRobotServing } from '../lib/harness.mjs';
+
+/** The code blocks of npm/README.md marked `<!-- example: NAME -->`. */
+function readmeExamples() {
+  const readme = readFileSync(join(ROOT, 'npm', 'README.md'), 'utf8');
+  const blocks = {};
+  for (const m of readme.matchAll(/<!-- example: (\S+) -->\s*```\w*\n([\s\S]*?)```/g)) blocks[m[1]] = m[2];
+  assert.ok(blocks['index.html'] && blocks['main.js'], 'npm/README.md lost its example blocks (index.html, main.js)');
+  return blocks;
+}
+
+// A test-only entry: the package's exports on window, for the API checks below.
+const PROBE_JS = `import * as rtcbot from "rtcbot-rs";\nwindow.rtcbot = rtcbot;\n`;
+const PROBE_HTML = '<!doctype html><meta charset="utf-8"><title>probe</title><script type="module" src="probe.js"></script>';
+
+let project;
+let robot;
+let browser;
+
+before(async () => {
+  project = await installPackage('rtcbot-npm-page-');
+  const examples = readmeExamples();
+  writeFileSync(join(project, 'index.html'), examples['index.html']);
+  writeFileSync(join(project, 'main.js'), examples['main.js']);
+  writeFileSync(join(project, 'probe.js'), PROBE_JS);
+  const dist = join(project, 'dist');
+  mkdirSync(dist);
+  // What the README tells users to run: esbuild main.js --bundle --format=esm --outdir=dist
+  await build({
+    absWorkingDir: project,
+    entryPoints: ['main.js', 'probe.js'],
+    bundle: true,
+    format: 'esm',
+    outdir: 'dist',
+    logLevel: 'error',
+  });
+  copyFileSync(join(project, 'index.html'), join(dist, 'index.html'));
+  copyFileSync(join(project, 'node_modules', 'rtcbot-rs', 'web', 'rtcbot_wasm_bg.wasm'), join(dist, 'rtcbot_wasm_bg.wasm'));
+  writeFileSync(join(dist, 'probe.html'), PROBE_HTML);
+  robot = await startRobotServing(dist);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await robot?.stop();
+  if (project) rmSync(project, { recursive: true, force: true });
+});
+
+async function openPage(path, initScript) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  page.on('console', (msg) => {
+    // Chromium asks for /favicon.ico, which the example does not have.
+    if (msg.type() === 'error' && !msg.location().url.endsWith('/favicon.ico')) errors.push(msg.text());
+  });
+  if (initScript) await page.addInitScript(initScript);
+  await page.goto(`${robot.url}/${path}`);
+  return { page, errors };
+}
+
+async function probe(initScript) {
+  const { page, errors } = await openPage('probe.html', initScript);
+  await eventually('the package to load in the probe page', () => page.evaluate(() => Boolean(window.rtcbot)));
+  return { page, errors };
+}
+
+test('README example page (npm install of the tarball, esbuild bundle) connects, shows video, gets telemetry and drives', async () => {
+  const { page, errors } = await openPage('');
+  const text = (sel) => page.locator(sel).textContent();
+  await eventually('the page to connect', async () => {
+    const status = await text('#status');
+    if (status.startsWith('failed')) throw new Error(`page says ${status}; errors: ${errors}`);
+    return status === 'connected';
+  });
+  // Telemetry: the robot's `stats` message, parsed by parseTelemetry.
+  const telemetry = await eventually('stats telemetry on the page', async () => {
+    const t = await text('#telemetry');
+    return /^\d+x\d+, \d+ fps, \d+ kbit\/s \(.+\)$/.test(t) && t;
+  });
+  assert.match(telemetry, /^640x480/);
+  // Messages both ways: pings sent with put_nowait come back as pongs.
+  await eventually('a ping round trip', async () => Number.parseFloat(await text('#rtt')) >= 0);
+  // Video: frames keep being decoded into the <video>.
+  const frames = () => page.evaluate(() => {
+    const v = document.querySelector('video');
+    return v.videoWidth > 0 ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
+  });
+  const first = await eventually('video frames in the <video>', async () => (await frames()) > 0 && frames());
+  await eventually('more video frames', async () => (await frames()) > first + 5);
+  assert.equal(await page.evaluate(() => document.querySelector('video').videoWidth), 640);
+  // Driving: Keyboard → DriveSender → the robot's drive state.
+  await page.keyboard.down('ArrowUp');
+  await robotDrive(robot, 'forward 1 from ArrowUp', (d) => d.forward === 1 && d.turn === 0 && d.seq > 0);
+  await page.keyboard.down('ArrowLeft');
+  await robotDrive(robot, 'forward 1, turn -1', (d) => d.forward === 1 && d.turn === -1);
+  await page.keyboard.up('ArrowUp');
+  await page.keyboard.up('ArrowLeft');
+  await robotDrive(robot, 'a stop when the keys are released', (d) => d.forward === 0 && d.turn === 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('bad input gets a clear error', async () => {
+  const { page } = await probe();
+  const e = await page.evaluate(async () => {
+    const r = window.rtcbot;
+    const out = {};
+    const cap = async (name, f) => {
+      try { await f(); out[name] = 'no error'; } catch (err) { out[name] = err instanceof Error ? err.message : `non-Error ${err}`; }
+    };
+    const conn = new r.RTCConnection(true, { iceServers: [] });
+    const cyclic = {}; cyclic.self = cyclic;
+    await cap('queued', () => conn.put_nowait('before connecting is fine'));
+    await cap('cyclic', () => conn.put_nowait(cyclic));
+    await cap('bigint', () => conn.put_nowait(10n));
+    await cap('undefined', () => conn.put_nowait(undefined));
+    await cap('function', () => conn.put_nowait(() => 1));
+    await cap('remoteString', () => conn.setRemoteDescription('{"type":"answer"}'));
+    await cap('remoteNull', () => conn.setRemoteDescription(null));
+    await cap('remoteType', () => conn.setRemoteDescription({ type: 'nope', sdp: '' }));
+    await cap('remoteNoSdp', () => conn.setRemoteDescription({ type: 'answer' }));
+    await cap('remoteGarbage', () => conn.setRemoteDescription({ type: 'answer', sdp: 'garbage' }));
+    await cap('remoteError', () => conn.setRemoteDescription({ error: 'too many peers' }));
+    await cap('answerGarbage', () => new r.RTCConnection(true, { iceServers: [] }).getLocalDescription({ type: 'offer', sdp: 'garbage' }));
+    await cap('subscribe', () => conn.subscribe(42));
+    await cap('videoSubscribe', () => conn.video.subscribe('stream please'));
+    await cap('putSubscription', () => conn.video.putSubscription({}));
+    await cap('ordered', () => new r.RTCConnection('yes'));
+    await cap('config', () => new r.RTCConnection(true, 'stun:example.invalid'));
+    await cap('badIce', () => new r.RTCConnection(true, { iceServers: [{ urls: 'http://example.invalid' }] }));
+    await cap('connect404', () => new r.RTCConnection(true, { iceServers: [] }).connect('/no-such-endpoint'));
+    await cap('connectUrl', () => new r.RTCConnection(true, { iceServers: [] }).connect(42));
+    await cap('offerTwice', async () => {
+      const c = new r.RTCConnection(true, { iceServers: [] });
+      await c.getLocalDescription();
+      await c.getLocalDescription();
+    });
+    await cap('closed', async () => {
+      const c = new r.RTCConnection(true, { iceServers: [] });
+      await c.close();
+      c.put_nowait('x');
+    });
+    const kb = new r.Keyboard();
+    await cap('keyboardSubscribe', () => kb.subscribe(null));
+    kb.close();
+    await cap('driveSet', () => new r.DriveSender(conn).set('fast', 0));
+    await cap('gamepadRate', () => r.setGamepadRate(-5));
+    await conn.close();
+    return out;
+  });
+  assert.equal(e.queued, 'no error');
+  assert.match(e.cyclic, /^put_nowait: the message cannot be sent as JSON: .*circular/i);
+  assert.match(e.bigint, /^put_nowait: the message cannot be sent as JSON: .*BigInt/i);
+  assert.match(e.undefined, /^put_nowait: undefined cannot be sent as JSON/);
+  assert.match(e.function, /^put_nowait: a function cannot be sent as JSON/);
+  assert.match(e.remoteString, /^setRemoteDescription expects the description object \{type, sdp\}, got a string: parse the robot's reply first/);
+  assert.match(e.remoteNull, /^setRemoteDescription expects the description object \{type, sdp\}, got null/);
+  assert.match(e.remoteType, /^setRemoteDescription: the description's type must be "offer", "answer"/);
+  assert.match(e.remoteNoSdp, /^setRemoteDescription: the description's sdp must be a string, got undefined/);
+  assert.match(e.remoteGarbage, /^setRemoteDescription: the browser refused the description: /);
+  assert.match(e.remoteError, /^setRemoteDescription: the robot refused the offer: too many peers/);
+  assert.match(e.answerGarbage, /^getLocalDescription: the browser refused the description: /);
+  assert.match(e.subscribe, /^RTCConnection.subscribe expects a function, got a number \(42\)/);
+  assert.match(e.videoSubscribe, /^video.subscribe expects a function, got a string/);
+  assert.match(e.putSubscription, /^video.putSubscription expects a MediaStreamTrack, got an object/);
+  assert.match(e.ordered, /^RTCConnection: defaultOrdered must be a boolean/);
+  assert.match(e.config, /^RTCConnection: rtcConfiguration must be an RTCConfiguration object/);
+  assert.match(e.badIce, /^RTCConnection: the browser refused the configuration: /);
+  assert.match(e.connect404, /^RTCConnection.connect: \/no-such-endpoint answered HTTP 4\d\d/);
+  assert.match(e.connectUrl, /^RTCConnection.connect expects the signaling URL as a string, got a number/);
+  assert.match(e.offerTwice, /^getLocalDescription: this connection already made its offer/);
+  assert.match(e.closed, /^put_nowait: the connection is closed/);
+  assert.match(e.keyboardSubscribe, /^Keyboard.subscribe expects a function, got null/);
+  assert.match(e.driveSet, /^DriveSender.set: forward must be a finite number/);
+  assert.match(e.gamepadRate, /^setGamepadRate expects a positive number of Hz, got a number \(-5\)/);
+  await page.close();
+});
+
+test('RTCConnection answers an offer: two pages-worth of connections talk, queued messages included', async () => {
+  const { page } = await probe();
+  const result = await page.evaluate(async () => {
+    const r = window.rtcbot;
+    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('no message within 10 s')), 10_000));
+    const a = new r.RTCConnection(true, { iceServers: [] });
+    const b = new r.RTCConnection(false, { iceServers: [] });
+    const qa = new r.Queue();
+    const qb = new r.Queue();
+    a.subscribe(qa.put_nowait);
+    b.subscribe(qb.put_nowait);
+    a.put_nowait({ hello: 'b' }); // before the channel exists: queued, sent on open
+    a.put_nowait('second');
+    const offer = await a.getLocalDescription();
+    const answer = await b.getLocalDescription(offer);
+    await a.setRemoteDescription(answer);
+    b.put_nowait([1, 2, 3]);
+    const got = await Promise.race([Promise.all([qb.get(), qb.get(), qa.get()]), timeout]);
+    await a.close();
+    await b.close();
+    return { got, offer: Object.keys(offer).sort(), types: [offer.type, answer.type], hasCandidates: /a=candidate/.test(offer.sdp) };
+  });
+  assert.deepEqual(result.got, ['{"hello":"b"}', 'second', '[1,2,3]']);
+  assert.deepEqual(result.offer, ['sdp', 'type']);
+  assert.deepEqual(result.types, ['offer', 'answer']);
+  assert.ok(result.hasCandidates, 'the offer carries its ICE candidates (non-trickle)');
+  await page.close();
+});
+
+// A scripted gamepad behind navigator.getGamepads (headless Chromium has none).
+const FAKE_GAMEPAD = `(() => {
+  window.__pad = { id: 'scripted', index: 0, connected: true, mapping: 'standard',
+    buttons: [{ pressed: false, value: 0 }, { pressed: false, value: 0 }], axes: [0, 0, 0, 0] };
+  window.__polls = [];
+  navigator.getGamepads = () => {
+    window.__polls.push(performance.now());
+    const p = window.__pad;
+    return [{ ...p, buttons: p.buttons.map((b) => ({ ...b })), axes: [...p.axes] }, null];
+  };
+})();`;
+
+test('Keyboard and Gamepad emit rtcbot.js event shapes; setGamepadRate sets the poll period', async () => {
+  const { page, errors } = await probe(FAKE_GAMEPAD);
+  await page.evaluate(() => {
+    window.keys = [];
+    window.prevented = [];
+    window.kb = new window.rtcbot.Keyboard();
+    window.kb.subscribe((e) => window.keys.push({ json: JSON.stringify(e), hasTimestamp: 'timestamp' in e }));
+    addEventListener('keydown', (e) => window.prevented.push(e.defaultPrevented));
+  });
+  await page.keyboard.down('w');
+  await page.keyboard.down('w'); // a repeat: not reported
+  await page.keyboard.up('w');
+  await page.keyboard.down('Shift');
+  await page.keyboard.down('H');
+  await page.keyboard.up('H');
+  await page.keyboard.up('Shift');
+  const keys = await eventually('7 key events to become 6 messages', async () => {
+    const k = await page.evaluate(() => window.keys);
+    return k.length >= 6 && k;
+  });
+  assert.deepEqual(keys.map((k) => k.json), [
+    '{"type":"keydown","altKey":false,"shiftKey":false,"keyCode":87,"key":"w"}',
+    '{"type":"keyup","altKey":false,"shiftKey":false,"keyCode":87,"key":"w"}',
+    '{"type":"keydown","altKey":false,"shiftKey":true,"keyCode":16,"key":"Shift"}',
+    '{"type":"keydown","altKey":false,"shiftKey":true,"keyCode":72,"key":"H"}',
+    '{"type":"keyup","altKey":false,"shiftKey":true,"keyCode":72,"key":"H"}',
+    '{"type":"keyup","altKey":false,"shiftKey":false,"keyCode":16,"key":"Shift"}',
+  ]);
+  assert.ok(keys.every((k) => k.hasTimestamp), 'events carry timestamp (undefined), as rtcbot.js');
+  assert.ok((await page.evaluate(() => window.prevented)).every(Boolean), 'the default action is prevented');
+  await page.evaluate(() => window.kb.close());
+  await page.keyboard.press('x');
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))));
+  assert.equal((await page.evaluate(() => window.keys)).length, 6, 'no events after close()');
+
+  // Gamepad: the first poll only records the state; later polls report changes.
+  await page.evaluate(() => {
+    window.pads = [];
+    window.gp = new window.rtcbot.Gamepad();
+    window.gp.subscribe((e) => window.pads.push(e));
+  });
+  await eventually('two gamepad polls', () => page.evaluate(() => window.__polls.length >= 2));
+  await page.evaluate(() => { window.__pad.buttons[1].pressed = true; window.__pad.axes[1] = -0.5; });
+  const events = await eventually('gamepad change events', async () => {
+    const p = await page.evaluate(() => window.pads);
+    return p.length >= 2 && p;
+  });
+  assert.deepEqual(events, [{ value: true, type: 'btn1' }, { value: -0.5, type: 'axis1' }]);
+  assert.equal(await page.evaluate(() => window.gp.state.axes[1]), -0.5);
+
+  const period = async (n) => {
+    const start = await page.evaluate(() => window.__polls.length);
+    await eventually(`${n} more polls`, () => page.evaluate((s) => window.__polls.length >= s, start + n));
+    return page.evaluate(([s, count]) => {
+      const t = window.__polls.slice(s, s + count);
+      return (t[t.length - 1] - t[0]) / (t.length - 1);
+    }, [start, n]);
+  };
+  const at10 = await period(4);
+  assert.ok(at10 >= 85 && at10 <= 200, `default poll period ${at10} ms, expected about 100 (10 Hz)`);
+  await page.evaluate(() => window.rtcbot.setGamepadRate(50));
+  await period(2); // let the new interval start
+  const at50 = await period(10);
+  assert.ok(at50 >= 15 && at50 <= 45, `poll period after setGamepadRate(50) is ${at50} ms, expected about 20`);
+  await page.evaluate(() => window.gp.close());
+  const stopped = await page.evaluate(() => window.__polls.length);
+  await page.evaluate(() => new Promise((r) => setTimeout(r, 200)));
+  assert.equal(await page.evaluate(() => window.__polls.length), stopped, 'polling stops when no Gamepad is open');
+  await page.evaluate(() => window.rtcbot.setGamepadRate(10));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
