@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command to run every test: installs what is missing (Debian packages, the wasm
-# toolchain, Chromium, the browser-test npm packages), builds the browser app, then
+# toolchain, Chromium, the browser-test npm packages), builds the browser app and the
+# npm package, then
 # runs the Rust unit and end-to-end tests and the browser end-to-end tests.
 # Idempotent; quick when everything is already installed.
 set -euo pipefail
@@ -13,4 +14,6 @@ cargo test --locked
 
 # Browser: Debian's Chromium (playwright-core drives it) against the robot binary.
 cargo build --locked -p rtcbot-native --bin rtcbot-robot
+# The npm package (target/npm/rtcbot-rs-*.tgz), installed by the browser tests.
+bash scripts/build-npm.sh
 bash scripts/browser-tests.sh
