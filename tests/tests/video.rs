@@ -58,12 +58,19 @@ async fn a_picture_loss_indication_brings_a_keyframe() {
     decode_stamps(&mut video, 10).await;
     let before = robot.robot.counters().keyframes;
     assert_eq!(before, 1, "only the new viewer's keyframe so far");
-    client.request_keyframe().await.expect("PLI sent");
+    // RTCP travels over UDP and may be lost, so, like a browser, repeat the PLI
+    // until the keyframe comes.
+    let mut resend = tokio::time::interval(std::time::Duration::from_millis(500));
     within("a keyframe after the PLI", async {
         loop {
-            let frame = video.recv().await.expect("video");
-            if rtcbot::encoder::nal_types(&frame.data).contains(&5) {
-                break;
+            tokio::select! {
+                _ = resend.tick() => client.request_keyframe().await.expect("PLI sent"),
+                frame = video.recv() => {
+                    let frame = frame.expect("video");
+                    if rtcbot::encoder::nal_types(&frame.data).contains(&5) {
+                        break;
+                    }
+                }
             }
         }
     })
