@@ -12,6 +12,8 @@
 //! `cargo run --release -p rtcbot-native --bin rtcbot-hw-bench [-- --seconds 10]`
 //! (build `rtcbot-robot` in the same profile first; needs `socat`).
 
+mod support;
+
 use anyhow::{bail, Context};
 use rtcbot::camera::{Frame, TestPattern, VideoSource};
 use rtcbot::client::{ClientOptions, RobotClient};
@@ -26,6 +28,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{cpu_seconds, round3, RobotProcess};
 
 /// Kills (by its own pid) a child this process started, on drop.
 struct Owned(Child);
@@ -38,20 +41,6 @@ impl Drop for Owned {
             .status();
         let _ = self.0.wait();
     }
-}
-
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
-        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
-    });
-    ticks / 100.0
-}
-
-fn round3(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
 }
 
 /// Writes `frames` of 640x480@30 test pattern as `<name>.y4m` and `<name>.h264`; with
@@ -104,35 +93,9 @@ fn make_clips(
 /// Starts the robot binary on `camera`, watches with one viewer for `seconds`, and
 /// returns the robot's CPU use in percent of one core, and frames received.
 async fn robot_cpu(camera: &str, seconds: f64) -> anyhow::Result<(f64, u64)> {
-    let exe = std::env::current_exe()?
-        .parent()
-        .context("bench has no folder")?
-        .join("rtcbot-robot");
-    let mut child = Command::new(&exe)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--ice-udp",
-            "127.0.0.1:0",
-            "--print-addr",
-            "--camera",
-            camera,
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting {} (build it first)", exe.display()))?;
-    let stdout = child.stdout.take().context("robot stdout")?;
-    let robot = Owned(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let Some(addr) = line.trim().strip_prefix("listening on ") else {
-        bail!("robot printed {line:?} instead of its address");
-    };
-    let url = format!("http://{addr}/connect");
+    let robot = RobotProcess::start(&["--camera", camera])?;
     let mut client = RobotClient::connect(
-        &url,
+        &robot.url,
         ClientOptions {
             video: true,
             ..ClientOptions::default()
@@ -144,7 +107,7 @@ async fn robot_cpu(camera: &str, seconds: f64) -> anyhow::Result<(f64, u64)> {
     tokio::time::timeout(Duration::from_secs(20), video.recv())
         .await
         .context("no video frame within 20 s")?;
-    let pid = robot.0.id();
+    let pid = robot.pid();
     let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
     let mut frames = 0u64;
     let end = tokio::time::Instant::now() + Duration::from_secs_f64(seconds);
@@ -259,19 +222,7 @@ async fn deadman_delay(dir: &Path, rounds: usize) -> anyhow::Result<Value> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut seconds = 10.0;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--seconds" => {
-                seconds = args
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .context("--seconds needs a number")?;
-            }
-            other => bail!("unknown argument {other:?} (try --seconds 10)"),
-        }
-    }
+    let seconds = support::seconds_arg(10.0)?;
     let dir = std::env::temp_dir().join(format!("rtcbot-hw-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut video = serde_json::Map::new();
