@@ -110,7 +110,7 @@ test('tutorial "Remote Control": keyboard events reach the robot in rtcbot.js\'s
   // The robot parses them as rtcbot.js keyboard events: nothing refused.
   await robotAccepted(page, logs, 202);
   // No subscriber on this page: like rtcbot.js, messages go to console.log.
-  assert.ok(logs.some((l) => l.includes('"type":"stats"')), 'robot telemetry logged by the default subscriber');
+  await eventually('robot telemetry logged by the default subscriber', () => logs.some((l) => l.includes('"type":"stats"')));
   assert.deepEqual(errors, []);
   await page.close();
 });
