@@ -13,8 +13,20 @@ use tracing_subscriber::EnvFilter;
 /// from browsers, ICE checks before candidates arrive) only when they are errors.
 const DEFAULT_LOG: &str = "info,rtc_dtls=error,rtc_ice=error,webrtc=error,rtc=warn";
 
+/// Runs the robot; a bad flag, config file or start-up failure is printed as one
+/// clear line (with its causes) and exits with status 2.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("rtcbot-robot: {err:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
