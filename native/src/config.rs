@@ -466,17 +466,28 @@ mod tests {
                 "\"left\": 255 is out of range for 'b'",
             ),
         ];
+        // What a user sees: the error and its causes, as the binary prints them.
+        let full = |err: ConfigError| {
+            let mut text = err.to_string();
+            let mut cause = std::error::Error::source(&err);
+            while let Some(c) = cause {
+                text = format!("{text}: {c}");
+                cause = c.source();
+            }
+            text
+        };
         for (text, expected) in cases {
-            let err = Config::from_toml(text).unwrap_err().to_string();
+            let err = full(Config::from_toml(text).unwrap_err());
             assert!(
                 err.contains(expected),
                 "{text:?} gave {err:?}, wanted {expected:?}"
             );
         }
-        let err = Config::from_file(Path::new("/nonexistent/robot.toml")).unwrap_err();
-        assert!(err
-            .to_string()
-            .contains("cannot read config file /nonexistent/robot.toml"));
+        let err = full(Config::from_file(Path::new("/nonexistent/robot.toml")).unwrap_err());
+        assert!(
+            err.contains("cannot read config file /nonexistent/robot.toml: No such file"),
+            "{err}"
+        );
     }
 
     #[test]
