@@ -26,33 +26,14 @@ for arg in "$@"; do
   esac
 done
 
-export PATH="$TOOLS/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="$ROOT/target/npm"
 PKG="$OUT/package"
 BUDGET=$((100 * 1024))
-log() { printf '==> %s\n' "$*" >&2; }
-need() {
-  if [ "$INSTALL" = 0 ]; then echo "build-npm.sh: missing $1 (run without --no-install)" >&2; exit 1; fi
-  log "installing $1"
-}
-
-# 1. Tools (same versions as build-web.sh).
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-  need "the wasm32-unknown-unknown target"
-  rustup target add wasm32-unknown-unknown
-fi
-WBG="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock")"
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WBG" ]; then
-  need "wasm-bindgen-cli $WBG"
-  cargo install wasm-bindgen-cli --version "=$WBG"
-fi
-if ! wasm-opt --version 2>/dev/null | grep -q 'version 123'; then
-  need "binaryen 123 (npm) into .tools/"
-  mkdir -p "$TOOLS"
-  [ -f "$TOOLS/.gitignore" ] || printf '*\n' > "$TOOLS/.gitignore"
-  npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error binaryen@123 </dev/null
-fi
+SCRIPT=build-npm.sh
+# 1. Tools (shared with build-web.sh).
+# shellcheck source=scripts/wasm-tools.sh
+. "$ROOT/scripts/wasm-tools.sh"
 
 # 2. The wasm, without the Yew app, in its own cargo profile `npm` (release, optimised
 #    for size, fat LTO, no debug info), defined here through cargo's environment

@@ -25,47 +25,15 @@ for arg in "$@"; do
   esac
 done
 
-export PATH="$TOOLS/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-log() { printf '==> %s\n' "$*" >&2; }
-need() {
-  if [ "$INSTALL" = 0 ]; then echo "build-web.sh: missing $1 (run without --no-install)" >&2; exit 1; fi
-  log "installing $1"
-}
+SCRIPT=build-web.sh
+# shellcheck source=scripts/wasm-tools.sh
+. "$ROOT/scripts/wasm-tools.sh"
 
-# 1. Rust target.
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-  need "the wasm32-unknown-unknown target"
-  rustup target add wasm32-unknown-unknown
-fi
-
-# 2. trunk ~0.21.
+# trunk ~0.21 (the newest trunk needs a newer Rust).
 if ! trunk --version 2>/dev/null | grep -Eq '^trunk 0\.21\.'; then
   need "trunk ~0.21"
   cargo install trunk --version '~0.21' --locked
 fi
-
-# 3. wasm-bindgen-cli matching Cargo.lock (trunk refuses a mismatched one offline).
-WBG="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock")"
-if [ -z "$WBG" ]; then
-  log "wasm-bindgen is not in Cargo.lock yet; resolving"
-  (cd "$ROOT" && cargo metadata --format-version 1 >/dev/null)
-  WBG="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock")"
-fi
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WBG" ]; then
-  need "wasm-bindgen-cli $WBG"
-  cargo install wasm-bindgen-cli --version "=$WBG"
-fi
-
-# 4. binaryen 123, project-local.
-if ! wasm-opt --version 2>/dev/null | grep -q 'version 123'; then
-  need "binaryen 123 (npm) into .tools/"
-  mkdir -p "$TOOLS"
-  [ -f "$TOOLS/.gitignore" ] || printf '*\n' > "$TOOLS/.gitignore"
-  npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error binaryen@123 </dev/null
-fi
-
-# .tools/ is project-local and never committed.
-if [ -d "$TOOLS" ] && [ ! -f "$TOOLS/.gitignore" ]; then printf '*\n' > "$TOOLS/.gitignore"; fi
 
 # 5. Build when anything is newer than the bundle.
 stale=1
