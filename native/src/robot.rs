@@ -265,6 +265,7 @@ impl RobotInner {
         })
     }
 
+    /// The peers now, without holding the registry lock across sends.
     fn peer_list(&self) -> Vec<Arc<Peer>> {
         self.peers
             .lock()
@@ -275,14 +276,7 @@ impl RobotInner {
     }
 
     async fn broadcast(&self, msg: &Telemetry) {
-        let peers: Vec<_> = self
-            .peers
-            .lock()
-            .expect("peers lock")
-            .values()
-            .cloned()
-            .collect();
-        for peer in peers {
+        for peer in self.peer_list() {
             peer.shared.send(msg).await;
         }
     }
@@ -383,14 +377,7 @@ async fn report_stats(robot: std::sync::Weak<RobotInner>) {
             },
         });
         robot.broadcast(&stats).await;
-        let peers: Vec<_> = robot
-            .peers
-            .lock()
-            .expect("peers lock")
-            .values()
-            .cloned()
-            .collect();
-        for peer in peers {
+        for peer in robot.peer_list() {
             peer.shared.send(&robot.status_for(peer.shared.id)).await;
         }
     }

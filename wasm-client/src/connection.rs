@@ -643,7 +643,7 @@ fn new_peer_connection(ice_servers: &[String]) -> Result<RtcPeerConnection, JsVa
 }
 
 /// Resolves when ICE gathering completes, or after `timeout_ms`.
-async fn gathered(pc: &RtcPeerConnection, timeout_ms: u32) {
+pub(crate) async fn gathered(pc: &RtcPeerConnection, timeout_ms: u32) {
     if pc.ice_gathering_state() == RtcIceGatheringState::Complete {
         return;
     }

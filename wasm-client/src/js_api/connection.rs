@@ -2,10 +2,7 @@
 
 use super::{call, describe, err, function};
 use crate::util::js_error;
-use futures::channel::oneshot;
-use futures::future;
 use gloo::events::EventListener;
-use gloo::timers::future::TimeoutFuture;
 use shared_protocol::DEFAULT_CHANNEL;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -14,8 +11,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{
     MediaStream, MediaStreamTrack, MessageEvent, RtcConfiguration, RtcDataChannel,
-    RtcDataChannelEvent, RtcDataChannelInit, RtcDataChannelState, RtcIceGatheringState,
-    RtcOfferOptions, RtcPeerConnection, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+    RtcDataChannelEvent, RtcDataChannelInit, RtcDataChannelState, RtcOfferOptions,
+    RtcPeerConnection, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
 /// Longest wait for ICE gathering before the description is returned with the
@@ -171,7 +168,7 @@ impl Inner {
 
     /// The local description once ICE gathering is complete, as `{type, sdp}`.
     async fn finish_local(&self, what: &str) -> Result<JsValue, JsValue> {
-        gathered(&self.pc).await;
+        crate::connection::gathered(&self.pc, GATHER_TIMEOUT_MS).await;
         let local = self
             .pc
             .local_description()
@@ -323,26 +320,6 @@ fn description_init(what: &str, value: &JsValue) -> Result<RtcSessionDescription
     let init = RtcSessionDescriptionInit::new(kind);
     init.set_sdp(&sdp);
     Ok(init)
-}
-
-/// Resolves when ICE gathering completes, or after [`GATHER_TIMEOUT_MS`].
-async fn gathered(pc: &RtcPeerConnection) {
-    if pc.ice_gathering_state() == RtcIceGatheringState::Complete {
-        return;
-    }
-    let (tx, rx) = oneshot::channel::<()>();
-    let tx = RefCell::new(Some(tx));
-    let _listener = EventListener::new(pc, "icegatheringstatechange", {
-        let pc = pc.clone();
-        move |_| {
-            if pc.ice_gathering_state() == RtcIceGatheringState::Complete {
-                if let Some(tx) = tx.borrow_mut().take() {
-                    let _ = tx.send(());
-                }
-            }
-        }
-    });
-    future::select(rx, TimeoutFuture::new(GATHER_TIMEOUT_MS)).await;
 }
 
 /// A connection to a robot (or to any RTCBot peer), like rtcbot.js's `RTCConnection`.
