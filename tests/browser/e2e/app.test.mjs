@@ -136,7 +136,8 @@ describe('browser app', () => {
   test('screenshots at phone and laptop size', async () => {
     for (const [name, viewport] of [['phone', { width: 390, height: 844 }], ['laptop', { width: 1280, height: 800 }]]) {
       const page = await openApp(browser, robot.url, { viewport });
-      await eventually('stats on screen', async () => Number(await attr(page, 'frames')) > 10 && (await attr(page, 'latency-ms')));
+      await eventually('stats on screen', async () => Number(await attr(page, 'frames')) > 10
+        && (await attr(page, 'latency-ms')) && (await attr(page, 'rtt-ms')) && Number(await attr(page, 'fps')) > 0);
       await page.screenshot({ path: join(ARTIFACTS, `app-${name}.png`) });
       await page.context().close();
     }
