@@ -9,7 +9,7 @@
 use crate::camera::Frame;
 use bytes::Bytes;
 use openh264::encoder::{
-    BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile,
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile,
     RateControlMode, UsageType,
 };
 use openh264::formats::YUVSource;
@@ -101,6 +101,10 @@ impl OpenH264Encoder {
             .rate_control_mode(RateControlMode::Bitrate)
             .profile(Profile::Baseline)
             .skip_frames(true)
+            // Real time on a Pi-class CPU: the fastest motion search, one thread (the
+            // robot has other work, and threads cost more than they save at 640x480).
+            .complexity(Complexity::Low)
+            .num_threads(1)
             .intra_frame_period(IntraFramePeriod::from_num_frames(
                 settings.keyframe_interval.max(1),
             ));
