@@ -154,27 +154,11 @@ impl VideoEncoder for OpenH264Encoder {
     }
 }
 
-/// NAL unit types present in an Annex B access unit, in order.
-pub fn nal_types(annexb: &[u8]) -> Vec<u8> {
-    let mut types = Vec::new();
-    let mut i = 0;
-    while i + 3 <= annexb.len() {
-        if annexb[i] == 0 && annexb[i + 1] == 0 && annexb[i + 2] == 1 {
-            if let Some(header) = annexb.get(i + 3) {
-                types.push(header & 0x1F);
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    types
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::camera::{TestPattern, VideoSource};
+    use crate::h264::{nal_type, split_nals};
 
     #[test]
     fn encodes_keyframes_on_demand_with_parameter_sets() {
@@ -195,7 +179,7 @@ mod tests {
                 .expect("no skipped frames");
             assert_eq!(out.number, i);
             kinds.push(out.keyframe);
-            let nals = nal_types(&out.data);
+            let nals: Vec<u8> = split_nals(&out.data).iter().map(|n| nal_type(n)).collect();
             if out.keyframe {
                 assert!(
                     nals.contains(&7) && nals.contains(&8) && nals.contains(&5),
@@ -209,12 +193,5 @@ mod tests {
             kinds,
             [true, false, false, false, false, true, false, false, false, false]
         );
-    }
-
-    #[test]
-    fn finds_nal_types() {
-        let au = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 1, 0x65, 9];
-        assert_eq!(nal_types(&au), [7, 8, 5]);
-        assert!(nal_types(&[0, 0]).is_empty());
     }
 }

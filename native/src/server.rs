@@ -137,11 +137,17 @@ mod tests {
     use tower::ServiceExt;
 
     fn robot() -> Robot {
+        robot_with(|_| {})
+    }
+
+    /// A robot without a bundle, on loopback ICE, with `edit` applied to its config.
+    fn robot_with(edit: impl FnOnce(&mut Config)) -> Robot {
         let mut config = Config {
             www: std::path::PathBuf::from("/nonexistent-www"),
             ..Config::default()
         };
         config.webrtc.ice_udp = vec!["127.0.0.1:0".into()];
+        edit(&mut config);
         Robot::start(config).unwrap()
     }
 
@@ -202,12 +208,9 @@ mod tests {
             .get("access-control-allow-origin")
             .is_none());
 
-        let mut config = Config {
-            cors_origins: vec!["http://localhost:5173".into()],
-            ..Config::default()
-        };
-        config.webrtc.ice_udp = vec!["127.0.0.1:0".into()];
-        let open = app(Robot::start(config).unwrap());
+        let open = app(robot_with(|c| {
+            c.cors_origins = vec!["http://localhost:5173".into()]
+        }));
         let response = open
             .clone()
             .oneshot(preflight("http://localhost:5173"))

@@ -67,7 +67,7 @@ async fn a_picture_loss_indication_brings_a_keyframe() {
                 _ = resend.tick() => client.request_keyframe().await.expect("PLI sent"),
                 frame = video.recv() => {
                     let frame = frame.expect("video");
-                    if rtcbot::encoder::nal_types(&frame.data).contains(&5) {
+                    if rtcbot::h264::is_keyframe(&frame.data) {
                         break;
                     }
                 }
