@@ -186,6 +186,18 @@ impl TestPattern {
         })
     }
 
+    /// The next `n` pictures, each in its own frame: a recording to write to a file
+    /// or feed an encoder.
+    pub fn record(&mut self, n: usize) -> Result<Vec<Frame>, CameraError> {
+        (0..n)
+            .map(|_| {
+                let mut frame = Frame::new(self.width, self.height);
+                self.capture(&mut frame)?;
+                Ok(frame)
+            })
+            .collect()
+    }
+
     /// Top-left corner of the moving box for frame `n`: it bounces across the middle.
     fn box_position(&self, n: u32, side: usize) -> (usize, usize) {
         let span = self.width - side;

@@ -283,14 +283,7 @@ mod tests {
     }
 
     fn pattern_frames(n: usize) -> Vec<Frame> {
-        let mut src = TestPattern::new(320, 240).unwrap();
-        (0..n)
-            .map(|_| {
-                let mut f = Frame::new(320, 240);
-                src.capture(&mut f).unwrap();
-                f
-            })
-            .collect()
+        TestPattern::new(320, 240).unwrap().record(n).unwrap()
     }
 
     #[test]

@@ -4,21 +4,14 @@
 
 mod common;
 use common::*;
-use rtcbot::camera::{Frame, TestPattern, VideoSource};
+use rtcbot::camera::{Frame, TestPattern};
 use rtcbot::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
 use rtcbot::file_source::write_y4m;
 use shared_protocol::Telemetry;
 
 /// `n` frames of 320x240 test pattern (each carries its frame-number stamp).
 fn pictures(n: usize) -> Vec<Frame> {
-    let mut source = TestPattern::new(320, 240).unwrap();
-    (0..n)
-        .map(|_| {
-            let mut f = Frame::new(320, 240);
-            source.capture(&mut f).unwrap();
-            f
-        })
-        .collect()
+    TestPattern::new(320, 240).unwrap().record(n).unwrap()
 }
 
 fn scratch(name: &str) -> std::path::PathBuf {

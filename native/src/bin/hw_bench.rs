@@ -15,7 +15,7 @@
 mod support;
 
 use anyhow::{bail, Context};
-use rtcbot::camera::{Frame, TestPattern, VideoSource};
+use rtcbot::camera::TestPattern;
 use rtcbot::client::{ClientOptions, RobotClient};
 use rtcbot::control::ControlHub;
 use rtcbot::drive::{DriveConfig, DriveController, DriveMapping};
@@ -52,12 +52,9 @@ fn make_clips(
     frames: usize,
     noise: bool,
 ) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let mut source = TestPattern::new(640, 480)?;
-    let mut pictures = Vec::with_capacity(frames);
+    let mut pictures = TestPattern::new(640, 480)?.record(frames)?;
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
-    for _ in 0..frames {
-        let mut f = Frame::new(640, 480);
-        source.capture(&mut f)?;
+    for f in &mut pictures {
         if noise {
             let luma = f.width * f.height;
             for px in &mut f.data[..luma] {
@@ -68,7 +65,6 @@ fn make_clips(
                 *px = (i16::from(*px) + delta).clamp(16, 235) as u8;
             }
         }
-        pictures.push(f);
     }
     let y4m = dir.join(format!("{name}.y4m"));
     let mut file = std::io::BufWriter::new(std::fs::File::create(&y4m)?);
