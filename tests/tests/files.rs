@@ -14,6 +14,25 @@ fn pictures(n: usize) -> Vec<Frame> {
     TestPattern::new(320, 240).unwrap().record(n).unwrap()
 }
 
+/// Frame numbers follow each other, starting again at 0 when the file loops.
+fn assert_plays_in_order(stamps: &[shared_protocol::Stamp]) {
+    for pair in stamps.windows(2) {
+        assert!(
+            pair[1].frame == pair[0].frame + 1 || pair[1].frame == 0,
+            "{stamps:?}"
+        );
+    }
+}
+
+/// The first stats telemetry once frames flow.
+async fn stream_stats(client: &mut rtcbot::client::RobotClient) -> shared_protocol::StreamStats {
+    recv_until(client, "stream stats", |m| match m {
+        Telemetry::Stats(s) if s.frames_encoded > 0 => Some(s),
+        _ => None,
+    })
+    .await
+}
+
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("rtcbot-files-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -32,18 +51,9 @@ async fn a_y4m_file_is_encoded_and_decoded_by_the_client() {
     let mut video = client.take_video().unwrap();
     let stamps = decode_stamps(&mut video, 10).await;
     // The file's own stamps come back, in order (the file loops after frame 19).
-    for pair in stamps.windows(2) {
-        assert!(
-            pair[1].frame == pair[0].frame + 1 || pair[1].frame == 0,
-            "{stamps:?}"
-        );
-    }
+    assert_plays_in_order(&stamps);
     assert_eq!(robot.robot.counters().encoders_started, 1);
-    let stats = recv_until(&mut client, "stream stats", |m| match m {
-        Telemetry::Stats(s) if s.frames_encoded > 0 => Some(s),
-        _ => None,
-    })
-    .await;
+    let stats = stream_stats(&mut client).await;
     assert!(
         stats.encoder.ends_with("clip.y4m/openh264"),
         "{}",
@@ -73,20 +83,11 @@ async fn an_annexb_file_passes_through_without_an_encoder() {
     let stamps = decode_stamps(&mut video, 15).await;
     // The first picture a viewer decodes is a keyframe of the file: 0, 10 or 20.
     assert_eq!(stamps[0].frame % 10, 0, "{stamps:?}");
-    for pair in stamps.windows(2) {
-        assert!(
-            pair[1].frame == pair[0].frame + 1 || pair[1].frame == 0,
-            "{stamps:?}"
-        );
-    }
+    assert_plays_in_order(&stamps);
     let counters = robot.robot.counters();
     assert_eq!(counters.encoders_started, 0, "nothing is encoded");
     assert!(counters.frames_encoded >= 15);
-    let stats = recv_until(&mut client, "stream stats", |m| match m {
-        Telemetry::Stats(s) if s.frames_encoded > 0 => Some(s),
-        _ => None,
-    })
-    .await;
+    let stats = stream_stats(&mut client).await;
     assert!(
         stats.encoder.ends_with("clip.h264/pass-through"),
         "{}",
