@@ -14,6 +14,8 @@
 //! fps = 30
 //! bitrate_kbps = 1000
 //! keyframe_interval_s = 2.0
+//! encoder = "auto"         # or "software" (openh264), "hardware" (V4L2 M2M)
+//! # encoder_device = "/dev/video11"   # the hardware encoder; default: the first found
 //!
 //! [webrtc]
 //! ice_udp = ["0.0.0.0:0", "127.0.0.1:0"]
@@ -81,6 +83,26 @@ pub struct VideoConfig {
     pub bitrate_kbps: u32,
     /// Seconds between periodic keyframes (new viewers also get one at once).
     pub keyframe_interval_s: f64,
+    /// Which H.264 encoder turns raw frames into video (cameras that give H.264 need
+    /// none).
+    pub encoder: EncoderChoice,
+    /// The hardware encoder's device, e.g. `/dev/video11`; by default the first V4L2
+    /// memory-to-memory H.264 encoder found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoder_device: Option<PathBuf>,
+}
+
+/// Which encoder the robot uses for raw frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderChoice {
+    /// The hardware encoder when one is found and opens, else openh264.
+    #[default]
+    Auto,
+    /// openh264 on the CPU, always.
+    Software,
+    /// The V4L2 memory-to-memory encoder; the robot refuses to start without one.
+    Hardware,
 }
 
 /// WebRTC peer settings.
@@ -132,6 +154,8 @@ impl Default for VideoConfig {
             fps: 30,
             bitrate_kbps: 1000,
             keyframe_interval_s: 2.0,
+            encoder: EncoderChoice::Auto,
+            encoder_device: None,
         }
     }
 }
@@ -241,6 +265,10 @@ impl Config {
         v.height = args.height.unwrap_or(v.height);
         v.fps = args.fps.unwrap_or(v.fps);
         v.bitrate_kbps = args.bitrate_kbps.unwrap_or(v.bitrate_kbps);
+        v.encoder = args.encoder.unwrap_or(v.encoder);
+        if let Some(device) = &args.encoder_device {
+            v.encoder_device = Some(device.clone());
+        }
         if !args.ice_udp.is_empty() {
             config.webrtc.ice_udp.clone_from(&args.ice_udp);
         }
@@ -288,6 +316,17 @@ impl Config {
                 "video.keyframe_interval_s",
                 format!("{} must be in 0.1..=3600", v.keyframe_interval_s),
             );
+        }
+        if let Some(device) = &v.encoder_device {
+            if v.encoder == EncoderChoice::Software {
+                return invalid(
+                    "video.encoder_device",
+                    format!(
+                        "{} is set but video.encoder is \"software\"",
+                        device.display()
+                    ),
+                );
+            }
         }
         if let Some(serial) = &self.serial {
             serial.validate()?;
@@ -372,6 +411,13 @@ pub struct RobotArgs {
     /// Encoder bitrate in kbit/s.
     #[arg(long)]
     pub bitrate_kbps: Option<u32>,
+    /// H.264 encoder for raw frames: auto (hardware if found, else software),
+    /// software (openh264) or hardware (V4L2 memory-to-memory).
+    #[arg(long, value_enum)]
+    pub encoder: Option<EncoderChoice>,
+    /// The hardware encoder device, e.g. /dev/video11 (default: the first found).
+    #[arg(long)]
+    pub encoder_device: Option<PathBuf>,
     /// Web origin allowed to call /connect from its own page (repeatable; `*` = any).
     #[arg(long)]
     pub cors_origin: Vec<String>,
@@ -437,9 +483,15 @@ mod tests {
             "320",
             "--height",
             "240",
+            "--encoder",
+            "hardware",
+            "--encoder-device",
+            "/dev/video11",
         ]);
         let c = Config::from_args(&args).unwrap();
         assert_eq!((c.video.width, c.video.height, c.video.fps), (320, 240, 15));
+        assert_eq!(c.video.encoder, EncoderChoice::Hardware);
+        assert_eq!(c.video.encoder_device, Some(PathBuf::from("/dev/video11")));
         assert_eq!(c.listen.port(), 0);
     }
 
@@ -450,6 +502,11 @@ mod tests {
             ("[video]\nfps = 0\n", "video.fps"),
             ("[video]\ncamera = \"webcam\"\n", "video.camera"),
             ("[video]\ncolour = 1\n", "unknown field `colour`"),
+            ("[video]\nencoder = \"gpu\"\n", "unknown variant `gpu`"),
+            (
+                "[video]\nencoder = \"software\"\nencoder_device = \"/dev/video11\"\n",
+                "video.encoder_device",
+            ),
             ("listen = \"nowhere\"\n", "invalid"),
             ("[webrtc]\nice_udp = [\"x\"]\n", "webrtc.ice_udp"),
             (

@@ -61,6 +61,11 @@ pub trait VideoEncoder: Send + 'static {
         frame: &Frame,
         force_keyframe: bool,
     ) -> Result<Option<EncodedFrame>, EncoderError>;
+    /// A picture finished after `encode` returned (hardware encoders work in their own
+    /// time); the stream calls this after each `encode` until it returns `None`.
+    fn next_ready(&mut self) -> Option<EncodedFrame> {
+        None
+    }
 }
 
 /// The openh264 software encoder.

@@ -27,6 +27,7 @@ pub mod encoder;
 pub mod feedback;
 pub mod file_source;
 pub mod h264;
+pub mod m2m;
 pub mod peer;
 pub mod robot;
 pub mod serial;

@@ -13,13 +13,15 @@
 
 use crate::camera::{TestPattern, VideoSource};
 use crate::config::Config;
+use crate::config::EncoderChoice;
 use crate::control::{ControlHub, PeerId};
 use crate::drive::{DriveController, DriveError, DriveMapping};
 use crate::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
 use crate::file_source::{AnnexBSource, Y4mSource};
+use crate::m2m::{self, M2mEncoder, M2mError};
 use crate::peer::{negotiate, Peer, PeerError};
 use crate::serial::{LinkState, SerialConnection, SerialError, SerialEvent};
-use crate::stream::{Pipeline, StreamCounters, VideoStream};
+use crate::stream::{EncoderFactory, Pipeline, StreamCounters, VideoStream};
 use crate::v4l_camera::{auto_candidates, list_cameras, open_camera, Camera, OpenedCamera};
 use shared_protocol::{MotorState, RobotStatus, SessionDescription, StreamStats, Telemetry};
 use std::collections::HashMap;
@@ -45,6 +47,9 @@ pub enum RobotError {
     /// The drive settings are unusable.
     #[error(transparent)]
     Drive(#[from] DriveError),
+    /// `video.encoder = "hardware"` and no hardware encoder is usable.
+    #[error("video.encoder = \"hardware\"")]
+    Encoder(#[from] M2mError),
 }
 
 /// The running robot; cheap to clone.
@@ -97,7 +102,10 @@ impl Robot {
     /// Starts a robot that streams from `source`, encoded with openh264, without
     /// hardware (`[serial]` and `[drive]` are ignored).
     pub fn with_source(config: Config, source: Box<dyn VideoSource>) -> Self {
-        let pipeline = encode_pipeline(&config, source);
+        let pipeline = Pipeline::Encode {
+            source,
+            make_encoder: software_encoder(encoder_settings(&config)),
+        };
         Self::assemble(config, pipeline, None, None)
     }
 
@@ -184,6 +192,11 @@ impl Robot {
     /// The motor loop, when `[drive]` is configured.
     pub fn drive(&self) -> Option<&DriveController> {
         self.inner.drive.as_ref()
+    }
+
+    /// The encoder in use, e.g. `openh264` (empty until the first viewer).
+    pub fn encoder_name(&self) -> String {
+        self.inner.stream.encoder_name()
     }
 
     /// Video counters (encoder instances, frames, bytes...).
@@ -282,20 +295,71 @@ impl RobotInner {
     }
 }
 
-/// Raw frames from `source`, encoded with openh264 at the configured settings.
-fn encode_pipeline(config: &Config, source: Box<dyn VideoSource>) -> Pipeline {
+/// Raw frames from `source`, encoded by the encoder `video.encoder` picks: the V4L2
+/// memory-to-memory hardware encoder when asked for or found, else openh264.
+///
+/// The device is looked for now, so that `hardware` without one stops the robot with a
+/// clear error; it is opened when the first viewer arrives. In `auto`, a hardware
+/// encoder that fails to open falls back to openh264 with a warning.
+fn encode_pipeline(config: &Config, source: Box<dyn VideoSource>) -> Result<Pipeline, RobotError> {
     let v = &config.video;
-    let settings = EncoderSettings {
+    let settings = encoder_settings(config);
+    let (w, h) = source.size();
+    let hardware = match v.encoder {
+        EncoderChoice::Software => None,
+        EncoderChoice::Hardware => Some(hardware_encoder(v.encoder_device.as_deref())?),
+        EncoderChoice::Auto => match hardware_encoder(v.encoder_device.as_deref()) {
+            Ok(path) => Some(path),
+            Err(err) => {
+                tracing::info!("no hardware encoder ({err}); encoding with openh264");
+                None
+            }
+        },
+    };
+    let fallback = v.encoder == EncoderChoice::Auto;
+    let make_encoder: EncoderFactory = match hardware {
+        None => software_encoder(settings),
+        Some(path) => Box::new(move || {
+            match M2mEncoder::open(&path, m2m::H264, w as u32, h as u32, settings) {
+                Ok(enc) => Ok(Box::new(enc) as Box<dyn VideoEncoder>),
+                Err(err) if fallback => {
+                    tracing::warn!("hardware encoder unusable ({err}); encoding with openh264");
+                    software_encoder(settings)()
+                }
+                Err(err) => Err(err.into()),
+            }
+        }),
+    };
+    Ok(Pipeline::Encode {
+        source,
+        make_encoder,
+    })
+}
+
+fn encoder_settings(config: &Config) -> EncoderSettings {
+    let v = &config.video;
+    EncoderSettings {
         bitrate_kbps: v.bitrate_kbps,
         fps: v.fps,
         keyframe_interval: (v.keyframe_interval_s * f64::from(v.fps)).round().max(1.0) as u32,
-    };
-    Pipeline::Encode {
-        source,
-        make_encoder: Box::new(move || {
-            Ok(Box::new(OpenH264Encoder::new(settings)?) as Box<dyn VideoEncoder>)
-        }),
     }
+}
+
+fn software_encoder(settings: EncoderSettings) -> EncoderFactory {
+    Box::new(move || Ok(Box::new(OpenH264Encoder::new(settings)?) as Box<dyn VideoEncoder>))
+}
+
+/// The configured hardware encoder device, checked, or the first one found.
+fn hardware_encoder(device: Option<&std::path::Path>) -> Result<std::path::PathBuf, M2mError> {
+    let Some(path) = device else {
+        return m2m::find_encoder(m2m::H264);
+    };
+    let description = m2m::describe(path)?;
+    m2m::check_device(&description, m2m::H264).map_err(|reason| M2mError::NotAnEncoder {
+        path: path.to_owned(),
+        reason,
+    })?;
+    Ok(path.to_owned())
 }
 
 /// The pipeline for `video.camera`: a camera (H.264 passed through, else encoded), a
@@ -314,7 +378,7 @@ pub fn open_pipeline(config: &Config) -> Result<Pipeline, RobotError> {
             // An explicit device must work: its error stops the robot.
             return Ok(match open_camera(&path, (v.width, v.height), v.fps)? {
                 OpenedCamera::H264(cam) => Pipeline::PassThrough(Box::new(cam)),
-                OpenedCamera::Raw(cam) => encode_pipeline(config, Box::new(cam)),
+                OpenedCamera::Raw(cam) => encode_pipeline(config, Box::new(cam))?,
             });
         }
         Camera::TestPattern => Vec::new(),
@@ -326,7 +390,7 @@ pub fn open_pipeline(config: &Config) -> Result<Pipeline, RobotError> {
                 .to_ascii_lowercase();
             return Ok(match ext.as_str() {
                 "h264" | "264" => Pipeline::PassThrough(Box::new(AnnexBSource::open(&path)?)),
-                _ => encode_pipeline(config, Box::new(Y4mSource::open(&path)?)),
+                _ => encode_pipeline(config, Box::new(Y4mSource::open(&path)?))?,
             });
         }
     };
@@ -334,12 +398,12 @@ pub fn open_pipeline(config: &Config) -> Result<Pipeline, RobotError> {
     for device in devices {
         match open_camera(&device, (v.width, v.height), v.fps) {
             Ok(OpenedCamera::H264(cam)) => return Ok(Pipeline::PassThrough(Box::new(cam))),
-            Ok(OpenedCamera::Raw(cam)) => return Ok(encode_pipeline(config, Box::new(cam))),
+            Ok(OpenedCamera::Raw(cam)) => return encode_pipeline(config, Box::new(cam)),
             Err(err) => tracing::warn!("camera auto: skipping {}: {err}", device.display()),
         }
     }
     let source = TestPattern::new(v.width, v.height)?;
-    Ok(encode_pipeline(config, Box::new(source)))
+    encode_pipeline(config, Box::new(source))
 }
 
 /// Every second, sends stream figures and status to every peer.
@@ -370,11 +434,11 @@ async fn report_stats(robot: std::sync::Weak<RobotInner>) {
             bitrate_kbps: kbps,
             width: width as u32,
             height: height as u32,
-            encoder: if counters.encoders_started == 0 && counters.frames_encoded > 0 {
-                format!("{}/pass-through", robot.stream.source_name())
-            } else {
-                format!("{}/openh264", robot.stream.source_name())
-            },
+            encoder: format!(
+                "{}/{}",
+                robot.stream.source_name(),
+                robot.stream.encoder_name()
+            ),
         });
         robot.broadcast(&stats).await;
         for peer in robot.peer_list() {

@@ -102,6 +102,7 @@ async fn health(State(robot): State<Robot>) -> Response {
         "viewers": c.viewers,
         "encoders_started": c.encoders_started,
         "frames_encoded": c.frames_encoded,
+        "encoder": robot.encoder_name(),
         "driver": robot.controls().driver().is_some(),
         "drive": drive,
     }))

@@ -94,6 +94,8 @@ struct Inner {
     stopped: AtomicBool,
     size: (usize, usize),
     name: String,
+    /// The encoder's name once made; `pass-through` for encoded sources.
+    encoder: Mutex<String>,
 }
 
 /// Handle to the running stream; cheap to clone.
@@ -131,6 +133,10 @@ impl VideoStream {
             stopped: AtomicBool::new(false),
             size,
             name: pipeline.name(),
+            encoder: Mutex::new(match pipeline {
+                Pipeline::Encode { .. } => String::new(),
+                Pipeline::PassThrough(_) => "pass-through".into(),
+            }),
         });
         let thread_inner = inner.clone();
         std::thread::Builder::new()
@@ -188,6 +194,12 @@ impl VideoStream {
     /// The source's name.
     pub fn source_name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// The encoder in use (`openh264`, `v4l2-m2m /dev/video11 (...)`, `pass-through`);
+    /// empty until the first viewer made one.
+    pub fn encoder_name(&self) -> String {
+        self.inner.encoder.lock().expect("encoder lock").clone()
     }
 
     /// Stops the thread; viewers see the end of the stream.
@@ -286,6 +298,7 @@ fn run(
                         .encoders_started
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::info!("encoder {} started for {w}x{h}", made.name());
+                    *inner.encoder.lock().expect("encoder lock") = made.name().to_owned();
                     encoder = Some(made);
                 }
                 Some(Err(err)) => {
@@ -303,7 +316,12 @@ fn run(
         c.encode_ns
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         match result {
-            Ok(Some(encoded)) => publish(inner, encoded),
+            Ok(Some(encoded)) => {
+                publish(inner, encoded);
+                while let Some(late) = enc.next_ready() {
+                    publish(inner, late);
+                }
+            }
             Ok(None) => {
                 if force {
                     inner.keyframe_wanted.store(true, Ordering::Relaxed);

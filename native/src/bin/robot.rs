@@ -39,6 +39,7 @@ async fn run() -> anyhow::Result<()> {
             "{}",
             rtcbot::v4l_camera::describe_cameras(&rtcbot::v4l_camera::list_cameras())
         );
+        print!("{}", rtcbot::m2m::describe_encoder());
         return Ok(());
     }
     let config = Config::from_args(&args)?;
