@@ -3,7 +3,7 @@
 //! Data flows one way, one module per step:
 //!
 //! - video: [`camera`] (a [`camera::VideoSource`], the test pattern by default) →
-//!   [`encoder`] (H.264, once) → [`stream`] (the shared stream every viewer reads) →
+//!   [`encoder`] (H.264, once: openh264, or the hardware encoder in [`m2m`]) → [`stream`] (the shared stream every viewer reads) →
 //!   [`peer`] (each peer's track);
 //! - control: [`peer`] (data channel) → `shared_protocol` (parsing, validation) →
 //!   [`control`] (the hub: one driver at a time, dead-man stop) → [`drive`] (motor
