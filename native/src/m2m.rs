@@ -253,27 +253,10 @@ fn describe_open(device: &Device) -> DeviceDescription {
     }
 }
 
-/// The `/dev/video*` nodes, in numeric order.
-fn video_nodes() -> Vec<PathBuf> {
-    let mut nodes: Vec<(u32, PathBuf)> = std::fs::read_dir("/dev")
-        .map(|dir| {
-            dir.filter_map(Result::ok)
-                .filter_map(|entry| {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    let n = name.strip_prefix("video")?.parse().ok()?;
-                    Some((n, entry.path()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    nodes.sort();
-    nodes.into_iter().map(|(_, path)| path).collect()
-}
-
 /// The first device that encodes raw frames into `codec`.
 pub fn find_encoder(codec: [u8; 4]) -> Result<PathBuf, M2mError> {
     let mut tried = Vec::new();
-    for path in video_nodes() {
+    for path in crate::v4l_camera::video_nodes() {
         match describe(&path).map_err(|e| e.to_string()).and_then(|d| {
             check_device(&d, codec).map_err(|reason| format!("{}: {reason}", path.display()))
         }) {

@@ -204,7 +204,7 @@ fn device_error(path: &Path, reason: impl std::fmt::Display) -> CameraError {
 }
 
 /// `/dev/video*` nodes, sorted by number.
-fn video_nodes() -> Vec<PathBuf> {
+pub(crate) fn video_nodes() -> Vec<PathBuf> {
     let mut nodes: Vec<(u32, PathBuf)> = std::fs::read_dir("/dev")
         .into_iter()
         .flatten()
