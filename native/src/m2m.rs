@@ -1035,11 +1035,17 @@ mod tests {
             ..pi_encoder()
         };
         assert_eq!(check_device(&ym12, H264), Ok(RawFormat::Ym12));
-        // The codec is a parameter: vicodec makes FWHT, not H.264.
+        // The codec is a parameter: vicodec makes FWHT, not H.264. (Its formats as
+        // recorded in the test VM of tests/tests/v4l2_vm.rs.)
         let vicodec = DeviceDescription {
             driver: "vicodec".into(),
             card: "vicodec".into(),
-            output_formats: fourccs(&[b"YU12", b"NV12"]),
+            output_formats: fourccs(&[
+                b"YU12", b"YV12", b"422P", b"NV12", b"NV21", b"NV16", b"NV61", b"NV24",
+                b"NV42", b"YUYV", b"YVYU", b"UYVY", b"VYUY", b"BGR3", b"RGB3", b"HSV3",
+                b"BGR4", b"XR24", b"AR24", b"RGB4", b"BX24", b"BA24", b"RX24", b"RA24",
+                b"XB24", b"AB24", b"HSV4", b"GREY",
+            ]),
             capture_formats: fourccs(&[b"FWHT"]),
             ..pi_encoder()
         };
