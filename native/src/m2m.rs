@@ -677,6 +677,7 @@ impl M2mEncoder {
             .map_err(|reason| fail("use the raw format")(reason))?;
 
         set_controls(&device, codec, settings);
+        set_frame_rate(&device, mplane, settings.fps);
 
         let output = output
             .request_buffers::<Vec<MmapHandle>>(OUTPUT_BUFFERS)
@@ -908,6 +909,30 @@ fn set_controls(device: &Device, codec: [u8; 4], settings: EncoderSettings) {
     }
 }
 
+/// Tells the encoder the frame rate (`VIDIOC_S_PARM` on OUTPUT), which rate control
+/// needs to turn the bitrate into bits per frame; skipped by drivers without it.
+fn set_frame_rate(device: &Device, mplane: bool, fps: u32) {
+    let parm = bindings::v4l2_streamparm {
+        type_: if mplane {
+            bindings::v4l2_buf_type_V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE
+        } else {
+            bindings::v4l2_buf_type_V4L2_BUF_TYPE_VIDEO_OUTPUT
+        },
+        parm: bindings::v4l2_streamparm__bindgen_ty_1 {
+            output: bindings::v4l2_outputparm {
+                timeperframe: bindings::v4l2_fract {
+                    numerator: 1,
+                    denominator: fps.max(1),
+                },
+                ..Default::default()
+            },
+        },
+    };
+    if let Err(err) = ioctl::s_parm::<_, bindings::v4l2_streamparm>(device, parm) {
+        tracing::debug!("hardware encoder: frame rate not set: {err}");
+    }
+}
+
 impl VideoEncoder for M2mEncoder {
     fn name(&self) -> &str {
         &self.name
@@ -1041,10 +1066,10 @@ mod tests {
             driver: "vicodec".into(),
             card: "vicodec".into(),
             output_formats: fourccs(&[
-                b"YU12", b"YV12", b"422P", b"NV12", b"NV21", b"NV16", b"NV61", b"NV24",
-                b"NV42", b"YUYV", b"YVYU", b"UYVY", b"VYUY", b"BGR3", b"RGB3", b"HSV3",
-                b"BGR4", b"XR24", b"AR24", b"RGB4", b"BX24", b"BA24", b"RX24", b"RA24",
-                b"XB24", b"AB24", b"HSV4", b"GREY",
+                b"YU12", b"YV12", b"422P", b"NV12", b"NV21", b"NV16", b"NV61", b"NV24", b"NV42",
+                b"YUYV", b"YVYU", b"UYVY", b"VYUY", b"BGR3", b"RGB3", b"HSV3", b"BGR4", b"XR24",
+                b"AR24", b"RGB4", b"BX24", b"BA24", b"RX24", b"RA24", b"XB24", b"AB24", b"HSV4",
+                b"GREY",
             ]),
             capture_formats: fourccs(&[b"FWHT"]),
             ..pi_encoder()

@@ -9,6 +9,10 @@
 //! encoder backend encodes through vicodec's OUTPUT and CAPTURE queues (vicodec makes
 //! FWHT, not H.264: the codec is the backend's one parameter).
 
+mod common;
+use common::*;
+use openh264::decoder::Decoder;
+use openh264::formats::YUVSource;
 use rtcbot::camera::{Frame, TestPattern, VideoSource};
 use rtcbot::encoder::{EncodedFrame, EncoderSettings, VideoEncoder};
 use rtcbot::m2m::{self, M2mEncoder};
@@ -41,8 +45,8 @@ fn camera_and_hardware_encoder_code_runs_on_real_v4l2_drivers() {
     );
     // Both ran and passed: not filtered out, not skipped.
     assert!(
-        text.contains("test result: ok. 2 passed"),
-        "expected 2 tests to pass inside the VM:\n{text}"
+        text.contains("test result: ok. 3 passed"),
+        "expected 3 tests to pass inside the VM:\n{text}"
     );
 }
 
@@ -209,4 +213,59 @@ fn in_vm_camera_captures_from_vivid_and_feeds_the_hardware_encoder() {
         pictures.len(),
         pictures[0].data.len()
     );
+}
+
+#[test]
+#[ignore = "runs inside the V4L2 VM (camera_and_hardware_encoder_code_runs_on_real_v4l2_drivers)"]
+fn in_vm_robot_streams_the_vivid_camera_to_a_webrtc_client() {
+    in_vm();
+    // The VM boots with loopback down; WebRTC here stays on it.
+    let up = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .expect("busybox ip");
+    assert!(up.success(), "ip link set lo up: {up}");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        // The whole robot, as a user runs it with a webcam: camera auto-detected,
+        // raw frames encoded once (openh264: vicodec makes no H.264), sent over WebRTC.
+        let robot = TestRobot::start_with(|c| {
+            c.video.camera = "auto".into();
+            c.video.fps = 25;
+        })
+        .await;
+        let mut client = robot.client(true).await;
+        let stats = recv_until(&mut client, "stream stats", |m| match m {
+            shared_protocol::Telemetry::Stats(s) if s.frames_encoded > 0 => Some(s),
+            _ => None,
+        })
+        .await;
+        println!("robot stats: {stats:?}");
+        assert!(
+            stats.encoder.starts_with("/dev/video0"),
+            "{}",
+            stats.encoder
+        );
+        assert!(stats.encoder.ends_with("/openh264"), "{}", stats.encoder);
+        assert_eq!((stats.width, stats.height), (640, 480));
+
+        let mut video = client.take_video().expect("video track");
+        let mut decoder = Decoder::new().unwrap();
+        let mut pictures = 0;
+        within("decoded pictures of the vivid camera", async {
+            while pictures < 5 {
+                let frame = video.recv().await.expect("video stream ended");
+                let Ok(Some(picture)) = decoder.decode(&frame.data) else {
+                    continue;
+                };
+                assert_eq!(picture.dimensions(), (640, 480));
+                let (stride, _, _) = picture.strides();
+                let row: Vec<u8> = picture.y()[stride * 100..stride * 100 + 640].to_vec();
+                let (lo, hi) = (row.iter().min().unwrap(), row.iter().max().unwrap());
+                assert!(hi - lo > 100, "colour bars expected, luma {lo}..{hi}");
+                pictures += 1;
+            }
+        })
+        .await;
+        println!("decoded {pictures} pictures of the vivid camera");
+    });
 }
