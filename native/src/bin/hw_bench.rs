@@ -86,29 +86,37 @@ fn make_clips(
     Ok((y4m, h264))
 }
 
-/// Starts the robot binary on `camera`, watches with one viewer for `seconds`, and
-/// returns the robot's CPU use in percent of one core, and frames received.
-async fn robot_cpu(camera: &str, seconds: f64) -> anyhow::Result<(f64, u64)> {
+/// Starts the robot binary on `camera` with one peer for `seconds`, watching the video
+/// when `video` (else the peer only holds its data channel open), and returns the
+/// robot's CPU use in percent of one core, and frames received.
+async fn robot_cpu(camera: &str, seconds: f64, video: bool) -> anyhow::Result<(f64, u64)> {
     let robot = RobotProcess::start(&["--camera", camera])?;
     let mut client = RobotClient::connect(
         &robot.url,
         ClientOptions {
-            video: true,
+            video,
             ..ClientOptions::default()
         },
     )
     .await?;
-    let mut video = client.take_video().context("no video")?;
-    // Warm up until frames flow.
-    tokio::time::timeout(Duration::from_secs(20), video.recv())
-        .await
-        .context("no video frame within 20 s")?;
+    let mut frames_rx = client.take_video();
+    if let Some(rx) = frames_rx.as_mut() {
+        // Warm up until frames flow.
+        tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .context("no video frame within 20 s")?;
+    }
     let pid = robot.pid();
     let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
     let mut frames = 0u64;
     let end = tokio::time::Instant::now() + Duration::from_secs_f64(seconds);
-    while let Ok(Some(_)) = tokio::time::timeout_at(end, video.recv()).await {
-        frames += 1;
+    match frames_rx.as_mut() {
+        Some(rx) => {
+            while let Ok(Some(_)) = tokio::time::timeout_at(end, rx.recv()).await {
+                frames += 1;
+            }
+        }
+        None => tokio::time::sleep_until(end).await,
     }
     let cpu = (cpu_seconds(pid) - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
     client.close().await;
@@ -225,9 +233,9 @@ async fn main() -> anyhow::Result<()> {
     for (name, noise) in [("clean-pattern", false), ("noisy-pattern", true)] {
         let (y4m, h264) = make_clips(&dir, name, 90, noise)?;
         let (encode_cpu, encode_frames) =
-            robot_cpu(&format!("file:{}", y4m.display()), seconds).await?;
+            robot_cpu(&format!("file:{}", y4m.display()), seconds, true).await?;
         let (pass_cpu, pass_frames) =
-            robot_cpu(&format!("file:{}", h264.display()), seconds).await?;
+            robot_cpu(&format!("file:{}", h264.display()), seconds, true).await?;
         video.insert(
             name.into(),
             json!({
@@ -243,12 +251,16 @@ async fn main() -> anyhow::Result<()> {
             }),
         );
     }
+    // The floor under both: the robot with one connected peer that watches nothing
+    // (WebRTC timers, telemetry once a second).
+    let (idle_cpu, _) = robot_cpu("test-pattern", seconds, false).await?;
     let deadman = deadman_delay(&dir, 10).await?;
     let _ = std::fs::remove_dir_all(&dir);
     let report = json!({
         "video_640x480_30fps": {
             "seconds_each": seconds,
             "clips": video,
+            "robot_cpu_percent_one_peer_no_video": round3(idle_cpu),
         },
         "deadman": deadman,
     });
