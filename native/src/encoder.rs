@@ -159,11 +159,125 @@ impl VideoEncoder for OpenH264Encoder {
     }
 }
 
+/// Makes an encoder when it is needed (the stream's first viewer, a fallback).
+pub type EncoderFactory = Box<dyn FnOnce() -> Result<Box<dyn VideoEncoder>, EncoderError> + Send>;
+
+/// Failed frames in a row after which [`FallbackEncoder`] gives up on its first encoder
+/// (one second of video at 30 fps).
+pub const FAILURES_BEFORE_FALLBACK: u32 = 30;
+
+/// An encoder that switches to a second one, for good, when the first keeps failing:
+/// the robot's `auto` mode puts the hardware encoder first and openh264 second, so a
+/// codec block that stops working costs a second of video, not the stream.
+pub struct FallbackEncoder {
+    current: Box<dyn VideoEncoder>,
+    fallback: Option<EncoderFactory>,
+    failures: u32,
+}
+
+impl FallbackEncoder {
+    /// Encodes with `first`; after [`FAILURES_BEFORE_FALLBACK`] failed frames in a row,
+    /// with the encoder `then` makes.
+    pub fn new(first: Box<dyn VideoEncoder>, then: EncoderFactory) -> Self {
+        Self {
+            current: first,
+            fallback: Some(then),
+            failures: 0,
+        }
+    }
+}
+
+impl VideoEncoder for FallbackEncoder {
+    fn name(&self) -> &str {
+        self.current.name()
+    }
+
+    fn encode(
+        &mut self,
+        frame: &Frame,
+        force_keyframe: bool,
+    ) -> Result<Option<EncodedFrame>, EncoderError> {
+        match self.current.encode(frame, force_keyframe) {
+            Ok(out) => {
+                self.failures = 0;
+                Ok(out)
+            }
+            Err(err) => {
+                self.failures += 1;
+                if self.failures >= FAILURES_BEFORE_FALLBACK {
+                    if let Some(make) = self.fallback.take() {
+                        let next = make()?;
+                        tracing::warn!(
+                            "encoder {} failed {} frames in a row ({err}); switching to {}",
+                            self.current.name(),
+                            self.failures,
+                            next.name()
+                        );
+                        self.current = next;
+                        self.failures = 0;
+                        // The new encoder starts the stream afresh: a keyframe.
+                        return self.current.encode(frame, true);
+                    }
+                }
+                Err(err)
+            }
+        }
+    }
+
+    fn next_ready(&mut self) -> Option<EncodedFrame> {
+        self.current.next_ready()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::camera::{TestPattern, VideoSource};
     use crate::h264::{nal_type, split_nals};
+
+    /// Broken hardware, as the stream sees it: every frame fails.
+    struct Broken;
+
+    impl VideoEncoder for Broken {
+        fn name(&self) -> &str {
+            "broken"
+        }
+        fn encode(&mut self, _: &Frame, _: bool) -> Result<Option<EncodedFrame>, EncoderError> {
+            Err(EncoderError::Codec("EIO".into()))
+        }
+    }
+
+    #[test]
+    fn a_failing_encoder_is_replaced_after_a_second_of_failures() {
+        let settings = EncoderSettings {
+            bitrate_kbps: 500,
+            fps: 30,
+            keyframe_interval: 60,
+        };
+        let mut enc = FallbackEncoder::new(
+            Box::new(Broken),
+            Box::new(
+                move || Ok(Box::new(OpenH264Encoder::new(settings)?) as Box<dyn VideoEncoder>),
+            ),
+        );
+        let frames = TestPattern::new(160, 120).unwrap().record(40).unwrap();
+        for frame in &frames[..FAILURES_BEFORE_FALLBACK as usize - 1] {
+            let err = enc.encode(frame, false).unwrap_err().to_string();
+            assert!(err.contains("EIO"), "{err}");
+            assert_eq!(enc.name(), "broken");
+        }
+        // The 30th failure switches; that frame comes out of openh264 as a keyframe.
+        let first = enc
+            .encode(&frames[FAILURES_BEFORE_FALLBACK as usize - 1], false)
+            .unwrap()
+            .expect("a picture from the fallback");
+        assert!(first.keyframe);
+        assert_eq!(first.number, FAILURES_BEFORE_FALLBACK - 1);
+        assert_eq!(enc.name(), "openh264");
+        for frame in &frames[FAILURES_BEFORE_FALLBACK as usize..] {
+            assert!(enc.encode(frame, false).unwrap().is_some());
+        }
+    }
 
     #[test]
     fn encodes_keyframes_on_demand_with_parameter_sets() {

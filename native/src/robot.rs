@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::config::EncoderChoice;
 use crate::control::{ControlHub, PeerId};
 use crate::drive::{DriveController, DriveError, DriveMapping};
-use crate::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
+use crate::encoder::{EncoderSettings, FallbackEncoder, OpenH264Encoder, VideoEncoder};
 use crate::file_source::{AnnexBSource, Y4mSource};
 use crate::m2m::{self, M2mEncoder, M2mError};
 use crate::peer::{negotiate, Peer, PeerError};
@@ -300,7 +300,8 @@ impl RobotInner {
 ///
 /// The device is looked for now, so that `hardware` without one stops the robot with a
 /// clear error; it is opened when the first viewer arrives. In `auto`, a hardware
-/// encoder that fails to open falls back to openh264 with a warning.
+/// encoder that fails to open, or later fails a second of frames in a row, gives way
+/// to openh264 with a warning.
 fn encode_pipeline(config: &Config, source: Box<dyn VideoSource>) -> Result<Pipeline, RobotError> {
     let v = &config.video;
     let settings = encoder_settings(config);
@@ -321,6 +322,10 @@ fn encode_pipeline(config: &Config, source: Box<dyn VideoSource>) -> Result<Pipe
         None => software_encoder(settings),
         Some(path) => Box::new(move || {
             match M2mEncoder::open(&path, m2m::H264, w as u32, h as u32, settings) {
+                Ok(enc) if fallback => Ok(Box::new(FallbackEncoder::new(
+                    Box::new(enc),
+                    software_encoder(settings),
+                )) as Box<dyn VideoEncoder>),
                 Ok(enc) => Ok(Box::new(enc) as Box<dyn VideoEncoder>),
                 Err(err) if fallback => {
                     tracing::warn!("hardware encoder unusable ({err}); encoding with openh264");

@@ -23,9 +23,7 @@ use tokio::sync::broadcast;
 /// Frames buffered per viewer before it counts as lagging.
 const CHANNEL_FRAMES: usize = 8;
 
-/// Makes the encoder when the first viewer arrives.
-pub type EncoderFactory =
-    Box<dyn FnOnce() -> Result<Box<dyn VideoEncoder>, crate::encoder::EncoderError> + Send>;
+pub use crate::encoder::EncoderFactory;
 
 /// Where the stream's H.264 comes from.
 pub enum Pipeline {
@@ -279,6 +277,7 @@ fn run(
     let (w, h) = source.size();
     let mut frame = Frame::new(w, h);
     let mut deadline = Instant::now();
+    let mut failures = 0u32;
     while wait_for_viewers(inner) {
         pace(&mut deadline, period);
 
@@ -315,6 +314,9 @@ fn run(
         let c = &inner.counters;
         c.encode_ns
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if result.is_ok() {
+            failures = 0;
+        }
         match result {
             Ok(Some(encoded)) => {
                 publish(inner, encoded);
@@ -327,7 +329,19 @@ fn run(
                     inner.keyframe_wanted.store(true, Ordering::Relaxed);
                 }
             }
-            Err(err) => tracing::warn!("dropping a frame: {err}"),
+            Err(err) => {
+                failures += 1;
+                if failures == 1 || failures % 100 == 0 {
+                    tracing::warn!("dropping a frame ({failures} in a row): {err}");
+                }
+                if force {
+                    inner.keyframe_wanted.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        // A fallback encoder may have changed hands.
+        if enc.name() != *inner.encoder.lock().expect("encoder lock") {
+            *inner.encoder.lock().expect("encoder lock") = enc.name().to_owned();
         }
     }
     tracing::info!("video stream stopped");
