@@ -5,9 +5,10 @@ use crate::connection::ConnState;
 use crate::drive::Source;
 use crate::hooks::{use_connection, use_drive, use_frame_stamps, use_gamepad, use_keyboard_drive};
 use crate::state::{Action, AppState};
-use crate::util::query_param;
+use crate::util::{fixed, number, object, parse_number, query_param};
+use crate::wire::{stats_object, status_object};
 use gloo::timers::callback::Timeout;
-use js_sys::{Object, Reflect};
+use js_sys::Reflect;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use yew::prelude::*;
@@ -38,7 +39,7 @@ fn App() -> Html {
     use_keyboard_drive(mixer.clone(), toggle_help.clone(), close_help);
     let gamepad_hz = use_memo((), |_| {
         query_param("gamepad_hz")
-            .and_then(|v| v.parse::<f64>().ok())
+            .map(|v| parse_number(&v))
             .unwrap_or(crate::hooks::DEFAULT_GAMEPAD_HZ)
     });
     use_gamepad(mixer.clone(), *gamepad_hz, state.dispatcher());
@@ -84,7 +85,7 @@ fn App() -> Html {
         None => waiting.to_owned(),
     };
     let d = s.drive;
-    let opt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
+    let opt = |v: Option<f64>| v.map(|v| fixed(v, 1)).unwrap_or_default();
     html! {
         <main id="app" class={classes!("app", s.conn.name())}
             data-conn={s.conn.name()}
@@ -95,10 +96,10 @@ fn App() -> Html {
             data-stamp-frame={s.stamp_frame.map(|f| f.to_string()).unwrap_or_default()}
             data-latency-ms={opt(s.latency_ms)}
             data-rtt-ms={opt(s.rtt_ms)}
-            data-fps={format!("{:.1}", s.video.fps)}
-            data-kbps={format!("{:.0}", s.video.kbps)}
+            data-fps={fixed(s.video.fps, 1)}
+            data-kbps={fixed(s.video.kbps, 0)}
             data-resolution={format!("{}x{}", s.video.width, s.video.height)}
-            data-drive={format!("{},{},{}", d.forward, d.turn, d.seq)}
+            data-drive={format!("{},{},{}", number(d.forward), number(d.turn), d.seq)}
             data-gamepad={if s.gamepad { "1" } else { "0" }}>
             <VideoView stream={s.stream.clone()} video_ref={video_ref}
                 has_frames={s.frames > 0 && s.conn == ConnState::Live} waiting={waiting} />
@@ -130,53 +131,44 @@ fn attempt(conn: &ConnState) -> u32 {
 
 /// Sets `window.__rtcbot` to a plain object with the current figures.
 fn publish(s: &AppState) {
-    let o = Object::new();
-    let set = |k: &str, v: JsValue| {
-        let _ = Reflect::set(&o, &k.into(), &v);
-    };
     let opt = |v: Option<f64>| v.map_or(JsValue::NULL, JsValue::from);
-    set("conn", s.conn.name().into());
-    set(
-        "reason",
-        s.conn.reason().map_or(JsValue::NULL, JsValue::from),
-    );
-    set("attempt", attempt(&s.conn).into());
-    set("sessions", s.sessions.into());
-    set("frames", (s.frames as f64).into());
-    set("stampFrame", opt(s.stamp_frame.map(f64::from)));
-    set("latencyMs", opt(s.latency_ms));
-    set("rttMs", opt(s.rtt_ms));
-    set("clockOffsetMs", opt(s.clock_offset_ms));
-    set("fps", s.video.fps.into());
-    set("kbps", s.video.kbps.into());
-    set("width", s.video.width.into());
-    set("height", s.video.height.into());
-    set("framesDecoded", (s.video.frames_decoded as f64).into());
-    set("gamepad", s.gamepad.into());
-    let drive = Object::new();
-    let _ = Reflect::set(&drive, &"forward".into(), &s.drive.forward.into());
-    let _ = Reflect::set(&drive, &"turn".into(), &s.drive.turn.into());
-    let _ = Reflect::set(&drive, &"seq".into(), &(s.drive.seq as f64).into());
-    set("drive", drive.into());
-    let json = |v: Option<String>| {
-        v.and_then(|t| js_sys::JSON::parse(&t).ok())
-            .unwrap_or(JsValue::NULL)
-    };
-    set(
-        "status",
-        json(
+    let drive = object(&[
+        ("forward", s.drive.forward.into()),
+        ("turn", s.drive.turn.into()),
+        ("seq", (s.drive.seq as f64).into()),
+    ]);
+    let figures = object(&[
+        ("conn", s.conn.name().into()),
+        (
+            "reason",
+            s.conn.reason().map_or(JsValue::NULL, JsValue::from),
+        ),
+        ("attempt", attempt(&s.conn).into()),
+        ("sessions", s.sessions.into()),
+        ("frames", (s.frames as f64).into()),
+        ("stampFrame", opt(s.stamp_frame.map(f64::from))),
+        ("latencyMs", opt(s.latency_ms)),
+        ("rttMs", opt(s.rtt_ms)),
+        ("clockOffsetMs", opt(s.clock_offset_ms)),
+        ("fps", s.video.fps.into()),
+        ("kbps", s.video.kbps.into()),
+        ("width", s.video.width.into()),
+        ("height", s.video.height.into()),
+        ("framesDecoded", (s.video.frames_decoded as f64).into()),
+        ("gamepad", s.gamepad.into()),
+        ("drive", drive.into()),
+        (
+            "status",
             s.status
                 .as_ref()
-                .map(|st| shared_protocol::Telemetry::Status(st.clone()).to_text()),
+                .map_or(JsValue::NULL, |st| status_object(st).into()),
         ),
-    );
-    set(
-        "stats",
-        json(
+        (
+            "stats",
             s.robot_stats
                 .as_ref()
-                .map(|st| shared_protocol::Telemetry::Stats(st.clone()).to_text()),
+                .map_or(JsValue::NULL, |st| stats_object(st).into()),
         ),
-    );
-    let _ = Reflect::set(&gloo::utils::window(), &"__rtcbot".into(), &o);
+    ]);
+    let _ = Reflect::set(&gloo::utils::window(), &"__rtcbot".into(), &figures);
 }

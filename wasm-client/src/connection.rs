@@ -16,13 +16,14 @@
 //! Everything the owner needs to show arrives as [`Event`]s through one callback.
 
 use crate::util::{epoch_us, js_error, now_ms};
+use crate::wire::{self, RobotMessage};
 use futures::channel::{mpsc, oneshot};
 use futures::future::{self, Either};
 use futures::StreamExt;
 use gloo::events::EventListener;
 use gloo::timers::callback::Interval;
 use gloo::timers::future::TimeoutFuture;
-use shared_protocol::{Control, Ping, SdpType, SessionDescription, Telemetry, DEFAULT_CHANNEL};
+use shared_protocol::{DriveState, Ping, SdpType, DEFAULT_CHANNEL};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
@@ -243,9 +244,9 @@ impl Connection {
         }
     }
 
-    /// Sends a [`Control`] message.
-    pub fn send_control(&self, control: &Control) -> bool {
-        self.send(&control.to_text())
+    /// Sends a drive state (see [`wire::drive`]).
+    pub fn send_drive(&self, state: &DriveState) -> bool {
+        self.send(&wire::drive(state))
     }
 
     /// Ends the current session (if any) and reconnects now, skipping the backoff.
@@ -437,9 +438,9 @@ impl Session {
                 .local_description()
                 .map(|d| d.sdp())
                 .ok_or_else(|| "the browser produced no offer".to_owned())?;
-            let body = SessionDescription::offer(sdp).to_json();
+            let body = wire::offer(&sdp);
             let answer = post_offer(&cfg.connect_url, &body, cfg.post_timeout_ms).await?;
-            let answer = SessionDescription::from_json(&answer)
+            let answer = wire::description(&answer)
                 .map_err(|e| format!("bad answer from the robot: {e}"))?;
             if answer.kind != SdpType::Answer {
                 return Err(Failure::from(
@@ -560,7 +561,7 @@ impl Session {
                 let now = now_ms();
                 watch.last_message_ms.set(now);
                 if text.contains("\"pong\"") {
-                    if let Ok(Telemetry::Pong(pong)) = Telemetry::parse(&text) {
+                    if let Ok(RobotMessage::Pong(pong)) = RobotMessage::parse(&text) {
                         watch.pongs.set(watch.pongs.get() + 1);
                         let rtt_ms = (now - pong.t).max(0.0);
                         // The robot answered at about the middle of the round trip.
@@ -593,8 +594,7 @@ impl Session {
                 }
                 let id = watch.next_ping.get();
                 watch.next_ping.set(id + 1);
-                let ping = Control::Ping(Ping { id, t: now_ms() });
-                let _ = dc.send_with_str(&ping.to_text());
+                let _ = dc.send_with_str(&wire::ping(&Ping { id, t: now_ms() }));
             }));
         }
         {

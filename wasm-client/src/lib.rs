@@ -7,7 +7,9 @@
 //!   automatic reconnection with backoff, ping/RTT, inbound video stats), [`drive`]
 //!   (full [`DriveState`](shared_protocol::DriveState) sender at 20 Hz, key folding,
 //!   gamepad dead zone), [`latency`] (reads the robot's frame [`Stamp`](shared_protocol::Stamp)
-//!   from the `<video>` element for glass-to-glass latency) and [`util`];
+//!   from the `<video>` element for glass-to-glass latency), [`wire`] (the few
+//!   protocol messages the client writes and reads, through the browser's own JSON
+//!   rather than serde_json, which keeps the bundle small) and [`util`];
 //! - the Yew app (cargo feature `app`, on by default): `state` (one reducer),
 //!   `hooks` (`use_connection`, `use_keyboard_drive`, `use_gamepad`,
 //!   `use_frame_stamps`) and `components`.
@@ -53,6 +55,7 @@ pub mod connection;
 pub mod drive;
 pub mod latency;
 pub mod util;
+pub mod wire;
 
 /// The rtcbot.js-compatible JS API for the npm package (feature `js-api`).
 #[cfg(feature = "js-api")]

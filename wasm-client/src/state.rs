@@ -1,7 +1,8 @@
 //! Everything the page shows, changed only through [`Action`]s.
 
 use crate::connection::{ConnState, Event, VideoStats};
-use shared_protocol::{DriveState, RobotStatus, StreamStats, Telemetry};
+use crate::wire::RobotMessage;
+use shared_protocol::{DriveState, RobotStatus, StreamStats};
 use std::rc::Rc;
 use web_sys::MediaStream;
 use yew::Reducible;
@@ -157,39 +158,22 @@ impl AppState {
     }
 
     fn telemetry(&mut self, text: &str) {
-        let at_ms = crate::util::now_ms();
-        match Telemetry::parse(text) {
-            Ok(Telemetry::Stats(stats)) => self.robot_stats = Some(stats),
-            Ok(Telemetry::Status(status)) => self.status = Some(status),
-            Ok(Telemetry::Error { message }) => {
-                self.notice = Some(Notice {
-                    text: message,
-                    error: true,
-                    at_ms,
-                });
-            }
-            Ok(Telemetry::Pong(_)) => {}
-            Ok(Telemetry::Json(value)) => {
-                self.notice = Some(Notice {
-                    text: value.to_string(),
-                    error: false,
-                    at_ms,
-                });
-            }
-            Ok(Telemetry::Text(text)) => {
-                self.notice = Some(Notice {
-                    text,
-                    error: false,
-                    at_ms,
-                });
-            }
-            Err(err) => {
-                self.notice = Some(Notice {
-                    text: format!("unreadable message from the robot: {err}"),
-                    error: true,
-                    at_ms,
-                });
-            }
+        match RobotMessage::parse(text) {
+            Ok(RobotMessage::Stats(stats)) => self.robot_stats = Some(stats),
+            Ok(RobotMessage::Status(status)) => self.status = Some(status),
+            Ok(RobotMessage::Pong(_)) => {}
+            Ok(RobotMessage::Error(message)) => self.show(message, true),
+            Ok(RobotMessage::Other(text)) => self.show(text, false),
+            Err(err) => self.show(format!("unreadable message from the robot: {err}"), true),
         }
+    }
+
+    /// Puts `text` on screen as the robot's latest message.
+    fn show(&mut self, text: String, error: bool) {
+        self.notice = Some(Notice {
+            text,
+            error,
+            at_ms: crate::util::now_ms(),
+        });
     }
 }

@@ -27,6 +27,48 @@ pub fn query_param(name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// A plain JS object with these fields, set in this order.
+pub fn object(fields: &[(&str, JsValue)]) -> js_sys::Object {
+    let object = js_sys::Object::new();
+    for (key, value) in fields {
+        let _ = js_sys::Reflect::set(&object, &JsValue::from_str(key), value);
+    }
+    object
+}
+
+/// `v` with `digits` decimals, as JavaScript's `toFixed` writes it: `fixed(2.25, 1)`
+/// is `"2.3"`. Numbers on the page are formatted by the browser because core's float
+/// formatting is a large part of a wasm bundle.
+pub fn fixed(v: f64, digits: u8) -> String {
+    js_sys::Number::from(v)
+        .to_fixed(digits)
+        .map_or_else(|_| String::new(), String::from)
+}
+
+/// Like [`fixed`], with a `+` before numbers that are not negative.
+pub fn signed(v: f64, digits: u8) -> String {
+    let text = fixed(v, digits);
+    if text.starts_with('-') {
+        text
+    } else {
+        format!("+{text}")
+    }
+}
+
+/// `v` as JavaScript's `String(v)` writes it: the shortest text that reads back as
+/// `v` (`1`, `0.25`).
+pub fn number(v: f64) -> String {
+    js_sys::Number::from(v)
+        .to_string_with_radix(10)
+        .map_or_else(|_| String::new(), String::from)
+}
+
+/// The number a text stands for, as JavaScript's `Number(text)` reads it (NaN when
+/// it is not one).
+pub fn parse_number(text: &str) -> f64 {
+    JsValue::from_str(text).unchecked_into_f64()
+}
+
 /// A readable message for a JS exception or rejection value.
 pub fn js_error(err: &JsValue) -> String {
     if let Some(e) = err.dyn_ref::<js_sys::Error>() {
@@ -43,7 +85,7 @@ pub fn median(samples: &mut [f64]) -> Option<f64> {
     if samples.is_empty() {
         return None;
     }
-    samples.sort_by(f64::total_cmp);
+    samples.sort_unstable_by(f64::total_cmp);
     let mid = samples.len() / 2;
     Some(if samples.len() % 2 == 0 {
         (samples[mid - 1] + samples[mid]) / 2.0

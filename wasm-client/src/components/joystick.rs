@@ -1,4 +1,5 @@
 use crate::drive::joystick_drive;
+use crate::util::fixed;
 use web_sys::{Element, PointerEvent};
 use yew::prelude::*;
 
@@ -79,7 +80,7 @@ pub fn Joystick(props: &JoystickProps) -> Html {
             onclick={|e: MouseEvent| e.stop_propagation()}
             oncontextmenu={|e: MouseEvent| e.prevent_default()}>
             <div class="ring" />
-            <div class="knob" style={format!("transform: translate({x:.1}px, {y:.1}px)")} />
+            <div class="knob" style={format!("transform: translate({}px, {}px)", fixed(x, 1), fixed(y, 1))} />
         </div>
     }
 }

@@ -1,4 +1,5 @@
 use crate::state::AppState;
+use crate::util::{fixed, signed};
 use shared_protocol::MotorState;
 use yew::prelude::*;
 
@@ -13,7 +14,7 @@ pub struct TelemetryOverlayProps {
 }
 
 fn ms(v: Option<f64>) -> String {
-    v.map_or_else(|| "–".to_owned(), |v| format!("{v:.0} ms"))
+    v.map_or_else(|| "–".to_owned(), |v| format!("{} ms", fixed(v, 0)))
 }
 
 /// Latency, round trip, received video figures and the robot's status.
@@ -34,14 +35,14 @@ pub fn TelemetryOverlay(props: &TelemetryOverlayProps) -> Html {
         "–".into()
     };
     let (fps, kbps) = if live && v.width > 0 {
-        (format!("{:.0}", v.fps), format!("{:.0} kb/s", v.kbps))
+        (fixed(v.fps, 0), format!("{} kb/s", fixed(v.kbps, 0)))
     } else {
         ("–".into(), "–".into())
     };
     let clock = s
         .clock_offset_ms
         .filter(|o| o.abs() > CLOCK_WARN_MS)
-        .map(|o| format!("robot clock {o:+.0} ms"));
+        .map(|o| format!("robot clock {} ms", signed(o, 0)));
     let status = s.status.as_ref().map(|st| {
         let who = if st.you_drive {
             "You drive"
@@ -89,7 +90,7 @@ pub fn TelemetryOverlay(props: &TelemetryOverlayProps) -> Html {
                 </p>
             }
             <p class="drive" title="Last drive state sent">
-                { format!("fwd {:+.2} · turn {:+.2}", d.forward, d.turn) }
+                { format!("fwd {} · turn {}", signed(d.forward, 2), signed(d.turn, 2)) }
                 if s.gamepad { <span class="chip small">{ "🎮 gamepad" }</span> }
             </p>
         </section>

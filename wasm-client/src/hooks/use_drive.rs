@@ -1,7 +1,6 @@
 use crate::connection::Connection;
 use crate::drive::{DriveMixer, DriveSender, REPEAT_MS};
 use crate::state::{Action, AppState};
-use shared_protocol::Control;
 use std::rc::Rc;
 use yew::prelude::*;
 
@@ -14,7 +13,7 @@ pub fn use_drive(
 ) -> DriveMixer {
     let mixer = use_memo((), move |_| {
         DriveMixer::new(DriveSender::new(REPEAT_MS, move |state| {
-            connection.send_control(&Control::Drive(*state));
+            connection.send_drive(state);
             dispatch.dispatch(Action::Drive(*state));
         }))
     });

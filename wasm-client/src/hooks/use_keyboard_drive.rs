@@ -1,7 +1,7 @@
 use crate::drive::{fold_keys, Dir, DriveMixer, Source};
 use gloo::events::{EventListener, EventListenerOptions};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use web_sys::{KeyboardEvent, VisibilityState};
@@ -16,7 +16,7 @@ pub fn use_keyboard_drive(mixer: DriveMixer, on_help: Callback<()>, on_escape: C
         let window = gloo::utils::window();
         let document = gloo::utils::document();
         // Held keys by `code` (or `key` when the code is empty).
-        let held: Rc<RefCell<BTreeMap<String, Dir>>> = Rc::default();
+        let held: Rc<RefCell<HashMap<String, Dir>>> = Rc::default();
         let update = {
             let (held, mixer) = (Rc::clone(&held), mixer.clone());
             move |shift: bool| {
@@ -56,12 +56,7 @@ pub fn use_keyboard_drive(mixer: DriveMixer, on_help: Callback<()>, on_escape: C
                 let code = event.code();
                 if let Some(dir) = Dir::of_key(&key, &code) {
                     event.prevent_default();
-                    let id = if code.is_empty() {
-                        key.to_lowercase()
-                    } else {
-                        code
-                    };
-                    held.borrow_mut().insert(id, dir);
+                    held.borrow_mut().insert(key_id(&key, code), dir);
                 }
                 update(event.shift_key());
             }
@@ -72,13 +67,11 @@ pub fn use_keyboard_drive(mixer: DriveMixer, on_help: Callback<()>, on_escape: C
                 let Some(event) = event.dyn_ref::<KeyboardEvent>() else {
                     return;
                 };
-                let (key, code) = (event.key(), event.code());
-                let id = if code.is_empty() {
-                    key.to_lowercase()
-                } else {
-                    code
-                };
-                let removed = held.borrow_mut().remove(&id).is_some();
+                let key = event.key();
+                let removed = held
+                    .borrow_mut()
+                    .remove(&key_id(&key, event.code()))
+                    .is_some();
                 if !removed {
                     // A key that went down under another name (layout switch, Shift
                     // changing `key`): drop whatever stands for the same direction.
@@ -103,4 +96,14 @@ pub fn use_keyboard_drive(mixer: DriveMixer, on_help: Callback<()>, on_escape: C
         });
         move || drop((keydown, keyup, blur, visibility))
     });
+}
+
+/// What a held key is known by: its `code`, or its `key` in lower case when the
+/// browser gives no code (drive keys are ASCII, so ASCII lower case is enough).
+fn key_id(key: &str, code: String) -> String {
+    if code.is_empty() {
+        key.to_ascii_lowercase()
+    } else {
+        code
+    }
 }
