@@ -62,7 +62,8 @@ pub trait VideoEncoder: Send + 'static {
         force_keyframe: bool,
     ) -> Result<Option<EncodedFrame>, EncoderError>;
     /// A picture finished after `encode` returned (hardware encoders work in their own
-    /// time); the stream calls this after each `encode` until it returns `None`.
+    /// time); the stream calls this after every `encode`, whatever it returned, until
+    /// it returns `None`.
     fn next_ready(&mut self) -> Option<EncodedFrame> {
         None
     }
@@ -206,7 +207,14 @@ impl VideoEncoder for FallbackEncoder {
                 self.failures += 1;
                 if self.failures >= FAILURES_BEFORE_FALLBACK {
                     if let Some(make) = self.fallback.take() {
-                        let next = make()?;
+                        let next = make().inspect_err(|e| {
+                            tracing::error!(
+                                "encoder {} failed {} frames in a row ({err}) and its \
+                                 fallback cannot start: {e}",
+                                self.current.name(),
+                                self.failures
+                            );
+                        })?;
                         tracing::warn!(
                             "encoder {} failed {} frames in a row ({err}); switching to {}",
                             self.current.name(),

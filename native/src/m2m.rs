@@ -50,8 +50,8 @@ pub const H264: [u8; 4] = *b"H264";
 const OUTPUT_BUFFERS: u32 = 3;
 /// Coded buffers the encoder can fill ahead of us.
 const CAPTURE_BUFFERS: u32 = 4;
-/// Frames queued without a coded picture back before the encoder counts as stalled.
-const MAX_IN_FLIGHT: usize = 30;
+/// Frames in a row without a coded picture back before the encoder counts as stalled.
+const STALLED_AFTER: u32 = 30;
 
 /// Why the hardware encoder cannot be used.
 #[derive(Debug, Error)]
@@ -253,15 +253,23 @@ fn describe_open(device: &Device) -> DeviceDescription {
     }
 }
 
+/// Checks that the device at `path` encodes raw frames into `codec`.
+pub fn check_path(path: &Path, codec: [u8; 4]) -> Result<(), M2mError> {
+    check_device(&describe(path)?, codec)
+        .map(|_| ())
+        .map_err(|reason| M2mError::NotAnEncoder {
+            path: path.to_owned(),
+            reason,
+        })
+}
+
 /// The first device that encodes raw frames into `codec`.
 pub fn find_encoder(codec: [u8; 4]) -> Result<PathBuf, M2mError> {
     let mut tried = Vec::new();
     for path in crate::v4l_camera::video_nodes() {
-        match describe(&path).map_err(|e| e.to_string()).and_then(|d| {
-            check_device(&d, codec).map_err(|reason| format!("{}: {reason}", path.display()))
-        }) {
-            Ok(_) => return Ok(path),
-            Err(reason) => tried.push(reason),
+        match check_path(&path, codec) {
+            Ok(()) => return Ok(path),
+            Err(err) => tried.push(err.to_string()),
         }
     }
     Err(M2mError::NotFound {
@@ -312,9 +320,8 @@ struct PlaneCopy {
 
 /// Where each plane of a `width`×`height` I420 frame goes in the device's buffers, from
 /// the format the driver settled on (its `bytesperline` and `sizeimage` per buffer
-/// plane). Drivers pad rows and, like the Pi's codec, may pad the luma height to a
-/// multiple of 16: the chroma offset of a one-buffer format is worked out from
-/// `sizeimage`, not assumed.
+/// plane). Drivers pad rows (the Pi's codec to 32 bytes) and may add bytes after the
+/// picture; every copy is checked to fit before any is made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaneLayout {
     width: usize,
@@ -344,6 +351,7 @@ impl PlaneLayout {
             ));
         }
         let (cw, ch) = (width / 2, height / 2);
+        let overflow = || format!("the driver's format for {width}x{height} overflows");
         let copy = |buffer_plane, offset, stride, component| PlaneCopy {
             buffer_plane,
             offset,
@@ -352,19 +360,24 @@ impl PlaneLayout {
         };
         let copies = match format {
             RawFormat::Yu12 | RawFormat::Nv12 => {
-                let (stride, size) = planes[0];
+                let stride = planes[0].0;
                 if stride < width {
                     return Err(format!("bytesperline {stride} < width {width}"));
                 }
-                // Y rows (padded height) then 4:2:0 chroma: size = stride * rows * 3/2.
-                let rows = (size * 2 / (stride * 3)).max(height);
-                let chroma = stride * rows;
+                // As V4L2 defines these formats: the chroma follows `height` rows of
+                // `bytesperline`; whatever `sizeimage` has beyond (alignment, metadata)
+                // is the driver's and left alone.
+                let chroma = stride.checked_mul(height).ok_or_else(overflow)?;
                 if format == RawFormat::Yu12 {
                     let cstride = stride / 2;
+                    let v = cstride
+                        .checked_mul(ch)
+                        .and_then(|n| n.checked_add(chroma))
+                        .ok_or_else(overflow)?;
                     vec![
                         copy(0, 0, stride, Component::Y),
                         copy(0, chroma, cstride, Component::U),
-                        copy(0, chroma + cstride * (rows / 2), cstride, Component::V),
+                        copy(0, v, cstride, Component::V),
                     ]
                 } else {
                     vec![
@@ -390,7 +403,12 @@ impl PlaneLayout {
                 Component::U | Component::V => (cw, ch),
                 Component::Uv => (width, ch),
             };
-            let end = c.offset + c.stride * (rows - 1) + row;
+            let end = c
+                .stride
+                .checked_mul(rows - 1)
+                .and_then(|n| n.checked_add(c.offset))
+                .and_then(|n| n.checked_add(row))
+                .ok_or_else(overflow)?;
             if c.stride < row || end > planes[c.buffer_plane].1 {
                 return Err(format!(
                     "the driver's plane {} (bytesperline {}, sizeimage {}) cannot hold a \
@@ -495,30 +513,28 @@ impl InFlight {
         }
     }
 
-    /// Records a frame about to be queued; returns its timestamp in microseconds.
-    pub fn push(&mut self, frame: FrameInfo) -> u64 {
-        let age = frame
-            .captured
-            .saturating_duration_since(self.started)
-            .as_micros() as u64;
+    /// The timestamp, in microseconds, for a frame captured at `captured`.
+    pub fn stamp(&mut self, captured: Instant) -> u64 {
+        let age = captured.saturating_duration_since(self.started).as_micros() as u64;
         let ts = age.max(self.last + 1);
         self.last = ts;
-        self.frames.push_back((ts, frame));
         ts
     }
 
+    /// Records a frame queued with timestamp `ts` (from [`InFlight::stamp`]).
+    pub fn push(&mut self, ts: u64, frame: FrameInfo) {
+        self.frames.push_back((ts, frame));
+    }
+
     /// The frame a coded picture with timestamp `ts` came from, and how many older frames
-    /// the encoder dropped without a picture (they are forgotten). A driver that does not
-    /// copy timestamps gets its frames matched in order.
+    /// the encoder dropped without a picture (they are forgotten). An unknown timestamp
+    /// (a second buffer for a frame already matched, a driver's zero) matches nothing:
+    /// guessing would shift every later picture onto the wrong frame.
     pub fn take(&mut self, ts: u64) -> Option<(FrameInfo, usize)> {
-        match self.frames.iter().position(|(t, _)| *t == ts) {
-            Some(i) => {
-                let frame = self.frames[i].1;
-                self.frames.drain(..=i);
-                Some((frame, i))
-            }
-            None => self.frames.pop_front().map(|(_, f)| (f, 0)),
-        }
+        let i = self.frames.iter().position(|(t, _)| *t == ts)?;
+        let frame = self.frames[i].1;
+        self.frames.drain(..=i);
+        Some((frame, i))
     }
 
     /// Whether the frame queued with `ts` still waits for its picture.
@@ -595,6 +611,12 @@ pub struct M2mEncoder {
     ready: VecDeque<EncodedFrame>,
     /// How long `encode` waits for the picture of the frame it queued.
     wait: Duration,
+    /// A keyframe was asked for and not yet applied to a queued frame.
+    keyframe_pending: bool,
+    /// `encode` calls in a row that gave no picture.
+    barren: u32,
+    /// Pictures the driver flagged as corrupt.
+    corrupt: u64,
     skipped: u64,
 }
 
@@ -642,6 +664,8 @@ impl M2mEncoder {
             .map_err(|e| fail("read the CAPTURE format")(chain(&e)))?
             .set_pixelformat(&codec)
             .set_size(w, h)
+            // Let the driver choose strides and sizes afresh, not echo G_FMT's.
+            .set_planes_layout([v4l2r::PlaneLayout::default()])
             .apply()
             .map_err(|e| fail("set the coded format")(chain(&e)))?;
         if <[u8; 4]>::from(coded.pixelformat) != codec {
@@ -655,6 +679,7 @@ impl M2mEncoder {
             .map_err(|e| fail("read the OUTPUT format")(chain(&e)))?
             .set_pixelformat(&raw.fourcc())
             .set_size(w, h)
+            .set_planes_layout(vec![v4l2r::PlaneLayout::default(); raw.planes()])
             .apply()
             .map_err(|e| fail("set the raw format")(chain(&e)))?;
         if <[u8; 4]>::from(raw_format.pixelformat) != raw.fourcc()
@@ -676,7 +701,7 @@ impl M2mEncoder {
         let layout = PlaneLayout::new(raw, w, h, &planes)
             .map_err(|reason| fail("use the raw format")(reason))?;
 
-        set_controls(&device, codec, settings);
+        set_controls(&device, codec, (width, height), settings);
         set_frame_rate(&device, mplane, settings.fps);
 
         let output = output
@@ -687,9 +712,13 @@ impl M2mEncoder {
             .map_err(|e| fail("allocate CAPTURE buffers")(chain(&e)))?;
         let mut poller =
             Poller::new(device.clone()).map_err(|e| fail("poll the device")(chain(&e)))?;
-        poller
-            .enable_event(DeviceEvent::CaptureReady)
-            .map_err(|e| fail("poll the device")(chain(&e)))?;
+        // Wake when a coded picture is ready or a raw buffer is done (the kernel flags
+        // only filled queues, and CAPTURE always has buffers queued).
+        for event in [DeviceEvent::CaptureReady, DeviceEvent::OutputReady] {
+            poller
+                .enable_event(event)
+                .map_err(|e| fail("poll the device")(chain(&e)))?;
+        }
         output
             .stream_on()
             .map_err(|e| fail("start the OUTPUT queue")(chain(&e)))?;
@@ -712,6 +741,9 @@ impl M2mEncoder {
             wait: Duration::from_secs(2)
                 .div_f64(f64::from(fps))
                 .max(Duration::from_millis(50)),
+            keyframe_pending: false,
+            barren: 0,
+            corrupt: 0,
             skipped: 0,
         };
         encoder.queue_capture_buffers()?;
@@ -758,23 +790,42 @@ impl M2mEncoder {
             };
             let flags = buffer.data.flags();
             let tv = buffer.data.timestamp();
-            let ts = (tv.tv_sec as u64) * 1_000_000 + tv.tv_usec as u64;
-            if flags.contains(BufferFlags::ERROR) {
-                tracing::warn!("{}: the encoder flagged a picture as corrupt", self.name);
-                drop(buffer);
-                self.skipped += self.in_flight.take(ts).map_or(0, |(_, n)| n as u64 + 1);
+            let ts = (tv.tv_sec as u64)
+                .saturating_mul(1_000_000)
+                .saturating_add(tv.tv_usec as u64);
+            let plane = buffer.data.get_first_plane();
+            let range = payload(
+                plane.data_offset.copied().unwrap_or(0),
+                *plane.bytesused,
+                *plane.length,
+            );
+            let bytes = match range {
+                Some((start, end)) if !flags.contains(BufferFlags::ERROR) => buffer
+                    .get_plane_mapping(0)
+                    .map(|m| m.as_ref()[..end - start].to_vec())
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            drop(buffer);
+            if flags.contains(BufferFlags::ERROR) || range.is_none() {
+                self.corrupt += 1;
+                if self.corrupt == 1 || self.corrupt % 100 == 0 {
+                    tracing::warn!(
+                        "{}: {} coded pictures flagged corrupt or out of bounds",
+                        self.name,
+                        self.corrupt
+                    );
+                }
                 continue;
             }
-            let bytes = buffer
-                .get_plane_mapping(0)
-                .map(|m| m.as_ref().to_vec())
-                .unwrap_or_default();
-            drop(buffer);
-            if let Some((data, keyframe)) = self
+            let Some((data, keyframe)) = self
                 .coded
                 .picture(&bytes, flags.contains(BufferFlags::KEYFRAME))
-            {
-                if let Some((info, dropped)) = self.in_flight.take(ts) {
+            else {
+                continue;
+            };
+            match self.in_flight.take(ts) {
+                Some((info, dropped)) => {
                     self.skipped += dropped as u64;
                     self.ready.push_back(EncodedFrame {
                         data: Bytes::from(data),
@@ -784,6 +835,7 @@ impl M2mEncoder {
                         captured: info.captured,
                     });
                 }
+                None => tracing::debug!("{}: a picture for no queued frame ({ts})", self.name),
             }
         }
         self.queue_capture_buffers()
@@ -802,34 +854,24 @@ impl M2mEncoder {
             if done(self) || now >= deadline {
                 return Ok(());
             }
-            // Wakes when a coded picture is ready (CAPTURE) or a raw buffer is done.
+            // epoll counts whole milliseconds: round up, or the last one would spin.
+            let left = Duration::from_millis((deadline - now).as_micros().div_ceil(1000) as u64);
             self.poller
-                .poll(Some(deadline - now))
+                .poll(Some(left))
                 .map_err(|e| self.error("wait for the encoder", e))?;
         }
     }
 
-    fn queue_frame(&mut self, frame: &Frame, force_keyframe: bool) -> Result<bool, M2mError> {
+    /// Copies `frame` into a free raw buffer and queues it; returns its timestamp, or
+    /// `None` when every raw buffer is still with the hardware.
+    fn queue_frame(&mut self, frame: &Frame) -> Result<Option<u64>, M2mError> {
         if self.output.num_free_buffers() == 0 {
             let wait = self.wait;
             self.collect_until(wait, |s| s.output.num_free_buffers() > 0)?;
         }
         let Ok(buffer) = self.output.try_get_free_buffer() else {
-            return Ok(false);
+            return Ok(None);
         };
-        if force_keyframe {
-            // A button control; drivers without it make keyframes on their own period.
-            let _ = ioctl::s_ctrl(
-                &*self.device,
-                bindings::V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME,
-                1,
-            );
-        }
-        let ts = self.in_flight.push(FrameInfo {
-            number: frame.number,
-            capture_us: frame.capture_us,
-            captured: frame.captured,
-        });
         let mut maps = Vec::with_capacity(self.layout.bytes_used().len());
         for plane in 0..self.layout.bytes_used().len() {
             maps.push(
@@ -845,18 +887,49 @@ impl M2mEncoder {
                 .map_err(|e| self.error("fill a raw buffer", e))?;
         }
         drop(maps);
+        if self.keyframe_pending {
+            // A button control for the next frame queued; drivers without it make
+            // keyframes on their own period.
+            let _ = ioctl::s_ctrl(
+                &*self.device,
+                bindings::V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME,
+                1,
+            );
+            self.keyframe_pending = false;
+        }
+        let ts = self.in_flight.stamp(frame.captured);
         let bytes_used = self.layout.bytes_used().to_vec();
         buffer
             .set_timestamp(TimeVal::new((ts / 1_000_000) as _, (ts % 1_000_000) as _))
             .queue(&bytes_used)
             .map_err(|e| self.error("queue a raw buffer", e))?;
-        Ok(true)
+        self.in_flight.push(
+            ts,
+            FrameInfo {
+                number: frame.number,
+                capture_us: frame.capture_us,
+                captured: frame.captured,
+            },
+        );
+        Ok(Some(ts))
     }
+}
+
+/// The bytes of a coded buffer plane, `[data_offset, bytesused)` (V4L2's `bytesused`
+/// counts the offset), or `None` when the driver's numbers do not fit the buffer.
+fn payload(data_offset: u32, bytes_used: u32, length: u32) -> Option<(usize, usize)> {
+    (data_offset <= bytes_used && bytes_used <= length)
+        .then_some((data_offset as usize, bytes_used as usize))
 }
 
 /// Sets the rate-control and stream-shape controls the driver has; missing ones are
 /// skipped (drivers differ; the Pi's codec has all of them).
-fn set_controls(device: &Device, codec: [u8; 4], settings: EncoderSettings) {
+fn set_controls(
+    device: &Device,
+    codec: [u8; 4],
+    (width, height): (u32, u32),
+    settings: EncoderSettings,
+) {
     let gop = settings.keyframe_interval.max(1) as i32;
     let mut controls = vec![
         (
@@ -883,6 +956,11 @@ fn set_controls(device: &Device, codec: [u8; 4], settings: EncoderSettings) {
                 bindings::v4l2_mpeg_video_h264_profile_V4L2_MPEG_VIDEO_H264_PROFILE_CONSTRAINED_BASELINE
                     as i32,
             ),
+            (
+                "level",
+                bindings::V4L2_CID_MPEG_VIDEO_H264_LEVEL,
+                h264_level(width, height, settings.fps) as i32,
+            ),
             ("I period", bindings::V4L2_CID_MPEG_VIDEO_H264_I_PERIOD, gop),
             (
                 "SPS/PPS with every IDR",
@@ -906,6 +984,22 @@ fn set_controls(device: &Device, codec: [u8; 4], settings: EncoderSettings) {
         if let Err(err) = ioctl::s_ctrl(device, id, value) {
             tracing::debug!("hardware encoder: {what} not set: {err}");
         }
+    }
+}
+
+/// The lowest H.264 level (a V4L2 menu value) that holds `width`×`height` at `fps`:
+/// 3.1, which the robot's SDP offers (`profile-level-id=42e01f`) and every browser
+/// decodes, up to 720p30; 4.0 up to 1080p30; 4.2 beyond. (Browsers decode higher
+/// levels than they are offered; a level too low would make the encoder refuse.)
+fn h264_level(width: u32, height: u32, fps: u32) -> u32 {
+    let macroblocks = u64::from(width.div_ceil(16)) * u64::from(height.div_ceil(16));
+    let per_second = macroblocks * u64::from(fps);
+    if macroblocks <= 3_600 && per_second <= 108_000 {
+        bindings::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_1
+    } else if macroblocks <= 8_192 && per_second <= 245_760 {
+        bindings::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_0
+    } else {
+        bindings::v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_2
     }
 }
 
@@ -943,27 +1037,44 @@ impl VideoEncoder for M2mEncoder {
         frame: &Frame,
         force_keyframe: bool,
     ) -> Result<Option<EncodedFrame>, EncoderError> {
-        if self.in_flight.len() >= MAX_IN_FLIGHT {
-            return Err(M2mError::Device {
-                path: self.path.clone(),
-                action: "encode",
-                reason: format!(
-                    "{} frames queued and no coded picture came back",
-                    self.in_flight.len()
-                ),
-            }
-            .into());
+        if (frame.width, frame.height) != (self.layout.width, self.layout.height) {
+            return Err(self
+                .error(
+                    "encode",
+                    format!(
+                        "frame is {}x{}, the encoder was set up for {}x{}",
+                        frame.width, frame.height, self.layout.width, self.layout.height
+                    ),
+                )
+                .into());
         }
+        self.keyframe_pending |= force_keyframe;
         self.collect()?;
-        if !self.queue_frame(frame, force_keyframe)? {
+        match self.queue_frame(frame)? {
+            Some(ts) => {
+                let wait = self.wait;
+                self.collect_until(wait, |s| !s.in_flight.contains(ts))?;
+            }
             // Every raw buffer is still with the hardware: this frame is skipped.
-            self.skipped += 1;
-            return Ok(self.ready.pop_front());
+            None => self.skipped += 1,
         }
-        let ts = self.in_flight.last;
-        let wait = self.wait;
-        self.collect_until(wait, |s| !s.in_flight.contains(ts))?;
-        Ok(self.ready.pop_front())
+        // A hung or broken encoder gives nothing back: after a run of empty calls that
+        // is an error, so that the stream reports it and `auto` falls back.
+        let picture = self.ready.pop_front();
+        if picture.is_some() {
+            self.barren = 0;
+        } else {
+            self.barren += 1;
+            if self.barren >= STALLED_AFTER {
+                return Err(self
+                    .error(
+                        "encode",
+                        format!("no coded picture for {} frames in a row", self.barren),
+                    )
+                    .into());
+            }
+        }
+        Ok(picture)
     }
 
     fn next_ready(&mut self) -> Option<EncodedFrame> {
@@ -1098,28 +1209,33 @@ mod tests {
     }
 
     #[test]
-    fn yu12_with_padded_rows_and_height_puts_each_plane_where_the_driver_wants_it() {
-        // The Pi's codec pads bytesperline to 32 and the luma height to 16: 1000x600
-        // becomes 1024 bytes per line and 608 rows (sizeimage = 1024*608*3/2).
+    fn yu12_with_padded_rows_puts_each_plane_where_the_driver_wants_it() {
+        // Rows padded to 32 bytes (the Pi's codec: 1000 wide becomes 1024 bytes per
+        // line) and a sizeimage with room to spare after the picture (alignment or
+        // metadata, as some drivers add): chroma follows 600 rows of 1024 bytes.
         let (w, h) = (1000, 600);
-        let layout =
-            PlaneLayout::new(RawFormat::Yu12, w, h, &[(1024, 1024 * 608 * 3 / 2)]).unwrap();
-        let mut buf = vec![0u8; 1024 * 608 * 3 / 2];
+        let size = 1024 * 600 * 3 / 2 + 8192;
+        let layout = PlaneLayout::new(RawFormat::Yu12, w, h, &[(1024, size)]).unwrap();
+        let mut buf = vec![0u8; size];
         layout
             .fill(&marked_frame(w, h), &mut [buf.as_mut_slice()])
             .unwrap();
         assert_eq!(buf[0], 0);
         assert_eq!(buf[1024 * 7 + 5], 12, "Y row 7 col 5 at stride 1024");
         assert_eq!(buf[1024 * 7 + 1000], 0, "padding untouched");
-        let u = 1024 * 608;
+        let u = 1024 * 600;
         assert_eq!(
             buf[u + 512 * 3 + 4],
             103,
-            "U row 3 at stride 512 after 608 rows"
+            "U row 3 at stride 512 after 600 rows"
         );
-        let v = u + 512 * 304;
+        let v = u + 512 * 300;
         assert_eq!(buf[v + 512 * 299 + 499], (200 + 499) as u8, "last V sample");
-        assert_eq!(layout.bytes_used(), &[1024 * 608 * 3 / 2]);
+        assert!(
+            buf[v + 512 * 300..].iter().all(|&b| b == 0),
+            "the driver's spare bytes"
+        );
+        assert_eq!(layout.bytes_used(), &[size]);
 
         // Unpadded 640x480 is our own layout, byte for byte.
         let layout = PlaneLayout::new(RawFormat::Yu12, 640, 480, &[(640, 460_800)]).unwrap();
@@ -1166,6 +1282,9 @@ mod tests {
         assert!(err.contains("cannot hold a 640x480 picture"), "{err}");
         let err = PlaneLayout::new(RawFormat::Yu12, 640, 480, &[(320, 460_800)]).unwrap_err();
         assert!(err.contains("bytesperline 320 < width 640"), "{err}");
+        let err =
+            PlaneLayout::new(RawFormat::Yu12, 640, 480, &[(usize::MAX / 2, 460_800)]).unwrap_err();
+        assert!(err.contains("overflows"), "{err}");
         let err = PlaneLayout::new(RawFormat::Ym12, 640, 480, &[(640, 460_800)]).unwrap_err();
         assert!(err.contains("needs 3 buffer planes"), "{err}");
         let layout = PlaneLayout::new(RawFormat::Yu12, 64, 32, &[(64, 3072)]).unwrap();
@@ -1181,6 +1300,42 @@ mod tests {
     }
 
     #[test]
+    fn h264_level_is_the_lowest_that_holds_the_stream() {
+        use bindings::*;
+        assert_eq!(
+            h264_level(640, 480, 30),
+            v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_1
+        );
+        assert_eq!(
+            h264_level(1280, 720, 30),
+            v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_1
+        );
+        assert_eq!(
+            h264_level(1280, 720, 60),
+            v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_0
+        );
+        assert_eq!(
+            h264_level(1920, 1080, 30),
+            v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_0
+        );
+        assert_eq!(
+            h264_level(1920, 1080, 60),
+            v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_2
+        );
+    }
+
+    #[test]
+    fn coded_payload_bounds_come_from_the_driver_and_are_checked() {
+        assert_eq!(payload(0, 4000, 65_536), Some((0, 4000)));
+        // bytesused counts data_offset: the picture is bytes 64..4000.
+        assert_eq!(payload(64, 4000, 65_536), Some((64, 4000)));
+        assert_eq!(payload(0, 0, 65_536), Some((0, 0)));
+        // A driver's nonsense is refused, never sliced.
+        assert_eq!(payload(5000, 4000, 65_536), None);
+        assert_eq!(payload(0, 70_000, 65_536), None);
+    }
+
+    #[test]
     fn in_flight_frames_are_matched_by_timestamp_and_dropped_ones_forgotten() {
         let start = Instant::now();
         let mut flight = InFlight::new(start);
@@ -1189,7 +1344,13 @@ mod tests {
             capture_us: 1_000 + u64::from(number),
             captured: start + Duration::from_millis(u64::from(number) * 33),
         };
-        let ts: Vec<u64> = (0..4).map(|n| flight.push(info(n))).collect();
+        let ts: Vec<u64> = (0..4)
+            .map(|n| {
+                let ts = flight.stamp(info(n).captured);
+                flight.push(ts, info(n));
+                ts
+            })
+            .collect();
         assert_eq!(
             ts,
             [1, 33_000, 66_000, 99_000],
@@ -1198,14 +1359,17 @@ mod tests {
         // The encoder skipped frame 0 and returns frame 1: frame 0 is forgotten.
         assert_eq!(flight.take(ts[1]), Some((info(1), 1)));
         assert!(!flight.contains(ts[0]) && flight.contains(ts[2]));
-        // A driver that does not copy timestamps: frames are matched in order.
-        assert_eq!(flight.take(123_456_789), Some((info(2), 0)));
-        assert_eq!(flight.len(), 1);
+        // A timestamp the robot never gave (a driver's 0, a second buffer for frame 1)
+        // matches nothing and leaves the others waiting for their own pictures.
+        assert_eq!(flight.take(0), None);
+        assert_eq!(flight.take(ts[1]), None);
+        assert_eq!(flight.len(), 2);
+        assert_eq!(flight.take(ts[2]), Some((info(2), 0)));
         assert_eq!(flight.take(ts[3]), Some((info(3), 0)));
-        assert!(flight.is_empty() && flight.take(ts[3]).is_none());
+        assert!(flight.is_empty());
         // Two frames captured at the same instant still get distinct timestamps.
-        let a = flight.push(info(9));
-        let b = flight.push(info(9));
+        let a = flight.stamp(start);
+        let b = flight.stamp(start);
         assert!(b > a);
     }
 

@@ -298,19 +298,32 @@ impl RobotInner {
 /// Raw frames from `source`, encoded by the encoder `video.encoder` picks: the V4L2
 /// memory-to-memory hardware encoder when asked for or found, else openh264.
 ///
-/// The device is looked for now, so that `hardware` without one stops the robot with a
-/// clear error; it is opened when the first viewer arrives. In `auto`, a hardware
-/// encoder that fails to open, or later fails a second of frames in a row, gives way
-/// to openh264 with a warning.
+/// `hardware` opens the encoder once now, so that a robot without a usable one stops
+/// at start with a clear error; the stream opens it again when the first viewer
+/// arrives. In `auto`, a hardware encoder that fails to open, or later fails
+/// [`crate::encoder::FAILURES_BEFORE_FALLBACK`] frames in a row (a hung encoder fails
+/// too), gives way to openh264 with a warning.
 fn encode_pipeline(config: &Config, source: Box<dyn VideoSource>) -> Result<Pipeline, RobotError> {
     let v = &config.video;
     let settings = encoder_settings(config);
     let (w, h) = source.size();
+    let open = move |path: &std::path::Path| {
+        M2mEncoder::open(path, m2m::H264, w as u32, h as u32, settings)
+    };
     let hardware = match v.encoder {
         EncoderChoice::Software => None,
-        EncoderChoice::Hardware => Some(hardware_encoder(v.encoder_device.as_deref())?),
+        EncoderChoice::Hardware => {
+            let path = hardware_encoder(v.encoder_device.as_deref())?;
+            drop(open(&path)?);
+            Some(path)
+        }
         EncoderChoice::Auto => match hardware_encoder(v.encoder_device.as_deref()) {
             Ok(path) => Some(path),
+            // A device the user named deserves a warning when it cannot be used.
+            Err(err) if v.encoder_device.is_some() => {
+                tracing::warn!("hardware encoder unusable ({err}); encoding with openh264");
+                None
+            }
             Err(err) => {
                 tracing::info!("no hardware encoder ({err}); encoding with openh264");
                 None
@@ -320,19 +333,17 @@ fn encode_pipeline(config: &Config, source: Box<dyn VideoSource>) -> Result<Pipe
     let fallback = v.encoder == EncoderChoice::Auto;
     let make_encoder: EncoderFactory = match hardware {
         None => software_encoder(settings),
-        Some(path) => Box::new(move || {
-            match M2mEncoder::open(&path, m2m::H264, w as u32, h as u32, settings) {
-                Ok(enc) if fallback => Ok(Box::new(FallbackEncoder::new(
-                    Box::new(enc),
-                    software_encoder(settings),
-                )) as Box<dyn VideoEncoder>),
-                Ok(enc) => Ok(Box::new(enc) as Box<dyn VideoEncoder>),
-                Err(err) if fallback => {
-                    tracing::warn!("hardware encoder unusable ({err}); encoding with openh264");
-                    software_encoder(settings)()
-                }
-                Err(err) => Err(err.into()),
+        Some(path) => Box::new(move || match open(&path) {
+            Ok(enc) if fallback => Ok(Box::new(FallbackEncoder::new(
+                Box::new(enc),
+                software_encoder(settings),
+            )) as Box<dyn VideoEncoder>),
+            Ok(enc) => Ok(Box::new(enc) as Box<dyn VideoEncoder>),
+            Err(err) if fallback => {
+                tracing::warn!("hardware encoder unusable ({err}); encoding with openh264");
+                software_encoder(settings)()
             }
+            Err(err) => Err(err.into()),
         }),
     };
     Ok(Pipeline::Encode {
@@ -356,15 +367,10 @@ fn software_encoder(settings: EncoderSettings) -> EncoderFactory {
 
 /// The configured hardware encoder device, checked, or the first one found.
 fn hardware_encoder(device: Option<&std::path::Path>) -> Result<std::path::PathBuf, M2mError> {
-    let Some(path) = device else {
-        return m2m::find_encoder(m2m::H264);
-    };
-    let description = m2m::describe(path)?;
-    m2m::check_device(&description, m2m::H264).map_err(|reason| M2mError::NotAnEncoder {
-        path: path.to_owned(),
-        reason,
-    })?;
-    Ok(path.to_owned())
+    match device {
+        Some(path) => m2m::check_path(path, m2m::H264).map(|()| path.to_owned()),
+        None => m2m::find_encoder(m2m::H264),
+    }
 }
 
 /// The pipeline for `video.camera`: a camera (H.264 passed through, else encoded), a
@@ -439,11 +445,10 @@ async fn report_stats(robot: std::sync::Weak<RobotInner>) {
             bitrate_kbps: kbps,
             width: width as u32,
             height: height as u32,
-            encoder: format!(
-                "{}/{}",
-                robot.stream.source_name(),
-                robot.stream.encoder_name()
-            ),
+            encoder: match robot.stream.encoder_name() {
+                name if name.is_empty() => robot.stream.source_name().to_owned(),
+                name => format!("{}/{name}", robot.stream.source_name()),
+            },
         });
         robot.broadcast(&stats).await;
         for peer in robot.peer_list() {

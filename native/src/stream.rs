@@ -318,12 +318,7 @@ fn run(
             failures = 0;
         }
         match result {
-            Ok(Some(encoded)) => {
-                publish(inner, encoded);
-                while let Some(late) = enc.next_ready() {
-                    publish(inner, late);
-                }
-            }
+            Ok(Some(encoded)) => publish(inner, encoded),
             Ok(None) => {
                 if force {
                     inner.keyframe_wanted.store(true, Ordering::Relaxed);
@@ -338,6 +333,9 @@ fn run(
                     inner.keyframe_wanted.store(true, Ordering::Relaxed);
                 }
             }
+        }
+        while let Some(late) = enc.next_ready() {
+            publish(inner, late);
         }
         // A fallback encoder may have changed hands.
         if enc.name() != *inner.encoder.lock().expect("encoder lock") {

@@ -226,6 +226,20 @@ fn in_vm_robot_streams_the_vivid_camera_to_a_webrtc_client() {
         .expect("busybox ip");
     assert!(up.success(), "ip link set lo up: {up}");
     tokio::runtime::Runtime::new().unwrap().block_on(async {
+        // `encoder = "hardware"` where the only M2M encoder makes FWHT: the robot
+        // refuses to start and says why.
+        let mut config = rtcbot::Config::default();
+        config.video.camera = "test-pattern".into();
+        config.video.encoder = rtcbot::config::EncoderChoice::Hardware;
+        let err = rtcbot::Robot::start(config)
+            .err()
+            .expect("no H.264 encoder here");
+        let text = format!("{:#}", anyhow::Error::from(err));
+        assert!(
+            text.contains("video.encoder = \"hardware\"") && text.contains("does not produce H264"),
+            "{text}"
+        );
+
         // The whole robot, as a user runs it with a webcam: camera auto-detected,
         // raw frames encoded once (openh264: vicodec makes no H.264), sent over WebRTC.
         let robot = TestRobot::start_with(|c| {
