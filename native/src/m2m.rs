@@ -1301,27 +1301,21 @@ mod tests {
 
     #[test]
     fn h264_level_is_the_lowest_that_holds_the_stream() {
-        use bindings::*;
-        assert_eq!(
-            h264_level(640, 480, 30),
-            v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_1
-        );
-        assert_eq!(
-            h264_level(1280, 720, 30),
-            v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_1
-        );
-        assert_eq!(
-            h264_level(1280, 720, 60),
-            v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_0
-        );
-        assert_eq!(
-            h264_level(1920, 1080, 30),
-            v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_0
-        );
-        assert_eq!(
-            h264_level(1920, 1080, 60),
-            v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_2
-        );
+        use bindings::{
+            v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_3_1 as L31,
+            v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_0 as L40,
+            v4l2_mpeg_video_h264_level_V4L2_MPEG_VIDEO_H264_LEVEL_4_2 as L42,
+        };
+        let cases = [
+            ((640, 480, 30), L31),
+            ((1280, 720, 30), L31),
+            ((1280, 720, 60), L40),
+            ((1920, 1080, 30), L40),
+            ((1920, 1080, 60), L42),
+        ];
+        for ((w, h, fps), level) in cases {
+            assert_eq!(h264_level(w, h, fps), level, "{w}x{h}@{fps}");
+        }
     }
 
     #[test]
