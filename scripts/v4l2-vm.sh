@@ -201,13 +201,22 @@ EOF
   done
 }
 
-setup() {
-  [[ $(dpkg --print-architecture) == amd64 ]] || die "only amd64 Debian hosts are supported"
-  ensure_packages qemu-system-x86 busybox-static kmod cpio xz-utils make v4l-utils
+# Picks the kernel (kver, kdir, stamp); true when its build is already cached.
+kernel_ready() {
   resolve_kernel
   kdir="$cache/$kver"
   stamp="$kver $kpkgver format=$cache_format modules=${top_modules[*]}"
-  [[ -f $kdir/ready && $(<"$kdir/ready") == "$stamp" ]] && return 0
+  [[ -f $kdir/ready && $(<"$kdir/ready") == "$stamp" ]]
+}
+
+setup() {
+  [[ $(dpkg --print-architecture) == amd64 ]] || die "only amd64 Debian hosts are supported"
+  ensure_packages qemu-system-x86 busybox-static kmod cpio xz-utils make
+  kernel_ready && return 0
+  # A build is due: fresh package lists first, so that the kernel chosen is one the
+  # archive still serves (a machine image's lists may predate its last update).
+  apt_update
+  kernel_ready && return 0
 
   mkdir -p "$cache"
   # One builder at a time; a waiting one finds the work done.
@@ -255,7 +264,14 @@ add_file() {
     done < <(find -L "$src" -type f -perm -u+x -print0)
   else
     rm -f "$root$dest" # may be a busybox applet link
-    cp -L "$src" "$root$dest"
+    # Executables go in without debug info (a Rust test binary sheds ~90% of its
+    # size), which keeps the initramfs small for the guest's memory.
+    if [[ -x $src ]] && command -v objcopy >/dev/null &&
+      objcopy --strip-debug "$src" "$root$dest" 2>/dev/null; then
+      chmod +x "$root$dest"
+    else
+      cp -L "$src" "$root$dest"
+    fi
     [[ ! -x $src ]] || add_libs "$src"
   fi
 }

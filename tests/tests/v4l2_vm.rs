@@ -24,6 +24,11 @@ const FWHT: [u8; 4] = *b"FWHT";
 
 #[test]
 fn camera_and_hardware_encoder_code_runs_on_real_v4l2_drivers() {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        // The VM boots Debian's amd64 kernel; on a Pi, the real devices are there.
+        eprintln!("skipped: the V4L2 test VM needs an x86_64 Linux host");
+        return;
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let exe = std::env::current_exe().expect("test binary path");
     let out = Command::new("bash")

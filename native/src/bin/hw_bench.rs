@@ -90,7 +90,8 @@ fn make_clips(
 /// when `video` (else the peer only holds its data channel open), and returns the
 /// robot's CPU use in percent of one core, and frames received.
 async fn robot_cpu(camera: &str, seconds: f64, video: bool) -> anyhow::Result<(f64, u64)> {
-    let robot = RobotProcess::start(&["--camera", camera])?;
+    // openh264 always: on a machine with a hardware encoder, `auto` would use it.
+    let robot = RobotProcess::start(&["--camera", camera, "--encoder", "software"])?;
     let mut client = RobotClient::connect(
         &robot.url,
         ClientOptions {
