@@ -237,6 +237,29 @@ impl VideoEncoder for FallbackEncoder {
     }
 }
 
+/// Test support: a real recording, `n` frames of 320x240 test pattern encoded by
+/// openh264 at 500 kbit/s with a keyframe every `keyframe_interval` frames, one
+/// picture per frame.
+#[cfg(test)]
+pub(crate) fn recorded_pictures(n: usize, keyframe_interval: u32) -> Vec<EncodedFrame> {
+    let mut enc = OpenH264Encoder::new(EncoderSettings {
+        bitrate_kbps: 500,
+        fps: 30,
+        keyframe_interval,
+    })
+    .expect("openh264 starts");
+    crate::camera::TestPattern::new(320, 240)
+        .and_then(|mut pattern| pattern.record(n))
+        .expect("test pattern frames")
+        .iter()
+        .map(|f| {
+            enc.encode(f, false)
+                .expect("openh264 encodes")
+                .expect("openh264 skips no test-pattern frame")
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -274,7 +274,6 @@ impl EncodedSource for AnnexBSource {
 mod tests {
     use super::*;
     use crate::camera::TestPattern;
-    use crate::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
 
     fn dir() -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("rtcbot-files-{}", std::process::id()));
@@ -333,19 +332,11 @@ mod tests {
 
     #[test]
     fn annexb_replays_access_units_with_keyframes_flagged() {
-        let frames = pattern_frames(7);
-        let mut enc = OpenH264Encoder::new(EncoderSettings {
-            bitrate_kbps: 500,
-            fps: 30,
-            keyframe_interval: 3,
-        })
-        .unwrap();
         let mut stream = Vec::new();
         let mut originals = Vec::new();
-        for f in &frames {
-            let out = enc.encode(f, false).unwrap().unwrap();
+        for out in crate::encoder::recorded_pictures(7, 3) {
             stream.extend_from_slice(&out.data);
-            originals.push((out.data.clone(), out.keyframe));
+            originals.push((out.data, out.keyframe));
         }
         let path = dir().join("clip.h264");
         std::fs::write(&path, &stream).unwrap();

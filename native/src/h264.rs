@@ -273,25 +273,15 @@ mod tests {
     use crate::camera::{Frame, TestPattern, VideoSource};
     use crate::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
 
-    /// A real recording: `n` frames of 320x240 test pattern from openh264, keyframe
-    /// every 5 frames, concatenated as an Annex B file would be.
-    fn recording(n: u32) -> (Vec<u8>, Vec<bool>) {
-        let settings = EncoderSettings {
-            bitrate_kbps: 500,
-            fps: 30,
-            keyframe_interval: 5,
-        };
-        let mut enc = OpenH264Encoder::new(settings).unwrap();
-        let mut src = TestPattern::new(320, 240).unwrap();
-        let mut frame = Frame::new(320, 240);
-        let (mut stream, mut keys) = (Vec::new(), Vec::new());
-        for _ in 0..n {
-            src.capture(&mut frame).unwrap();
-            let out = enc.encode(&frame, false).unwrap().unwrap();
-            stream.extend_from_slice(&out.data);
-            keys.push(out.keyframe);
-        }
-        (stream, keys)
+    /// A real recording, keyframe every 5 frames, concatenated as an Annex B file
+    /// would be, with each picture's keyframe flag.
+    fn recording(n: usize) -> (Vec<u8>, Vec<bool>) {
+        let pictures = crate::encoder::recorded_pictures(n, 5);
+        let stream = pictures
+            .iter()
+            .flat_map(|p| p.data.iter().copied())
+            .collect();
+        (stream, pictures.iter().map(|p| p.keyframe).collect())
     }
 
     #[test]

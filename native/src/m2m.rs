@@ -1093,8 +1093,6 @@ impl Drop for M2mEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::camera::TestPattern;
-    use crate::encoder::OpenH264Encoder;
 
     fn fourccs(list: &[&[u8; 4]]) -> Vec<[u8; 4]> {
         list.iter().map(|f| **f).collect()
@@ -1371,19 +1369,7 @@ mod tests {
     /// SPS+PPS on its own, then an IDR without them, then P pictures.
     #[test]
     fn h264_from_the_hardware_is_made_joinable_at_every_keyframe() {
-        let settings = EncoderSettings {
-            bitrate_kbps: 500,
-            fps: 30,
-            keyframe_interval: 4,
-        };
-        let mut enc = OpenH264Encoder::new(settings).unwrap();
-        let mut source = TestPattern::new(320, 240).unwrap();
-        let pictures: Vec<EncodedFrame> = source
-            .record(6)
-            .unwrap()
-            .iter()
-            .map(|f| enc.encode(f, false).unwrap().unwrap())
-            .collect();
+        let pictures = crate::encoder::recorded_pictures(6, 4);
         let nals = |au: &[u8]| -> Vec<u8> {
             h264::split_nals(au)
                 .iter()
