@@ -278,6 +278,8 @@ fn run(
     let mut frame = Frame::new(w, h);
     let mut deadline = Instant::now();
     let mut failures = 0u32;
+    // The encoder name last published to `inner.encoder`.
+    let mut named = String::new();
     while wait_for_viewers(inner) {
         pace(&mut deadline, period);
 
@@ -297,7 +299,6 @@ fn run(
                         .encoders_started
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::info!("encoder {} started for {w}x{h}", made.name());
-                    *inner.encoder.lock().expect("encoder lock") = made.name().to_owned();
                     encoder = Some(made);
                 }
                 Some(Err(err)) => {
@@ -337,9 +338,10 @@ fn run(
         while let Some(late) = enc.next_ready() {
             publish(inner, late);
         }
-        // A fallback encoder may have changed hands.
-        if enc.name() != *inner.encoder.lock().expect("encoder lock") {
-            *inner.encoder.lock().expect("encoder lock") = enc.name().to_owned();
+        // Published when the encoder starts, and again if a fallback changes hands.
+        if enc.name() != named {
+            named = enc.name().to_owned();
+            *inner.encoder.lock().expect("encoder lock") = named.clone();
         }
     }
     tracing::info!("video stream stopped");
