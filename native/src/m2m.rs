@@ -199,11 +199,16 @@ pub fn describe(path: &Path) -> Result<DeviceDescription, M2mError> {
 }
 
 fn open_device(path: &Path) -> Result<Device, M2mError> {
-    Device::open(path, DeviceConfig::new().non_blocking_dqbuf()).map_err(|e| M2mError::Device {
+    Device::open(path, DeviceConfig::new().non_blocking_dqbuf())
+        .map_err(|e| device_error(path, "open the device", chain(&e)))
+}
+
+fn device_error(path: &Path, action: &'static str, reason: impl std::fmt::Display) -> M2mError {
+    M2mError::Device {
         path: path.to_owned(),
-        action: "open the device",
-        reason: chain(&e),
-    })
+        action,
+        reason: reason.to_string(),
+    }
 }
 
 /// An error and its causes on one line (v4l2r's errors keep the errno as a source).
@@ -629,14 +634,6 @@ impl M2mEncoder {
         height: u32,
         settings: EncoderSettings,
     ) -> Result<Self, M2mError> {
-        let fail = |action: &'static str| {
-            let path = path.to_owned();
-            move |reason: String| M2mError::Device {
-                path,
-                action,
-                reason,
-            }
-        };
         let device = Arc::new(open_device(path)?);
         let description = describe_open(&device);
         let raw = check_device(&description, codec).map_err(|reason| M2mError::NotAnEncoder {
@@ -649,49 +646,57 @@ impl M2mEncoder {
         } else {
             Queue::get_output_queue(device.clone())
         }
-        .map_err(|e| fail("take the OUTPUT queue")(chain(&e)))?;
+        .map_err(|e| device_error(path, "take the OUTPUT queue", chain(&e)))?;
         let mut capture = if mplane {
             Queue::get_capture_mplane_queue(device.clone())
         } else {
             Queue::get_capture_queue(device.clone())
         }
-        .map_err(|e| fail("take the CAPTURE queue")(chain(&e)))?;
+        .map_err(|e| device_error(path, "take the CAPTURE queue", chain(&e)))?;
 
         // The stateful encoder order: coded format first, then the raw one.
         let (w, h) = (width as usize, height as usize);
         let coded: Format = capture
             .change_format()
-            .map_err(|e| fail("read the CAPTURE format")(chain(&e)))?
+            .map_err(|e| device_error(path, "read the CAPTURE format", chain(&e)))?
             .set_pixelformat(&codec)
             .set_size(w, h)
             // Let the driver choose strides and sizes afresh, not echo G_FMT's.
             .set_planes_layout([v4l2r::PlaneLayout::default()])
             .apply()
-            .map_err(|e| fail("set the coded format")(chain(&e)))?;
+            .map_err(|e| device_error(path, "set the coded format", chain(&e)))?;
         if <[u8; 4]>::from(coded.pixelformat) != codec {
-            return Err(fail("set the coded format")(format!(
-                "the driver chose {}",
-                fourcc_list(&[coded.pixelformat.into()])
-            )));
+            return Err(device_error(
+                path,
+                "set the coded format",
+                format!(
+                    "the driver chose {}",
+                    fourcc_list(&[coded.pixelformat.into()])
+                ),
+            ));
         }
         let raw_format: Format = output
             .change_format()
-            .map_err(|e| fail("read the OUTPUT format")(chain(&e)))?
+            .map_err(|e| device_error(path, "read the OUTPUT format", chain(&e)))?
             .set_pixelformat(&raw.fourcc())
             .set_size(w, h)
             .set_planes_layout(vec![v4l2r::PlaneLayout::default(); raw.planes()])
             .apply()
-            .map_err(|e| fail("set the raw format")(chain(&e)))?;
+            .map_err(|e| device_error(path, "set the raw format", chain(&e)))?;
         if <[u8; 4]>::from(raw_format.pixelformat) != raw.fourcc()
             || (raw_format.width, raw_format.height) != (width, height)
         {
-            return Err(fail("set the raw format")(format!(
-                "asked for {} {width}x{height}, the driver chose {} {}x{}",
-                fourcc_list(&[raw.fourcc()]),
-                fourcc_list(&[raw_format.pixelformat.into()]),
-                raw_format.width,
-                raw_format.height
-            )));
+            return Err(device_error(
+                path,
+                "set the raw format",
+                format!(
+                    "asked for {} {width}x{height}, the driver chose {} {}x{}",
+                    fourcc_list(&[raw.fourcc()]),
+                    fourcc_list(&[raw_format.pixelformat.into()]),
+                    raw_format.width,
+                    raw_format.height
+                ),
+            ));
         }
         let planes: Vec<(usize, usize)> = raw_format
             .plane_fmt
@@ -699,32 +704,32 @@ impl M2mEncoder {
             .map(|p| (p.bytesperline as usize, p.sizeimage as usize))
             .collect();
         let layout = PlaneLayout::new(raw, w, h, &planes)
-            .map_err(|reason| fail("use the raw format")(reason))?;
+            .map_err(|reason| device_error(path, "use the raw format", reason))?;
 
         set_controls(&device, codec, (width, height), settings);
         set_frame_rate(&device, mplane, settings.fps);
 
         let output = output
             .request_buffers::<Vec<MmapHandle>>(OUTPUT_BUFFERS)
-            .map_err(|e| fail("allocate OUTPUT buffers")(chain(&e)))?;
+            .map_err(|e| device_error(path, "allocate OUTPUT buffers", chain(&e)))?;
         let capture = capture
             .request_buffers::<Vec<MmapHandle>>(CAPTURE_BUFFERS)
-            .map_err(|e| fail("allocate CAPTURE buffers")(chain(&e)))?;
-        let mut poller =
-            Poller::new(device.clone()).map_err(|e| fail("poll the device")(chain(&e)))?;
+            .map_err(|e| device_error(path, "allocate CAPTURE buffers", chain(&e)))?;
+        let mut poller = Poller::new(device.clone())
+            .map_err(|e| device_error(path, "poll the device", chain(&e)))?;
         // Wake when a coded picture is ready or a raw buffer is done (the kernel flags
         // only filled queues, and CAPTURE always has buffers queued).
         for event in [DeviceEvent::CaptureReady, DeviceEvent::OutputReady] {
             poller
                 .enable_event(event)
-                .map_err(|e| fail("poll the device")(chain(&e)))?;
+                .map_err(|e| device_error(path, "poll the device", chain(&e)))?;
         }
         output
             .stream_on()
-            .map_err(|e| fail("start the OUTPUT queue")(chain(&e)))?;
+            .map_err(|e| device_error(path, "start the OUTPUT queue", chain(&e)))?;
         capture
             .stream_on()
-            .map_err(|e| fail("start the CAPTURE queue")(chain(&e)))?;
+            .map_err(|e| device_error(path, "start the CAPTURE queue", chain(&e)))?;
         let fps = settings.fps.max(1);
         let mut encoder = Self {
             name: format!("v4l2-m2m {} ({})", path.display(), description.card),
@@ -756,11 +761,7 @@ impl M2mEncoder {
     }
 
     fn error(&self, action: &'static str, reason: impl std::fmt::Display) -> M2mError {
-        M2mError::Device {
-            path: self.path.clone(),
-            action,
-            reason: reason.to_string(),
-        }
+        device_error(&self.path, action, reason)
     }
 
     /// Hands every free CAPTURE buffer back to the driver.
