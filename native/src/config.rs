@@ -1,5 +1,9 @@
-//! The robot's configuration: one typed struct, read from an optional TOML file and
-//! overridden by command-line flags.
+//! The robot's configuration: one typed struct, read from an optional TOML file (the
+//! binary then applies its command-line flags) and validated once.
+//!
+//! Each concern owns its section's type ([`VideoConfig`] in `video`, [`WebRtcConfig`]
+//! in `rtc`, [`SerialConfig`] in `serial`, [`DriveConfig`] and [`ControlConfig`] in
+//! `control`); this module puts them together and checks what spans sections.
 //!
 //! ```toml
 //! # robot.toml
@@ -22,19 +26,23 @@
 //! ice_servers = [{ urls = ["turn:turn.example.org:3478"], username = "robot", credential = "secret" }]
 //!
 //! # Optional hardware: an Arduino on a serial port, driven by the drive state.
-//! # See the `serial` and `drive` modules for every key.
+//! # See the `serial` and `control::drive` modules for every key.
 //! [serial]
 //! path = "/dev/ttyACM0"
 //! write_format = "<hh"
 //! write_keys = ["left", "right"]
 //!
 //! [drive]
-//! deadman_ms = 300
+//! rate_hz = 20
+//!
+//! [control]
+//! deadman_ms = 300        # the driver's silence that stops the motors
 //! ```
 
-pub use crate::drive::DriveConfig;
+pub use crate::control::{ControlConfig, DriveConfig};
+pub use crate::rtc::config::{IceServer, WebRtcConfig};
 pub use crate::serial::SerialConfig;
-use clap::Parser;
+pub use crate::video::config::{EncoderChoice, VideoConfig};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -57,78 +65,14 @@ pub struct Config {
     pub video: VideoConfig,
     /// WebRTC settings.
     pub webrtc: WebRtcConfig,
+    /// The control hub: the dead-man stop.
+    pub control: ControlConfig,
     /// The serial link to a microcontroller; none by default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serial: Option<SerialConfig>,
-    /// Motor mapping and dead-man stop; needs `[serial]` with a write struct.
+    /// Motor mapping; needs `[serial]` with a write struct.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drive: Option<DriveConfig>,
-}
-
-/// The video pipeline: source size and rate, encoder settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct VideoConfig {
-    /// The video source: `auto` (the first V4L2 capture device, else the test
-    /// pattern), `test-pattern`, a device path such as `/dev/video0`, or `file:PATH`
-    /// (`.y4m` raw frames, encoded; `.h264`/`.264` Annex B, passed through).
-    pub camera: String,
-    /// Frame width in pixels (even).
-    pub width: u32,
-    /// Frame height in pixels (even).
-    pub height: u32,
-    /// Frames per second.
-    pub fps: u32,
-    /// Target encoder bitrate in kbit/s.
-    pub bitrate_kbps: u32,
-    /// Seconds between periodic keyframes (new viewers also get one at once).
-    pub keyframe_interval_s: f64,
-    /// Which H.264 encoder turns raw frames into video (cameras that give H.264 need
-    /// none).
-    pub encoder: EncoderChoice,
-    /// The hardware encoder's device, e.g. `/dev/video11`; by default the first V4L2
-    /// memory-to-memory H.264 encoder found.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub encoder_device: Option<PathBuf>,
-}
-
-/// Which encoder the robot uses for raw frames.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum EncoderChoice {
-    /// The hardware encoder when one is found and opens, else openh264.
-    #[default]
-    Auto,
-    /// openh264 on the CPU, always.
-    Software,
-    /// The V4L2 memory-to-memory encoder; the robot refuses to start without one.
-    Hardware,
-}
-
-/// WebRTC peer settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WebRtcConfig {
-    /// Local UDP addresses ICE binds to. `0.0.0.0:0` means every non-loopback interface
-    /// on a random port; `127.0.0.1:0` adds loopback for a browser on the robot itself.
-    pub ice_udp: Vec<String>,
-    /// STUN/TURN servers, for robots behind NAT. None by default: on a LAN, host
-    /// candidates are enough and the robot makes no outside connection.
-    pub ice_servers: Vec<IceServer>,
-}
-
-/// One STUN or TURN server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IceServer {
-    /// `stun:host:port` or `turn:host:port` URLs.
-    pub urls: Vec<String>,
-    /// TURN user name.
-    #[serde(default)]
-    pub username: String,
-    /// TURN password.
-    #[serde(default)]
-    pub credential: String,
 }
 
 impl Default for Config {
@@ -139,32 +83,9 @@ impl Default for Config {
             cors_origins: Vec::new(),
             video: VideoConfig::default(),
             webrtc: WebRtcConfig::default(),
+            control: ControlConfig::default(),
             serial: None,
             drive: None,
-        }
-    }
-}
-
-impl Default for VideoConfig {
-    fn default() -> Self {
-        Self {
-            camera: "auto".into(),
-            width: 640,
-            height: 480,
-            fps: 30,
-            bitrate_kbps: 1000,
-            keyframe_interval_s: 2.0,
-            encoder: EncoderChoice::Auto,
-            encoder_device: None,
-        }
-    }
-}
-
-impl Default for WebRtcConfig {
-    fn default() -> Self {
-        Self {
-            ice_udp: vec!["0.0.0.0:0".into(), "127.0.0.1:0".into()],
-            ice_servers: Vec::new(),
         }
     }
 }
@@ -193,7 +114,7 @@ pub enum ConfigError {
     Serial(#[from] crate::serial::SerialError),
     /// The `[drive]` section is unusable.
     #[error(transparent)]
-    Drive(#[from] crate::drive::DriveError),
+    Drive(#[from] crate::control::DriveError),
     /// A value is outside what the robot can run with.
     #[error("invalid setting {field}: {reason}")]
     Invalid {
@@ -230,104 +151,12 @@ impl Config {
         Ok(config)
     }
 
-    /// Builds the configuration from command-line arguments: the `--config` file if
-    /// given, then each flag that was set.
-    pub fn from_args(args: &RobotArgs) -> Result<Self, ConfigError> {
-        let mut config = match &args.config {
-            Some(path) => Self::from_file(path)?,
-            None => Self::default(),
-        };
-        if let Some(listen) = args.listen {
-            config.listen = listen;
-        }
-        if let Some(port) = args.port {
-            config.listen.set_port(port);
-        }
-        if let Some(path) = &args.serial {
-            config
-                .serial
-                .get_or_insert_with(SerialConfig::default)
-                .path
-                .clone_from(path);
-        }
-        if let Some(baud) = args.baud {
-            config.serial.get_or_insert_with(SerialConfig::default).baud = baud;
-        }
-        if let Some(www) = &args.www {
-            config.www.clone_from(www);
-        }
-        config.cors_origins.extend(args.cors_origin.iter().cloned());
-        let v = &mut config.video;
-        if let Some(camera) = &args.camera {
-            v.camera.clone_from(camera);
-        }
-        v.width = args.width.unwrap_or(v.width);
-        v.height = args.height.unwrap_or(v.height);
-        v.fps = args.fps.unwrap_or(v.fps);
-        v.bitrate_kbps = args.bitrate_kbps.unwrap_or(v.bitrate_kbps);
-        v.encoder = args.encoder.unwrap_or(v.encoder);
-        if let Some(device) = &args.encoder_device {
-            v.encoder_device = Some(device.clone());
-        }
-        if !args.ice_udp.is_empty() {
-            config.webrtc.ice_udp.clone_from(&args.ice_udp);
-        }
-        for url in &args.ice_server {
-            config.webrtc.ice_servers.push(IceServer {
-                urls: vec![url.clone()],
-                username: String::new(),
-                credential: String::new(),
-            });
-        }
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Checks ranges the types cannot express.
+    /// Checks ranges the types cannot express, and what spans sections.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field, reason: String| Err(ConfigError::Invalid { field, reason });
-        let v = &self.video;
-        if let Err(reason) = v.camera.parse::<crate::v4l_camera::Camera>() {
-            return invalid("video.camera", reason);
-        }
-        if !(16..=3840).contains(&v.width) || v.width % 2 != 0 {
-            return invalid(
-                "video.width",
-                format!("{} must be even and in 16..=3840", v.width),
-            );
-        }
-        if !(16..=2160).contains(&v.height) || v.height % 2 != 0 {
-            return invalid(
-                "video.height",
-                format!("{} must be even and in 16..=2160", v.height),
-            );
-        }
-        if !(1..=120).contains(&v.fps) {
-            return invalid("video.fps", format!("{} must be in 1..=120", v.fps));
-        }
-        if !(50..=50_000).contains(&v.bitrate_kbps) {
-            return invalid(
-                "video.bitrate_kbps",
-                format!("{} must be in 50..=50000", v.bitrate_kbps),
-            );
-        }
-        if !(v.keyframe_interval_s.is_finite() && (0.1..=3600.0).contains(&v.keyframe_interval_s)) {
-            return invalid(
-                "video.keyframe_interval_s",
-                format!("{} must be in 0.1..=3600", v.keyframe_interval_s),
-            );
-        }
-        if let Some(device) = &v.encoder_device {
-            if v.encoder == EncoderChoice::Software {
-                return invalid(
-                    "video.encoder_device",
-                    format!(
-                        "{} is set but video.encoder is \"software\"",
-                        device.display()
-                    ),
-                );
-            }
-        }
+        let invalid = |(field, reason)| ConfigError::Invalid { field, reason };
+        self.video.validate().map_err(invalid)?;
+        self.webrtc.validate().map_err(invalid)?;
+        self.control.validate().map_err(invalid)?;
         if let Some(serial) = &self.serial {
             serial.validate()?;
         }
@@ -336,116 +165,32 @@ impl Config {
                 Some(serial) => serial.write_codec()?,
                 None => None,
             };
-            crate::drive::DriveMapping::new(drive.clone(), codec.as_ref())?;
-        }
-        if self.webrtc.ice_udp.is_empty() {
-            return invalid("webrtc.ice_udp", "needs at least one address".into());
-        }
-        for addr in &self.webrtc.ice_udp {
-            if addr.parse::<SocketAddr>().is_err() {
-                return invalid(
-                    "webrtc.ice_udp",
-                    format!("{addr:?} is not an ip:port address"),
-                );
-            }
+            crate::control::DriveMapping::new(drive.clone(), codec.as_ref())?;
         }
         for origin in &self.cors_origins {
             if origin != "*" && origin.parse::<axum::http::HeaderValue>().is_err() {
-                return invalid("cors_origins", format!("{origin:?} is not a valid origin"));
-            }
-        }
-        for server in &self.webrtc.ice_servers {
-            for url in &server.urls {
-                let scheme_ok = ["stun:", "stuns:", "turn:", "turns:"]
-                    .iter()
-                    .any(|s| url.starts_with(s));
-                if !scheme_ok {
-                    return invalid(
-                        "webrtc.ice_servers",
-                        format!("{url:?} must start with stun:, stuns:, turn: or turns:"),
-                    );
-                }
+                return Err(invalid((
+                    "cors_origins",
+                    format!("{origin:?} is not a valid origin"),
+                )));
             }
         }
         Ok(())
     }
 
+    /// The driver's silence that stops the motors: `[drive] deadman_ms` when
+    /// `[drive]` sets it (older configs), else `[control] deadman_ms`.
+    pub fn deadman(&self) -> Duration {
+        match self.drive.as_ref().and_then(|d| d.deadman_ms) {
+            Some(ms) => Duration::from_millis(ms),
+            None => self.control.deadman(),
+        }
+    }
+
     /// Time between two frames.
     pub fn frame_period(&self) -> Duration {
-        Duration::from_secs_f64(1.0 / f64::from(self.video.fps))
+        self.video.frame_period()
     }
-}
-
-/// Command-line flags of the robot binary; each overrides the config file.
-#[derive(Debug, Clone, Default, Parser)]
-#[command(
-    name = "rtcbot-robot",
-    version,
-    about = "Drive a robot from a browser over WebRTC"
-)]
-pub struct RobotArgs {
-    /// TOML config file (see the `config` module docs for every key).
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
-    /// HTTP listen address, e.g. 0.0.0.0:8080.
-    #[arg(long)]
-    pub listen: Option<SocketAddr>,
-    /// HTTP port (keeps the listen address's IP); 0 picks a free port.
-    #[arg(long, short)]
-    pub port: Option<u16>,
-    /// Folder with the built browser bundle.
-    #[arg(long)]
-    pub www: Option<PathBuf>,
-    /// Video source: auto, test-pattern, /dev/videoN or file:PATH (.y4m or .h264).
-    #[arg(long)]
-    pub camera: Option<String>,
-    /// Video width in pixels.
-    #[arg(long)]
-    pub width: Option<u32>,
-    /// Video height in pixels.
-    #[arg(long)]
-    pub height: Option<u32>,
-    /// Frames per second.
-    #[arg(long)]
-    pub fps: Option<u32>,
-    /// Encoder bitrate in kbit/s.
-    #[arg(long)]
-    pub bitrate_kbps: Option<u32>,
-    /// H.264 encoder for raw frames: auto (hardware if found, else software),
-    /// software (openh264) or hardware (V4L2 memory-to-memory).
-    #[arg(long, value_enum)]
-    pub encoder: Option<EncoderChoice>,
-    /// The hardware encoder device, e.g. /dev/video11 (default: the first found).
-    #[arg(long)]
-    pub encoder_device: Option<PathBuf>,
-    /// Web origin allowed to call /connect from its own page (repeatable; `*` = any).
-    #[arg(long)]
-    pub cors_origin: Vec<String>,
-    /// Local UDP address for ICE (repeatable), e.g. 127.0.0.1:0.
-    #[arg(long)]
-    pub ice_udp: Vec<String>,
-    /// STUN/TURN URL (repeatable), e.g. stun:stun.l.google.com:19302.
-    #[arg(long)]
-    pub ice_server: Vec<String>,
-    /// Serial device of the microcontroller, e.g. /dev/ttyACM0 (enables `[serial]`).
-    #[arg(long)]
-    pub serial: Option<PathBuf>,
-    /// Serial baud rate (enables `[serial]`).
-    #[arg(long)]
-    pub baud: Option<u32>,
-    /// Print the port actually bound as `listening on <addr>` on stdout.
-    #[arg(long)]
-    pub print_addr: bool,
-    /// A command instead of serving.
-    #[command(subcommand)]
-    pub command: Option<RobotCommand>,
-}
-
-/// Commands of the robot binary besides serving.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum RobotCommand {
-    /// Lists V4L2 capture devices with their formats, sizes and rates.
-    Cameras,
 }
 
 #[cfg(test)]
@@ -461,38 +206,23 @@ mod tests {
     }
 
     #[test]
-    fn toml_and_flags_combine() {
+    fn toml_sections_combine_with_defaults() {
         let c =
             Config::from_toml("listen = \"127.0.0.1:9000\"\n[video]\nwidth = 1280\nheight = 720\n")
                 .unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.video.width, 1280);
         assert_eq!(c.video.fps, 30);
-
-        let dir = std::env::temp_dir().join(format!("rtcbot-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("robot.toml");
-        std::fs::write(&file, "[video]\nfps = 15\n").unwrap();
-        let args = RobotArgs::parse_from([
-            "robot",
-            "--config",
-            file.to_str().unwrap(),
-            "--port",
-            "0",
-            "--width",
-            "320",
-            "--height",
-            "240",
-            "--encoder",
-            "hardware",
-            "--encoder-device",
-            "/dev/video11",
-        ]);
-        let c = Config::from_args(&args).unwrap();
-        assert_eq!((c.video.width, c.video.height, c.video.fps), (320, 240, 15));
-        assert_eq!(c.video.encoder, EncoderChoice::Hardware);
-        assert_eq!(c.video.encoder_device, Some(PathBuf::from("/dev/video11")));
-        assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.video.camera, crate::video::Camera::Auto);
+        let c = Config::from_toml(
+            "[video]\ncamera = \"file:clip.h264\"\n[control]\ndeadman_ms = 60000\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.video.camera,
+            crate::video::Camera::File("clip.h264".into())
+        );
+        assert_eq!(c.deadman(), Duration::from_secs(60));
     }
 
     #[test]
@@ -518,6 +248,7 @@ mod tests {
             ("[serial]\nwrite_format = \"<hZ\"\n", "unknown code 'Z'"),
             ("[serial]\nparity = 1\n", "unknown field `parity`"),
             ("[drive]\n", "needs a serial write struct"),
+            ("[control]\ndeadman_ms = 5\n", "control.deadman_ms"),
             (
                 "[serial]\nwrite_format = \"<bb\"\nwrite_keys = [\"left\", \"right\"]\n[drive]\n",
                 "\"left\": 255 is out of range for 'b'",
@@ -557,13 +288,7 @@ mod tests {
         .unwrap();
         let serial = c.serial.as_ref().unwrap();
         assert_eq!((serial.baud, serial.start_byte), (57600, Some(0xAA)));
-        assert_eq!(c.drive.as_ref().unwrap().deadman_ms, 250);
-        let args = RobotArgs::parse_from(["robot", "--serial", "/dev/ttyS1", "--baud", "9600"]);
-        let c = Config::from_args(&args).unwrap();
-        let serial = c.serial.unwrap();
-        assert_eq!(
-            (serial.path.to_str(), serial.baud),
-            (Some("/dev/ttyS1"), 9600)
-        );
+        assert_eq!(c.drive.as_ref().unwrap().deadman_ms, Some(250));
+        assert_eq!(c.deadman(), Duration::from_millis(250));
     }
 }

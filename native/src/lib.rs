@@ -1,41 +1,55 @@
-//! The rtcbot-rs robot, as a library.
+//! The rtcbot-rs robot, as a library: program a robot that browsers (or the Rust
+//! [`RobotClient`]) watch and drive over WebRTC.
 //!
-//! Data flows one way, one module per step:
+//! ```no_run
+//! # async fn run() -> Result<(), rtcbot::Error> {
+//! let robot = rtcbot::Robot::start(rtcbot::Config::default())?;
+//! let mut messages = robot.subscribe();                 // every peer's messages
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+//! tokio::spawn(rtcbot::serve(listener, robot.clone(), async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! }));
+//! while let Ok(event) = messages.recv().await {
+//!     robot.broadcast(&rtcbot::protocol::Telemetry::Json(
+//!         serde_json::json!({"echo": format!("{:?}", event.control)}),
+//!     ));
+//! }
+//! # Ok(()) }
+//! ```
 //!
-//! - video: [`camera`] (a [`camera::VideoSource`], the test pattern by default) →
-//!   [`encoder`] (H.264, once: openh264, or the hardware encoder in [`m2m`]) → [`stream`] (the shared stream every viewer reads) →
-//!   [`peer`] (each peer's track);
-//! - control: [`peer`] (data channel) → `shared_protocol` (parsing, validation) →
-//!   [`control`] (the hub: one driver at a time, dead-man stop) → [`drive`] (motor
-//!   commands) → [`serial`] (the microcontroller link) using [`structs`] (C-struct
-//!   packing with Python `struct` format strings).
+//! The map, one folder per concern; data flows one way:
 //!
-//! [`robot::Robot`] ties them together and keeps the registry of peers; [`server`] is
-//! the axum app (`POST /connect`, the browser bundle); [`config`] is the one typed
-//! configuration; [`client`] is the offering side (what RTCBot's Python desktop code
-//! does), used to drive a robot from Rust, by the tests and by the benchmark.
+//! - [`video`]: source → encoder → stream. Sources ([`video::source`]: the test
+//!   pattern, files, V4L2 cameras, yours) → [`video::encoder`] (openh264, the V4L2
+//!   memory-to-memory hardware encoder) → [`video::stream`] (one encode shared by
+//!   every viewer) → each peer's track;
+//! - [`rtc`]: WebRTC. The answering [`rtc::peer`] (one per `/connect`), the pure
+//!   [`rtc::session`] (what incoming messages mean), the offering [`rtc::client`];
+//! - [`control`]: data channel → protocol ([`protocol`], the `shared-protocol` crate) →
+//!   [`control::hub`] (one driver at a time, dead-man stop) → [`control::drive`]
+//!   (motor commands) → [`serial`] (the microcontroller link, C structs packed with
+//!   Python `struct` format strings);
+//! - [`robot`]: the [`Robot`] that ties them together, its builder and peer registry;
+//! - [`http`]: the axum router (`POST /connect`, `/health`, the browser bundle) and
+//!   [`serve`];
+//! - [`config`]: the one typed configuration; [`Error`]: the crate's error.
+//!
 //! The `rtcbot-robot` binary is a thin shell over these.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod camera;
-pub mod client;
 pub mod config;
 pub mod control;
-pub mod drive;
-pub mod encoder;
-pub mod feedback;
-pub mod file_source;
-pub mod h264;
-pub mod m2m;
-pub mod peer;
+mod error;
+pub mod http;
 pub mod robot;
+pub mod rtc;
 pub mod serial;
-pub mod server;
-pub mod stream;
-pub mod structs;
-pub mod v4l_camera;
+pub mod video;
 
+pub use self::rtc::{ClientOptions, RobotClient};
 pub use config::Config;
-pub use robot::Robot;
+pub use error::Error;
+pub use http::{router, serve, serve_app};
+pub use robot::{PeerInfo, Robot, RobotBuilder};
 pub use shared_protocol as protocol;

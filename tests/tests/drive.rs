@@ -22,7 +22,7 @@ async fn robot_with_motors(pair: &PtyPair, deadman_ms: u64) -> TestRobot {
             ..SerialConfig::default()
         });
         c.drive = Some(DriveConfig {
-            deadman_ms,
+            deadman_ms: Some(deadman_ms),
             ..DriveConfig::default()
         });
     })

@@ -4,9 +4,9 @@
 
 mod common;
 use common::*;
-use rtcbot::camera::{Frame, TestPattern};
-use rtcbot::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
-use rtcbot::file_source::write_y4m;
+use rtcbot::video::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
+use rtcbot::video::source::file::write_y4m;
+use rtcbot::video::{Frame, TestPattern};
 use shared_protocol::Telemetry;
 
 /// `n` frames of 320x240 test pattern (each carries its frame-number stamp).
@@ -25,7 +25,7 @@ fn assert_plays_in_order(stamps: &[shared_protocol::Stamp]) {
 }
 
 /// The first stats telemetry once frames flow.
-async fn stream_stats(client: &mut rtcbot::client::RobotClient) -> shared_protocol::StreamStats {
+async fn stream_stats(client: &mut rtcbot::RobotClient) -> shared_protocol::StreamStats {
     recv_until(client, "stream stats", |m| match m {
         Telemetry::Stats(s) if s.frames_encoded > 0 => Some(s),
         _ => None,
@@ -46,7 +46,7 @@ async fn a_y4m_file_is_encoded_and_decoded_by_the_client() {
     write_y4m(&mut file, &pictures(20), 30).unwrap();
     drop(file);
     let camera = format!("file:{}", path.display());
-    let robot = TestRobot::start_with(|c| c.video.camera = camera).await;
+    let robot = TestRobot::start_with(|c| c.video.camera = camera.parse().unwrap()).await;
     let mut client = robot.client(true).await;
     let mut video = client.take_video().unwrap();
     let stamps = decode_stamps(&mut video, 10).await;
@@ -77,7 +77,7 @@ async fn an_annexb_file_passes_through_without_an_encoder() {
     let path = scratch("h264").join("clip.h264");
     std::fs::write(&path, annexb).unwrap();
     let camera = format!("file:{}", path.display());
-    let robot = TestRobot::start_with(|c| c.video.camera = camera).await;
+    let robot = TestRobot::start_with(|c| c.video.camera = camera.parse().unwrap()).await;
     let mut client = robot.client(true).await;
     let mut video = client.take_video().unwrap();
     let stamps = decode_stamps(&mut video, 15).await;
@@ -102,7 +102,7 @@ async fn a_missing_or_bad_file_is_a_clear_start_error() {
         ("file:/nonexistent/clip.y4m", "/nonexistent/clip.y4m"),
     ] {
         let mut config = rtcbot::Config::default();
-        config.video.camera = camera.into();
+        config.video.camera = camera.parse().unwrap();
         let err = rtcbot::Robot::start(config)
             .err()
             .expect("refused")
@@ -112,7 +112,7 @@ async fn a_missing_or_bad_file_is_a_clear_start_error() {
     let path = scratch("bad").join("noise.h264");
     std::fs::write(&path, [0u8, 0, 1, 0x41, 1, 2, 3]).unwrap();
     let mut config = rtcbot::Config::default();
-    config.video.camera = format!("file:{}", path.display());
+    config.video.camera = format!("file:{}", path.display()).parse().unwrap();
     let err = rtcbot::Robot::start(config)
         .err()
         .expect("refused")

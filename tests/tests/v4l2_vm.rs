@@ -13,10 +13,10 @@ mod common;
 use common::*;
 use openh264::decoder::Decoder;
 use openh264::formats::YUVSource;
-use rtcbot::camera::{Frame, TestPattern, VideoSource};
-use rtcbot::encoder::{EncodedFrame, EncoderSettings, VideoEncoder};
-use rtcbot::m2m::{self, M2mEncoder};
-use rtcbot::v4l_camera::{list_cameras, open_camera, OpenedCamera};
+use rtcbot::video::encoder::m2m::{self, M2mEncoder};
+use rtcbot::video::source::v4l2::{list_cameras, open_camera, OpenedCamera};
+use rtcbot::video::{EncodedFrame, EncoderSettings, VideoEncoder};
+use rtcbot::video::{Frame, TestPattern, VideoSource};
 use std::path::Path;
 use std::process::Command;
 
@@ -234,7 +234,7 @@ fn in_vm_robot_streams_the_vivid_camera_to_a_webrtc_client() {
         // `encoder = "hardware"` where the only M2M encoder makes FWHT: the robot
         // refuses to start and says why.
         let mut config = rtcbot::Config::default();
-        config.video.camera = "test-pattern".into();
+        config.video.camera = "test-pattern".parse().unwrap();
         config.video.encoder = rtcbot::config::EncoderChoice::Hardware;
         let err = rtcbot::Robot::start(config)
             .err()
@@ -248,7 +248,7 @@ fn in_vm_robot_streams_the_vivid_camera_to_a_webrtc_client() {
         // The whole robot, as a user runs it with a webcam: camera auto-detected,
         // raw frames encoded once (openh264: vicodec makes no H.264), sent over WebRTC.
         let robot = TestRobot::start_with(|c| {
-            c.video.camera = "auto".into();
+            c.video.camera = "auto".parse().unwrap();
             c.video.fps = 25;
         })
         .await;

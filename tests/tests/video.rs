@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use rtcbot::camera::now_us;
+use rtcbot::video::now_us;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_decodes_at_least_30_frames_with_increasing_numbers() {
@@ -67,7 +67,7 @@ async fn a_picture_loss_indication_brings_a_keyframe() {
                 _ = resend.tick() => client.request_keyframe().await.expect("PLI sent"),
                 frame = video.recv() => {
                     let frame = frame.expect("video");
-                    if rtcbot::h264::is_keyframe(&frame.data) {
+                    if rtcbot::video::h264::is_keyframe(&frame.data) {
                         break;
                     }
                 }

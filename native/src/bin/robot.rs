@@ -5,8 +5,11 @@
 
 use anyhow::Context;
 use clap::Parser;
-use rtcbot::config::{Config, RobotArgs, RobotCommand};
-use rtcbot::{server, Robot};
+use rtcbot::config::{Config, ConfigError, EncoderChoice, IceServer, SerialConfig};
+use rtcbot::video::Camera;
+use rtcbot::Robot;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 
 /// Our logs at info; the WebRTC stack's routine warnings (unknown DTLS extensions
@@ -35,14 +38,12 @@ async fn run() -> anyhow::Result<()> {
         .init();
     let args = RobotArgs::parse();
     if let Some(RobotCommand::Cameras) = args.command {
-        print!(
-            "{}",
-            rtcbot::v4l_camera::describe_cameras(&rtcbot::v4l_camera::list_cameras())
-        );
-        print!("{}", rtcbot::m2m::describe_encoder());
+        use rtcbot::video::{encoder::m2m, source::v4l2};
+        print!("{}", v4l2::describe_cameras(&v4l2::list_cameras()));
+        print!("{}", m2m::describe_encoder());
         return Ok(());
     }
-    let config = Config::from_args(&args)?;
+    let config = config_from(&args)?;
     let robot = Robot::start(config.clone()).context("starting the robot")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -65,11 +66,9 @@ async fn run() -> anyhow::Result<()> {
         config.video.fps
     );
     tokio::spawn(log_drive(robot.clone()));
-    axum::serve(listener, server::app(robot.clone()))
-        .with_graceful_shutdown(shutdown_signal())
+    rtcbot::serve(listener, robot, shutdown_signal())
         .await
         .context("HTTP server failed")?;
-    robot.shutdown().await;
     Ok(())
 }
 
@@ -101,4 +100,211 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
+}
+
+/// Command-line flags of the robot binary; each overrides the config file.
+#[derive(Debug, Clone, Default, Parser)]
+#[command(
+    name = "rtcbot-robot",
+    version,
+    about = "Drive a robot from a browser over WebRTC"
+)]
+struct RobotArgs {
+    /// TOML config file (see the README or the library's `config` module for every key).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// HTTP listen address, e.g. 0.0.0.0:8080.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// HTTP port (keeps the listen address's IP); 0 picks a free port.
+    #[arg(long, short)]
+    port: Option<u16>,
+    /// Folder with the built browser bundle.
+    #[arg(long)]
+    www: Option<PathBuf>,
+    /// Video source: auto, test-pattern, /dev/videoN or file:PATH (.y4m or .h264).
+    #[arg(long)]
+    camera: Option<Camera>,
+    /// Video width in pixels.
+    #[arg(long)]
+    width: Option<u32>,
+    /// Video height in pixels.
+    #[arg(long)]
+    height: Option<u32>,
+    /// Frames per second.
+    #[arg(long)]
+    fps: Option<u32>,
+    /// Encoder bitrate in kbit/s.
+    #[arg(long)]
+    bitrate_kbps: Option<u32>,
+    /// H.264 encoder for raw frames: auto (hardware if found, else software),
+    /// software (openh264) or hardware (V4L2 memory-to-memory).
+    #[arg(long)]
+    encoder: Option<EncoderChoice>,
+    /// The hardware encoder device, e.g. /dev/video11 (default: the first found).
+    #[arg(long)]
+    encoder_device: Option<PathBuf>,
+    /// Web origin allowed to call /connect from its own page (repeatable; `*` = any).
+    #[arg(long)]
+    cors_origin: Vec<String>,
+    /// Local UDP address for ICE (repeatable), e.g. 127.0.0.1:0.
+    #[arg(long)]
+    ice_udp: Vec<String>,
+    /// STUN/TURN URL (repeatable), e.g. stun:stun.l.google.com:19302.
+    #[arg(long)]
+    ice_server: Vec<String>,
+    /// Serial device of the microcontroller, e.g. /dev/ttyACM0 (enables `[serial]`).
+    #[arg(long)]
+    serial: Option<PathBuf>,
+    /// Serial baud rate (enables `[serial]`).
+    #[arg(long)]
+    baud: Option<u32>,
+    /// The driver's silence in milliseconds that stops the motors (dead-man stop).
+    #[arg(long)]
+    deadman_ms: Option<u64>,
+    /// Print the port actually bound as `listening on <addr>` on stdout.
+    #[arg(long)]
+    print_addr: bool,
+    /// A command instead of serving.
+    #[command(subcommand)]
+    command: Option<RobotCommand>,
+}
+
+/// Commands of the robot binary besides serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+enum RobotCommand {
+    /// Lists V4L2 capture devices with their formats, sizes and rates.
+    Cameras,
+}
+
+/// The configuration: the `--config` file if given, then each flag that was set,
+/// checked once.
+fn config_from(args: &RobotArgs) -> Result<Config, ConfigError> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(port) = args.port {
+        config.listen.set_port(port);
+    }
+    if let Some(path) = &args.serial {
+        config
+            .serial
+            .get_or_insert_with(SerialConfig::default)
+            .path
+            .clone_from(path);
+    }
+    if let Some(baud) = args.baud {
+        config.serial.get_or_insert_with(SerialConfig::default).baud = baud;
+    }
+    if let Some(www) = &args.www {
+        config.www.clone_from(www);
+    }
+    config.cors_origins.extend(args.cors_origin.iter().cloned());
+    let v = &mut config.video;
+    if let Some(camera) = &args.camera {
+        v.camera = camera.clone();
+    }
+    v.width = args.width.unwrap_or(v.width);
+    v.height = args.height.unwrap_or(v.height);
+    v.fps = args.fps.unwrap_or(v.fps);
+    v.bitrate_kbps = args.bitrate_kbps.unwrap_or(v.bitrate_kbps);
+    v.encoder = args.encoder.unwrap_or(v.encoder);
+    if let Some(device) = &args.encoder_device {
+        v.encoder_device = Some(device.clone());
+    }
+    if !args.ice_udp.is_empty() {
+        config.webrtc.ice_udp.clone_from(&args.ice_udp);
+    }
+    for url in &args.ice_server {
+        config.webrtc.ice_servers.push(IceServer {
+            urls: vec![url.clone()],
+            username: String::new(),
+            credential: String::new(),
+        });
+    }
+    if let Some(ms) = args.deadman_ms {
+        config.control.deadman_ms = ms;
+        if let Some(drive) = &mut config.drive {
+            drive.deadman_ms = None;
+        }
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_and_flags_combine() {
+        let c =
+            Config::from_toml("listen = \"127.0.0.1:9000\"\n[video]\nwidth = 1280\nheight = 720\n")
+                .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.video.width, 1280);
+        assert_eq!(c.video.fps, 30);
+
+        let dir = std::env::temp_dir().join(format!("rtcbot-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("robot.toml");
+        std::fs::write(&file, "[video]\nfps = 15\n").unwrap();
+        let args = RobotArgs::parse_from([
+            "robot",
+            "--config",
+            file.to_str().unwrap(),
+            "--port",
+            "0",
+            "--width",
+            "320",
+            "--height",
+            "240",
+            "--encoder",
+            "hardware",
+            "--encoder-device",
+            "/dev/video11",
+        ]);
+        let c = config_from(&args).unwrap();
+        assert_eq!((c.video.width, c.video.height, c.video.fps), (320, 240, 15));
+        assert_eq!(c.video.encoder, EncoderChoice::Hardware);
+        assert_eq!(c.video.encoder_device, Some(PathBuf::from("/dev/video11")));
+        assert_eq!(c.listen.port(), 0);
+    }
+
+    #[test]
+    fn flags_set_the_camera_the_deadman_and_the_serial_port() {
+        let args = RobotArgs::parse_from([
+            "robot",
+            "--camera",
+            "file:clip.y4m",
+            "--deadman-ms",
+            "60000",
+            "--serial",
+            "/dev/ttyS1",
+            "--baud",
+            "9600",
+        ]);
+        let c = config_from(&args).unwrap();
+        assert_eq!(c.video.camera, Camera::File("clip.y4m".into()));
+        assert_eq!(c.deadman(), std::time::Duration::from_secs(60));
+        let serial = c.serial.unwrap();
+        assert_eq!(
+            (serial.path.to_str(), serial.baud),
+            (Some("/dev/ttyS1"), 9600)
+        );
+        let err = RobotArgs::try_parse_from(["robot", "--camera", "webcam"]).unwrap_err();
+        assert!(err.to_string().contains("must be auto"), "{err}");
+        let err = RobotArgs::try_parse_from(["robot", "--encoder", "gpu"]).unwrap_err();
+        assert!(
+            err.to_string().contains("auto, software or hardware"),
+            "{err}"
+        );
+        let args = RobotArgs::parse_from(["robot", "--deadman-ms", "5"]);
+        let err = config_from(&args).unwrap_err().to_string();
+        assert!(err.contains("control.deadman_ms"), "{err}");
+    }
 }

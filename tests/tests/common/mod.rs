@@ -4,8 +4,8 @@
 
 use openh264::decoder::Decoder;
 use openh264::formats::YUVSource;
-use rtcbot::client::{ClientOptions, ReceivedFrame, RobotClient};
-use rtcbot::{server, Config, Robot};
+use rtcbot::rtc::{ClientOptions, ReceivedFrame, RobotClient};
+use rtcbot::{Config, Robot};
 use shared_protocol::{Stamp, Telemetry};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,12 +37,12 @@ impl TestRobot {
         };
         config.webrtc.ice_udp = vec!["127.0.0.1:0".into()];
         // Never a real camera in tests, even on a machine that has one.
-        config.video.camera = "test-pattern".into();
+        config.video.camera = "test-pattern".parse().unwrap();
         edit(&mut config);
         let robot = Robot::start(config).expect("robot starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = server::app(robot.clone());
+        let app = rtcbot::router(robot.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { robot, addr }
     }

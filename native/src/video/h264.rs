@@ -270,13 +270,14 @@ pub fn sps_size(sps: &[u8]) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::camera::{Frame, TestPattern, VideoSource};
-    use crate::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
+    use crate::video::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
+    use crate::video::frame::Frame;
+    use crate::video::source::{test_pattern::TestPattern, VideoSource};
 
     /// A real recording, keyframe every 5 frames, concatenated as an Annex B file
     /// would be, with each picture's keyframe flag.
     fn recording(n: usize) -> (Vec<u8>, Vec<bool>) {
-        let pictures = crate::encoder::recorded_pictures(n, 5);
+        let pictures = crate::video::encoder::recorded_pictures(n, 5);
         let stream = pictures
             .iter()
             .flat_map(|p| p.data.iter().copied())

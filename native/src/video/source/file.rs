@@ -7,9 +7,9 @@
 //! Both are read with `camera = "file:PATH"` (or `--camera file:PATH`); they make the
 //! pipeline testable end to end, and benchmarkable, without a camera.
 
-use crate::camera::{now_us, CameraError, EncodedSource, Frame, VideoSource};
-use crate::encoder::EncodedFrame;
-use crate::h264::{is_keyframe, split_access_units, ParameterSets};
+use super::{EncodedSource, SourceError, VideoSource};
+use crate::video::frame::{now_us, EncodedFrame, Frame};
+use crate::video::h264::{is_keyframe, split_access_units, ParameterSets};
 use bytes::Bytes;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -19,8 +19,8 @@ use std::time::Instant;
 /// The largest H.264 file loaded (it is held in memory).
 pub const MAX_H264_FILE: u64 = 1 << 30;
 
-fn file_error(path: &Path, reason: impl std::fmt::Display) -> CameraError {
-    CameraError::File {
+fn file_error(path: &Path, reason: impl std::fmt::Display) -> SourceError {
+    SourceError::File {
         path: path.display().to_string(),
         reason: reason.to_string(),
     }
@@ -40,7 +40,7 @@ pub struct Y4mSource {
 
 impl Y4mSource {
     /// Opens `path` and reads its header.
-    pub fn open(path: &Path) -> Result<Self, CameraError> {
+    pub fn open(path: &Path) -> Result<Self, SourceError> {
         let file = File::open(path).map_err(|e| file_error(path, e))?;
         let mut reader = BufReader::new(file);
         let mut header = Vec::new();
@@ -111,7 +111,7 @@ impl Y4mSource {
     }
 
     /// Reads one `FRAME` into `data`; `Ok(false)` at the end of the file.
-    fn read_frame(&mut self, data: &mut [u8]) -> Result<bool, CameraError> {
+    fn read_frame(&mut self, data: &mut [u8]) -> Result<bool, SourceError> {
         let mut line = Vec::new();
         let n = (&mut self.reader)
             .take(256)
@@ -140,7 +140,7 @@ impl VideoSource for Y4mSource {
         (self.width, self.height)
     }
 
-    fn capture(&mut self, frame: &mut Frame) -> Result<(), CameraError> {
+    fn capture(&mut self, frame: &mut Frame) -> Result<(), SourceError> {
         if frame.width != self.width || frame.height != self.height {
             *frame = Frame::new(self.width, self.height);
         }
@@ -190,7 +190,7 @@ pub struct AnnexBSource {
 
 impl AnnexBSource {
     /// Loads `path` and splits it into access units.
-    pub fn open(path: &Path) -> Result<Self, CameraError> {
+    pub fn open(path: &Path) -> Result<Self, SourceError> {
         let len = std::fs::metadata(path)
             .map_err(|e| file_error(path, e))?
             .len();
@@ -252,7 +252,7 @@ impl EncodedSource for AnnexBSource {
         self.size
     }
 
-    fn next_frame(&mut self) -> Result<EncodedFrame, CameraError> {
+    fn next_frame(&mut self) -> Result<EncodedFrame, SourceError> {
         let (data, keyframe) = self.units[self.next].clone();
         self.next += 1;
         if self.next == self.units.len() {
@@ -273,7 +273,7 @@ impl EncodedSource for AnnexBSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::camera::TestPattern;
+    use crate::video::source::test_pattern::TestPattern;
 
     fn dir() -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("rtcbot-files-{}", std::process::id()));
@@ -334,7 +334,7 @@ mod tests {
     fn annexb_replays_access_units_with_keyframes_flagged() {
         let mut stream = Vec::new();
         let mut originals = Vec::new();
-        for out in crate::encoder::recorded_pictures(7, 3) {
+        for out in crate::video::encoder::recorded_pictures(7, 3) {
             stream.extend_from_slice(&out.data);
             originals.push((out.data, out.keyframe));
         }
@@ -347,8 +347,8 @@ mod tests {
             let (_, key) = &originals[i % 7];
             assert_eq!(out.keyframe, *key, "frame {i}");
             assert_eq!(
-                crate::h264::split_nals(&out.data),
-                crate::h264::split_nals(&originals[i % 7].0)
+                crate::video::h264::split_nals(&out.data),
+                crate::video::h264::split_nals(&originals[i % 7].0)
             );
         }
         let err = AnnexBSource::from_bytes("x", &[0, 0, 1, 0x41, 0x9A])

@@ -16,7 +16,7 @@
 //! Every change of driver and every safety stop is announced as a [`DriveNotice`], so
 //! the robot can tell its peers why.
 
-use shared_protocol::{Control, DriveState};
+use shared_protocol::{Control, DriveState, MotorState, RobotStatus};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -155,6 +155,22 @@ impl ControlHub {
         });
     }
 
+    /// The robot's status as `peer` should see it, saying why it changed when `reason`
+    /// is given.
+    pub fn status_for(&self, peer: PeerId, reason: Option<String>) -> RobotStatus {
+        let driver = self.driver();
+        RobotStatus {
+            driver: driver.is_some(),
+            you_drive: driver == Some(peer),
+            motors: if self.drive.borrow().is_stopped() {
+                MotorState::Stopped
+            } else {
+                MotorState::Running
+            },
+            reason,
+        }
+    }
+
     /// Hands one message from `peer` to the robot. A drive state from a peer that does
     /// not hold the drive is refused while another peer does.
     pub fn publish(&self, peer: PeerId, control: Control) -> Result<(), ControlRefused> {
@@ -251,8 +267,9 @@ impl ControlHub {
         }
     }
 
-    /// Runs the silence watchdog until the hub is dropped everywhere else. It sleeps
-    /// until the driver's deadline exactly, so the stop comes on time.
+    /// Runs the silence watchdog until its task is aborted (the robot aborts it when it
+    /// shuts down). It sleeps until the driver's deadline exactly, so the stop comes on
+    /// time.
     pub async fn watch_silence(self) {
         let mut taken = self.notices();
         loop {

@@ -13,8 +13,9 @@
 //! H.264 passes straight through (no decode, no encode; `encoders_started` stays 0 and
 //! new viewers wait for the source's next keyframe).
 
-use crate::camera::{EncodedSource, Frame, VideoSource};
-use crate::encoder::{EncodedFrame, VideoEncoder};
+use super::encoder::VideoEncoder;
+use super::frame::{EncodedFrame, Frame};
+use super::source::{EncodedSource, VideoSource};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -23,7 +24,7 @@ use tokio::sync::broadcast;
 /// Frames buffered per viewer before it counts as lagging.
 const CHANNEL_FRAMES: usize = 8;
 
-pub use crate::encoder::EncoderFactory;
+pub use super::encoder::EncoderFactory;
 
 /// Where the stream's H.264 comes from.
 pub enum Pipeline {
@@ -388,8 +389,8 @@ impl Drop for Viewer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::camera::TestPattern;
-    use crate::encoder::{EncoderSettings, OpenH264Encoder};
+    use crate::video::encoder::{EncoderSettings, OpenH264Encoder};
+    use crate::video::source::test_pattern::TestPattern;
 
     fn stream() -> VideoStream {
         let source = Box::new(TestPattern::new(320, 240).unwrap());

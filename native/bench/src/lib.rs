@@ -1,6 +1,5 @@
-//! What the benchmark binaries share: the robot as a child process, and its CPU
-//! time and memory read from `/proc`.
-#![allow(dead_code)]
+//! What the benchmark binaries (`rtcbot-bench`, `rtcbot-hw-bench`) share: the robot
+//! as a child process, and its CPU time and memory read from `/proc`.
 
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader};

@@ -1,5 +1,9 @@
 //! The robot's HTTP side: signaling and the browser bundle.
 //!
+//! [`router`] is the robot's axum router; merge your own routes and tower middleware
+//! into it (as WebGear_RTC lets you) and serve it with [`serve_app`], or serve it as it
+//! is with [`serve`], which also shuts the robot down when `shutdown` completes.
+//!
 //! - `POST /connect`: RTCBot's signaling. The body is an offer
 //!   `{"type":"offer","sdp":"..."}`; the response is the answer. Bad JSON or SDP gets
 //!   400 with the reason, a body over [`MAX_BODY_BYTES`] gets 413, a full robot 503.
@@ -7,8 +11,8 @@
 //! - `GET /health`: JSON with peer and video counters and the drive state in force.
 //! - `GET /`: the built `www` bundle, or a page saying how to build it.
 
-use crate::peer::PeerError;
 use crate::robot::Robot;
+use crate::rtc::PeerError;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, Method, StatusCode};
@@ -22,8 +26,33 @@ use tower_http::services::{ServeDir, ServeFile};
 /// The largest `/connect` body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The robot's routes.
-pub fn app(robot: Robot) -> Router {
+/// Serves the robot's [`router`] on `listener` until `shutdown` completes, then shuts
+/// the robot down (every peer closed, the motors stopped).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    robot: Robot,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_app(listener, router(robot.clone()), robot, shutdown).await
+}
+
+/// Serves `app` (the robot's [`router`] with your routes and middleware merged in)
+/// until `shutdown` completes, then shuts `robot` down.
+pub async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    robot: Robot,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    robot.shutdown().await;
+    served
+}
+
+/// The robot's routes: `POST /connect`, `GET /health`, the browser bundle.
+pub fn router(robot: Robot) -> Router {
     let www = robot.config().www.clone();
     let connect_route = post(connect);
     let connect_route = match cors(&robot.config().cors_origins) {
@@ -166,7 +195,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_offers_get_400_with_the_reason() {
-        let app = app(robot());
+        let app = router(robot());
         let cases = [
             ("{", "malformed session description"),
             (
@@ -207,10 +236,10 @@ mod tests {
                 .get("access-control-allow-origin")
                 .map(|v| v.to_str().unwrap().to_owned())
         };
-        let closed = app(robot());
+        let closed = router(robot());
         assert_eq!(allowed(closed, "http://evil.example").await, None);
 
-        let open = app(robot_with(|c| {
+        let open = router(robot_with(|c| {
             c.cors_origins = vec!["http://localhost:5173".into()]
         }));
         assert_eq!(
@@ -224,13 +253,13 @@ mod tests {
 
     #[tokio::test]
     async fn oversize_bodies_get_413() {
-        let (status, _) = post_connect(app(robot()), vec![b' '; MAX_BODY_BYTES + 1]).await;
+        let (status, _) = post_connect(router(robot()), vec![b' '; MAX_BODY_BYTES + 1]).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     }
 
     #[tokio::test]
     async fn serves_health_and_a_help_page_without_a_bundle() {
-        let app = app(robot());
+        let app = router(robot());
         let response = app
             .clone()
             .oneshot(Request::get("/health").body(Body::empty()).unwrap())

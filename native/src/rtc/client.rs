@@ -5,7 +5,8 @@
 //! it to the robot's `/connect`, apply the answer, then exchange messages and receive
 //! H.264 access units. The end-to-end tests and the benchmark use it as a real peer.
 
-use crate::peer::{build_connection, to_rtc, wait_gathered, Side};
+use super::config::IceServer;
+use super::connection::{build_connection, to_rtc, wait_gathered, Side};
 use bytes::Bytes;
 use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -31,16 +32,19 @@ pub enum ClientError {
     #[error("signaling failed: {0}")]
     Signaling(String),
     /// The WebRTC stack failed.
-    #[error("WebRTC error: {0}")]
-    WebRtc(String),
+    #[error("WebRTC error")]
+    WebRtc(#[from] webrtc::error::Error),
+    /// The connection is not in a state to do this.
+    #[error("{0}")]
+    NotReady(&'static str),
     /// The data channel did not open in time.
     #[error("the data channel did not open within {0:?}")]
     Timeout(Duration),
 }
 
-fn webrtc_err(e: impl std::fmt::Display) -> ClientError {
-    ClientError::WebRtc(e.to_string())
-}
+/// Messages from the robot buffered for [`RobotClient::recv`]; when full, the client
+/// stops reading its channel until `recv` catches up (SCTP then slows the robot).
+const MESSAGE_QUEUE: usize = 1024;
 
 /// What to ask the robot for.
 #[derive(Debug, Clone)]
@@ -50,7 +54,7 @@ pub struct ClientOptions {
     /// Local UDP addresses for ICE.
     pub ice_udp: Vec<String>,
     /// STUN/TURN servers.
-    pub ice_servers: Vec<crate::config::IceServer>,
+    pub ice_servers: Vec<IceServer>,
 }
 
 impl Default for ClientOptions {
@@ -76,7 +80,7 @@ pub struct ReceivedFrame {
 pub struct RobotClient {
     pc: Arc<dyn PeerConnection>,
     channel: Arc<dyn DataChannel>,
-    messages: mpsc::UnboundedReceiver<String>,
+    messages: mpsc::Receiver<String>,
     video: Option<mpsc::Receiver<ReceivedFrame>>,
     track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
 }
@@ -139,8 +143,7 @@ impl RobotClient {
             &options.ice_udp,
             handler,
         )
-        .await
-        .map_err(webrtc_err)?;
+        .await?;
         let result = Self::negotiate(&pc, url, options.video, &mut gathered_rx).await;
         match result {
             Ok((channel, messages)) => Ok(Self {
@@ -162,11 +165,8 @@ impl RobotClient {
         url: &str,
         video: bool,
         gathered: &mut watch::Receiver<bool>,
-    ) -> Result<(Arc<dyn DataChannel>, mpsc::UnboundedReceiver<String>), ClientError> {
-        let channel = pc
-            .create_data_channel(DEFAULT_CHANNEL, None)
-            .await
-            .map_err(webrtc_err)?;
+    ) -> Result<(Arc<dyn DataChannel>, mpsc::Receiver<String>), ClientError> {
+        let channel = pc.create_data_channel(DEFAULT_CHANNEL, None).await?;
         if video {
             pc.add_transceiver_from_kind(
                 RtpCodecKind::Video,
@@ -176,24 +176,20 @@ impl RobotClient {
                     send_encodings: vec![],
                 }),
             )
-            .await
-            .map_err(webrtc_err)?;
+            .await?;
         }
-        let offer = pc.create_offer(None).await.map_err(webrtc_err)?;
-        pc.set_local_description(offer).await.map_err(webrtc_err)?;
+        let offer = pc.create_offer(None).await?;
+        pc.set_local_description(offer).await?;
         wait_gathered(gathered).await;
-        let local = pc
-            .local_description()
-            .await
-            .ok_or_else(|| ClientError::WebRtc("no local description".into()))?;
+        let local = pc.local_description().await.ok_or(ClientError::NotReady(
+            "no local description after the offer",
+        ))?;
         let answer = post_offer(url, &SessionDescription::offer(local.sdp)).await?;
         let answer = to_rtc(&answer).map_err(|e| ClientError::Signaling(e.to_string()))?;
-        pc.set_remote_description(answer)
-            .await
-            .map_err(webrtc_err)?;
+        pc.set_remote_description(answer).await?;
 
         let (opened_tx, mut opened_rx) = watch::channel(false);
-        let (messages_tx, messages) = mpsc::unbounded_channel();
+        let (messages_tx, messages) = mpsc::channel(MESSAGE_QUEUE);
         let reader = channel.clone();
         tokio::spawn(async move {
             while let Some(event) = reader.poll().await {
@@ -203,7 +199,7 @@ impl RobotClient {
                     }
                     DataChannelEvent::OnMessage(msg) => {
                         let text = String::from_utf8_lossy(&msg.data).into_owned();
-                        if messages_tx.send(text).is_err() {
+                        if messages_tx.send(text).await.is_err() {
                             break;
                         }
                     }
@@ -215,7 +211,7 @@ impl RobotClient {
         tokio::time::timeout(OPEN_TIMEOUT, opened_rx.wait_for(|open| *open))
             .await
             .map_err(|_| ClientError::Timeout(OPEN_TIMEOUT))?
-            .map_err(|_| ClientError::WebRtc("the data channel closed before opening".into()))?;
+            .map_err(|_| ClientError::NotReady("the data channel closed before opening"))?;
         Ok((channel, messages))
     }
 
@@ -226,7 +222,7 @@ impl RobotClient {
 
     /// Sends raw text, as rtcbot.js's `put_nowait` does with a string.
     pub async fn send_text(&self, text: &str) -> Result<(), ClientError> {
-        self.channel.send_text(text).await.map_err(webrtc_err)
+        Ok(self.channel.send_text(text).await?)
     }
 
     /// The next message from the robot, parsed; `None` when the channel closed.
@@ -245,20 +241,17 @@ impl RobotClient {
     /// browser does after losing packets. Fails when no video track arrived yet.
     pub async fn request_keyframe(&self) -> Result<(), ClientError> {
         let track = self.track.lock().expect("track lock").clone();
-        let track = track.ok_or_else(|| ClientError::WebRtc("no video track yet".into()))?;
+        let track = track.ok_or(ClientError::NotReady("no video track yet"))?;
         let media_ssrc = *track
             .ssrcs()
             .await
             .first()
-            .ok_or_else(|| ClientError::WebRtc("the video track has no SSRC".into()))?;
+            .ok_or(ClientError::NotReady("the video track has no SSRC"))?;
         let pli = PictureLossIndication {
             sender_ssrc: 0,
             media_ssrc,
         };
-        track
-            .write_rtcp(vec![Box::new(pli)])
-            .await
-            .map_err(webrtc_err)
+        Ok(track.write_rtcp(vec![Box::new(pli)]).await?)
     }
 
     /// Closes the connection.

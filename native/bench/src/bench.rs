@@ -9,16 +9,14 @@
 //!
 //! `cargo run --release -p rtcbot-native --bin rtcbot-bench [-- --seconds 5]`
 
-mod support;
-
 use anyhow::{bail, Context};
-use rtcbot::camera::{Frame, TestPattern, VideoSource};
-use rtcbot::client::{ClientOptions, RobotClient};
-use rtcbot::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
+use rtcbot::video::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
+use rtcbot::video::{Frame, TestPattern, VideoSource};
+use rtcbot::{ClientOptions, RobotClient};
+use rtcbot_bench::{cpu_seconds, percentile, round3, status_mib, RobotProcess};
 use serde_json::{json, Value};
 use shared_protocol::{Control, DriveState, Ping, Telemetry};
 use std::time::{Duration, Instant};
-use support::{cpu_seconds, percentile, round3, status_mib, RobotProcess};
 
 async fn connect(url: &str, video: bool) -> anyhow::Result<RobotClient> {
     let options = ClientOptions {
@@ -166,7 +164,7 @@ async fn viewer_figures(viewers: usize, seconds: f64, extra: &[&str]) -> anyhow:
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seconds = support::seconds_arg(5.0)?;
+    let seconds = rtcbot_bench::seconds_arg(5.0)?;
     let robot = RobotProcess::start(&[])?;
     let control = control_figures(&robot.url).await?;
     drop(robot);

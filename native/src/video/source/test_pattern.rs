@@ -1,128 +1,11 @@
-//! Video sources: where raw frames come from.
-//!
-//! A [`VideoSource`] fills I420 [`Frame`]s on demand. This module has the built-in
-//! [`TestPattern`], the default when no camera exists: colour bars, a moving box and
-//! a [`Stamp`] (frame number and capture time) that a receiver reads back after
-//! decoding to check ordering and measure glass-to-glass latency.
-//!
-//! Sources that already produce H.264 (a camera's H.264 format, an Annex B file)
-//! implement [`EncodedSource`] instead: the stream passes their access units through
-//! without decoding or encoding.
+//! The built-in camera: 75% colour bars, a moving box and a [`Stamp`] (frame number
+//! and capture time) that a receiver reads back after decoding to check ordering and
+//! measure glass-to-glass latency. The default when no camera exists.
 
+use super::{SourceError, VideoSource};
+use crate::video::frame::{now_us, Frame};
 use shared_protocol::Stamp;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use thiserror::Error;
-
-/// A raw picture in planar I420 (Y, then U, then V, no padding).
-#[derive(Debug, Clone)]
-pub struct Frame {
-    /// Width in pixels (even).
-    pub width: usize,
-    /// Height in pixels (even).
-    pub height: usize,
-    /// The three planes back to back.
-    pub data: Vec<u8>,
-    /// Counts frames from the source's start.
-    pub number: u32,
-    /// Capture time, microseconds since the Unix epoch.
-    pub capture_us: u64,
-    /// Capture time on the monotonic clock.
-    pub captured: Instant,
-}
-
-impl Frame {
-    /// A black frame of the given size.
-    pub fn new(width: usize, height: usize) -> Self {
-        let luma = width * height;
-        let mut data = vec![16u8; luma + luma / 2];
-        data[luma..].fill(128);
-        Self {
-            width,
-            height,
-            data,
-            number: 0,
-            capture_us: 0,
-            captured: Instant::now(),
-        }
-    }
-
-    /// The luma plane.
-    pub fn y(&self) -> &[u8] {
-        &self.data[..self.width * self.height]
-    }
-
-    /// The blue-difference plane.
-    pub fn u(&self) -> &[u8] {
-        let luma = self.width * self.height;
-        &self.data[luma..luma + luma / 4]
-    }
-
-    /// The red-difference plane.
-    pub fn v(&self) -> &[u8] {
-        let luma = self.width * self.height;
-        &self.data[luma + luma / 4..]
-    }
-}
-
-/// Why a source could not produce a frame.
-#[derive(Debug, Error)]
-pub enum CameraError {
-    /// The requested size is not usable.
-    #[error("unsupported frame size {width}x{height}: {reason}")]
-    Size {
-        /// Requested width.
-        width: u32,
-        /// Requested height.
-        height: u32,
-        /// Why.
-        reason: &'static str,
-    },
-    /// A file source could not be read or is not in the expected format.
-    #[error("video file {path}: {reason}")]
-    File {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A camera device failed.
-    #[error("camera {device}: {reason}")]
-    Device {
-        /// The device path.
-        device: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// Something that produces raw frames: a camera, a file, a test pattern.
-pub trait VideoSource: Send + 'static {
-    /// A short name for logs and telemetry, e.g. `test-pattern`.
-    fn name(&self) -> &str;
-    /// Frame size in pixels.
-    fn size(&self) -> (usize, usize);
-    /// Fills `frame` with the next picture and stamps its number and capture time.
-    fn capture(&mut self, frame: &mut Frame) -> Result<(), CameraError>;
-}
-
-/// Something that produces H.264 access units already encoded: a camera's H.264
-/// format, an Annex B file. The stream sends them as they are.
-pub trait EncodedSource: Send + 'static {
-    /// A short name for logs and telemetry, e.g. `file:clip.h264`.
-    fn name(&self) -> &str;
-    /// Frame size in pixels.
-    fn size(&self) -> (usize, usize);
-    /// The next access unit, Annex B, with SPS/PPS in front of every IDR.
-    fn next_frame(&mut self) -> Result<crate::encoder::EncodedFrame, CameraError>;
-}
-
-/// Microseconds since the Unix epoch, now.
-pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
+use std::time::Instant;
 
 /// The built-in camera: 75% colour bars, a moving box and the frame [`Stamp`].
 pub struct TestPattern {
@@ -145,8 +28,8 @@ const BARS: [(u8, u8, u8); 7] = [
 
 impl TestPattern {
     /// A pattern of the given size.
-    pub fn new(width: u32, height: u32) -> Result<Self, CameraError> {
-        let size_error = |reason| CameraError::Size {
+    pub fn new(width: u32, height: u32) -> Result<Self, SourceError> {
+        let size_error = |reason| SourceError::Size {
             width,
             height,
             reason,
@@ -188,7 +71,7 @@ impl TestPattern {
 
     /// The next `n` pictures, each in its own frame: a recording to write to a file
     /// or feed an encoder.
-    pub fn record(&mut self, n: usize) -> Result<Vec<Frame>, CameraError> {
+    pub fn record(&mut self, n: usize) -> Result<Vec<Frame>, SourceError> {
         (0..n)
             .map(|_| {
                 let mut frame = Frame::new(self.width, self.height);
@@ -217,7 +100,7 @@ impl VideoSource for TestPattern {
         (self.width, self.height)
     }
 
-    fn capture(&mut self, frame: &mut Frame) -> Result<(), CameraError> {
+    fn capture(&mut self, frame: &mut Frame) -> Result<(), SourceError> {
         let (w, h) = (self.width, self.height);
         if frame.width != w || frame.height != h {
             *frame = Frame::new(w, h);

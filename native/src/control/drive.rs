@@ -6,8 +6,8 @@
 //! forward/turn, scaling, a centre offset, limits, inversion, and constants for the
 //! struct's other fields. [`DriveController`] writes the mapped command at `rate_hz`,
 //! and writes the stop command at once when the hub stops the drive (the driver went
-//! silent for `deadman_ms`, left, or the robot shuts down). The silence detection and
-//! the one-driver rule live in [`crate::control`].
+//! silent for `[control] deadman_ms`, left, or the robot shuts down). The silence detection and
+//! the one-driver rule live in [`super::hub`].
 //!
 //! ```toml
 //! [serial]
@@ -22,12 +22,14 @@
 //! limit = 200               # but never more than 200
 //! constants = { cmd = 1 }
 //! rate_hz = 20
-//! deadman_ms = 300
+//!
+//! [control]
+//! deadman_ms = 300          # the driver's silence that stops the motors
 //! ```
 
-use crate::control::ControlHub;
+use super::hub::ControlHub;
+use crate::serial::structs::{Code, StructCodec};
 use crate::serial::{SerialConnection, SerialError};
-use crate::structs::{Code, StructCodec};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use shared_protocol::DriveState;
@@ -54,7 +56,8 @@ pub enum Mixing {
 #[serde(default, deny_unknown_fields)]
 pub struct DriveConfig {
     /// The driver's silence, in milliseconds, that stops the motors (dead-man stop).
-    pub deadman_ms: u64,
+    /// Kept for configs written before `[control] deadman_ms`; when set, it wins.
+    pub deadman_ms: Option<u64>,
     /// Motor commands written per second.
     pub rate_hz: f64,
     /// How forward/turn become the two outputs.
@@ -76,7 +79,7 @@ pub struct DriveConfig {
 impl Default for DriveConfig {
     fn default() -> Self {
         Self {
-            deadman_ms: 300,
+            deadman_ms: None,
             rate_hz: 20.0,
             mixing: Mixing::Differential,
             fields: ["left".into(), "right".into()],
@@ -106,19 +109,16 @@ pub enum DriveError {
 }
 
 impl DriveConfig {
-    /// The dead-man time.
-    pub fn deadman(&self) -> Duration {
-        Duration::from_millis(self.deadman_ms)
-    }
-
     /// Checks the settings that need no serial struct.
     pub fn validate(&self) -> Result<(), DriveError> {
         let err = |field, reason: String| Err(DriveError::Config { field, reason });
-        if !(20..=10_000).contains(&self.deadman_ms) {
-            return err(
-                "drive.deadman_ms",
-                format!("{} must be in 20..=10000", self.deadman_ms),
-            );
+        if let Some(ms) = self.deadman_ms {
+            if !super::config::DEADMAN_MS.contains(&ms) {
+                return err(
+                    "drive.deadman_ms",
+                    format!("{ms} must be in {:?}", super::config::DEADMAN_MS),
+                );
+            }
         }
         if !(self.rate_hz.is_finite() && (1.0..=1000.0).contains(&self.rate_hz)) {
             return err(
@@ -256,7 +256,7 @@ impl DriveMapping {
         self.command(&DriveState::STOP)
     }
 
-    /// Commands per second.
+    /// Time between two motor commands (`1 / rate_hz`).
     pub fn period(&self) -> Duration {
         Duration::from_secs_f64(1.0 / self.config.rate_hz)
     }
@@ -458,7 +458,7 @@ mod tests {
             ),
             (
                 DriveConfig {
-                    deadman_ms: 0,
+                    deadman_ms: Some(0),
                     ..DriveConfig::default()
                 },
                 Some(&c),

@@ -12,23 +12,21 @@
 //! `cargo run --release -p rtcbot-native --bin rtcbot-hw-bench [-- --seconds 10]`
 //! (build `rtcbot-robot` in the same profile first; needs `socat`).
 
-mod support;
-
 use anyhow::{bail, Context};
-use rtcbot::camera::TestPattern;
-use rtcbot::client::{ClientOptions, RobotClient};
 use rtcbot::control::ControlHub;
-use rtcbot::drive::{DriveConfig, DriveController, DriveMapping};
-use rtcbot::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
-use rtcbot::file_source::write_y4m;
+use rtcbot::control::{DriveConfig, DriveController, DriveMapping};
 use rtcbot::serial::{LinkState, SerialConfig, SerialConnection};
+use rtcbot::video::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
+use rtcbot::video::source::file::write_y4m;
+use rtcbot::video::TestPattern;
+use rtcbot::{ClientOptions, RobotClient};
+use rtcbot_bench::{cpu_seconds, round3, RobotProcess};
 use serde_json::{json, Value};
 use shared_protocol::{Control, DriveState};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{cpu_seconds, round3, RobotProcess};
 
 /// Kills (by its own pid) a child this process started, on drop.
 struct Owned(Child);
@@ -165,7 +163,8 @@ async fn deadman_delay(dir: &Path, rounds: usize) -> anyhow::Result<Value> {
     .await
     .context("the serial link did not connect")??;
     let config = DriveConfig::default();
-    let hub = ControlHub::new(config.deadman());
+    let deadman = rtcbot::control::ControlConfig::default();
+    let hub = ControlHub::new(deadman.deadman());
     tokio::spawn(hub.clone().watch_silence());
     let mapping = DriveMapping::new(config.clone(), serial.config().write_codec()?.as_ref())?;
     let _drive = DriveController::start(&hub, serial.clone(), mapping);
@@ -214,20 +213,20 @@ async fn deadman_delay(dir: &Path, rounds: usize) -> anyhow::Result<Value> {
     delays.sort_by(f64::total_cmp);
     serial.close();
     Ok(json!({
-        "deadman_ms": config.deadman_ms,
+        "deadman_ms": deadman.deadman_ms,
         "rounds": rounds,
         "stop_after_last_control_ms": {
             "min": round3(delays[0]),
             "p50": round3(delays[delays.len() / 2]),
             "max": round3(delays[delays.len() - 1]),
         },
-        "late_by_ms_p50": round3(delays[delays.len() / 2] - config.deadman_ms as f64),
+        "late_by_ms_p50": round3(delays[delays.len() / 2] - deadman.deadman_ms as f64),
     }))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seconds = support::seconds_arg(10.0)?;
+    let seconds = rtcbot_bench::seconds_arg(10.0)?;
     let dir = std::env::temp_dir().join(format!("rtcbot-hw-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut video = serde_json::Map::new();

@@ -1,0 +1,36 @@
+//! The crate's one error: every module's error, with its sources kept.
+
+use thiserror::Error;
+
+/// Anything the library can fail with. Each variant wraps one module's error, so
+/// `std::error::Error::source` walks down to the cause (an I/O error, the kernel's
+/// answer, the WebRTC stack's error); print it with `{:#}` through `anyhow`, or walk
+/// the chain, to see every cause on one line.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration was refused.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The video source or encoder could not be set up.
+    #[error(transparent)]
+    Video(#[from] crate::video::PipelineError),
+    /// A video source failed.
+    #[error(transparent)]
+    Source(#[from] crate::video::SourceError),
+    /// The serial link failed.
+    #[error(transparent)]
+    Serial(#[from] crate::serial::SerialError),
+    /// The drive mapping is unusable or its write failed.
+    #[error(transparent)]
+    Drive(#[from] crate::control::DriveError),
+    /// A peer could not be made.
+    #[error(transparent)]
+    Peer(#[from] crate::rtc::PeerError),
+    /// The client could not connect or send.
+    #[error(transparent)]
+    Client(#[from] crate::rtc::ClientError),
+    /// The HTTP server failed.
+    #[error("HTTP server")]
+    Io(#[from] std::io::Error),
+}

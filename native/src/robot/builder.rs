@@ -1,0 +1,107 @@
+//! What a robot is made from: the configuration, and what a program puts in place of
+//! its parts (its own video source, a serial link or drive mapping set in code).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), rtcbot::Error> {
+//! use rtcbot::video::TestPattern;
+//! let robot = rtcbot::Robot::builder(rtcbot::Config::default())
+//!     .video(TestPattern::new(640, 480)?)   // any VideoSource, encoded once
+//!     .start()?;
+//! # Ok(()) }
+//! ```
+
+use super::Robot;
+use crate::config::Config;
+use crate::control::{DriveConfig, DriveController, DriveMapping};
+use crate::serial::{SerialConfig, SerialConnection};
+use crate::video::pipeline::{encode, open_pipeline};
+use crate::video::{EncodedSource, Pipeline, VideoSource, VideoStream};
+
+/// Builds a [`Robot`]; see [`Robot::builder`].
+pub struct RobotBuilder {
+    config: Config,
+    video: Option<Video>,
+}
+
+enum Video {
+    Raw(Box<dyn VideoSource>),
+    Encoded(Box<dyn EncodedSource>),
+    Pipeline(Pipeline),
+}
+
+impl RobotBuilder {
+    pub(super) fn new(config: Config) -> Self {
+        Self {
+            config,
+            video: None,
+        }
+    }
+
+    /// Streams raw frames from `source`, encoded once for every viewer by the
+    /// encoder `[video] encoder` picks (instead of `[video] camera`).
+    pub fn video(mut self, source: impl VideoSource) -> Self {
+        self.video = Some(Video::Raw(Box::new(source)));
+        self
+    }
+
+    /// Streams H.264 from `source` as it is, without decoding or encoding.
+    pub fn encoded_video(mut self, source: impl EncodedSource) -> Self {
+        self.video = Some(Video::Encoded(Box::new(source)));
+        self
+    }
+
+    /// Streams from a pipeline made by hand (a source with an encoder factory).
+    pub fn pipeline(mut self, pipeline: Pipeline) -> Self {
+        self.video = Some(Video::Pipeline(pipeline));
+        self
+    }
+
+    /// Opens this serial link (instead of `[serial]`).
+    pub fn serial(mut self, serial: SerialConfig) -> Self {
+        self.config.serial = Some(serial);
+        self
+    }
+
+    /// Drives the motors with this mapping (instead of `[drive]`); needs a serial link
+    /// with a write struct.
+    pub fn drive(mut self, drive: DriveConfig) -> Self {
+        self.config.drive = Some(drive);
+        self
+    }
+
+    /// Checks the configuration, opens the video, the serial link and the drive, and
+    /// starts the robot. Must be called inside a tokio runtime.
+    pub fn start(self) -> Result<Robot, crate::Error> {
+        let config = self.config;
+        config.validate()?;
+        let pipeline = match self.video {
+            None => open_pipeline(&config.video)?,
+            Some(Video::Raw(source)) => encode(&config.video, source)?,
+            Some(Video::Encoded(source)) => Pipeline::PassThrough(source),
+            Some(Video::Pipeline(pipeline)) => pipeline,
+        };
+        let serial = config
+            .serial
+            .clone()
+            .map(SerialConnection::open)
+            .transpose()?;
+        let mapping = match &config.drive {
+            Some(drive) => {
+                let codec = match &serial {
+                    Some(s) => s.config().write_codec()?,
+                    None => None,
+                };
+                Some(DriveMapping::new(drive.clone(), codec.as_ref())?)
+            }
+            None => None,
+        };
+        let stream = VideoStream::start_pipeline(pipeline, config.frame_period());
+        let drive_serial = serial.clone();
+        Ok(Robot::assemble(config, stream, serial, move |hub| {
+            match (drive_serial, mapping) {
+                (Some(serial), Some(mapping)) => Some(DriveController::start(hub, serial, mapping)),
+                _ => None,
+            }
+        }))
+    }
+}

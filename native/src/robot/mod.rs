@@ -1,0 +1,244 @@
+//! The robot: the video stream, the control hub, the hardware and the peers, tied
+//! together; what a robot program holds.
+//!
+//! [`Robot::builder`] (or [`Robot::start`] for everything from the configuration)
+//! makes one; each `/connect` offer becomes a peer ([`Robot::connect`]). A robot
+//! program talks to its peers the way RTCBot's `RTCConnection` does:
+//! [`Robot::subscribe`] gets every peer's messages with the peer's id,
+//! [`Robot::send`] and [`Robot::broadcast`] queue messages without waiting (see
+//! [`crate::rtc::peer`] for what a full outbox does), and [`Robot::peers`] says who is
+//! there. [`Robot::shutdown`] closes every peer and stops the motors.
+//!
+//! With `[serial]` configured, the robot opens the serial link and forwards what the
+//! microcontroller sends (and the link's state) to every peer as telemetry
+//! `{"type":"serial",...}`; with `[drive]` too, a [`DriveController`] writes motor
+//! commands. Changes of driver and safety stops reach every peer as a status message
+//! with a reason.
+//!
+//! Files: [`builder`] (what a robot is made from), [`registry`] (the peers),
+//! `reporters` (what every peer is told by itself).
+
+pub mod builder;
+pub mod registry;
+mod reporters;
+
+pub use builder::RobotBuilder;
+pub use registry::{PeerInfo, MAX_PEERS};
+
+use crate::config::Config;
+use crate::control::{ControlEvent, ControlHub, DriveController, PeerId};
+use crate::rtc::peer::{negotiate, PeerContext, PeerError, SendError};
+use crate::serial::SerialConnection;
+use crate::video::{StreamCounters, VideoStream};
+use registry::Registry;
+use shared_protocol::{SessionDescription, Telemetry};
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+/// The running robot; cheap to clone.
+#[derive(Clone)]
+pub struct Robot {
+    inner: Arc<RobotInner>,
+}
+
+struct RobotInner {
+    config: Config,
+    stream: VideoStream,
+    hub: ControlHub,
+    serial: Option<SerialConnection>,
+    drive: Option<DriveController>,
+    registry: Arc<Registry>,
+    peer_context: Arc<PeerContext>,
+    /// The watchdog and reporters, aborted at shutdown.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for RobotInner {
+    fn drop(&mut self) {
+        for task in self.tasks.get_mut().expect("tasks lock").drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Robot {
+    /// A robot made from `config`, with its video, serial link and drive changeable
+    /// before [`RobotBuilder::start`].
+    pub fn builder(config: Config) -> RobotBuilder {
+        RobotBuilder::new(config)
+    }
+
+    /// Starts a robot with everything from `config`: the camera it names (the test
+    /// pattern when there is none), and `[serial]` and `[drive]` when set.
+    ///
+    /// Must be called inside a tokio runtime: it spawns the watchdog and reporters.
+    pub fn start(config: Config) -> Result<Self, crate::Error> {
+        Self::builder(config).start()
+    }
+
+    fn assemble(
+        config: Config,
+        stream: VideoStream,
+        serial: Option<SerialConnection>,
+        drive: impl FnOnce(&ControlHub) -> Option<DriveController>,
+    ) -> Self {
+        let hub = ControlHub::new(config.deadman());
+        let drive = drive(&hub);
+        let registry = Arc::new(Registry::new(hub.clone()));
+        let gone = Arc::downgrade(&registry);
+        let peer_context = Arc::new(PeerContext {
+            hub: hub.clone(),
+            stream: stream.clone(),
+            frame_period: config.frame_period(),
+            webrtc: config.webrtc.clone(),
+            on_gone: Box::new(move |id, reason| {
+                if let Some(registry) = gone.upgrade() {
+                    registry.remove(id, reason);
+                }
+            }),
+        });
+        let inner = Arc::new(RobotInner {
+            config,
+            stream,
+            hub: hub.clone(),
+            serial,
+            drive,
+            registry,
+            peer_context,
+            tasks: Mutex::new(Vec::new()),
+        });
+        let mut tasks = vec![
+            tokio::spawn(hub.watch_silence()),
+            tokio::spawn(reporters::stats(Arc::downgrade(&inner))),
+            tokio::spawn(reporters::notices(Arc::downgrade(&inner))),
+        ];
+        if let Some(serial) = &inner.serial {
+            tasks.push(tokio::spawn(reporters::serial(
+                Arc::downgrade(&inner),
+                serial.clone(),
+            )));
+        }
+        *inner.tasks.lock().expect("tasks lock") = tasks;
+        Self { inner }
+    }
+
+    /// Answers a browser's (or any offerer's) offer and adds the new peer.
+    pub async fn connect(
+        &self,
+        offer: &SessionDescription,
+    ) -> Result<SessionDescription, PeerError> {
+        let registry = &self.inner.registry;
+        if registry.shutting_down() {
+            return Err(PeerError::ShuttingDown);
+        }
+        if registry.count() >= MAX_PEERS {
+            return Err(PeerError::TooMany(MAX_PEERS));
+        }
+        let id = registry.next_id();
+        let (peer, answer) = negotiate(self.inner.peer_context.clone(), id, offer).await?;
+        registry.insert(peer);
+        tracing::info!(peer = id, "answered an offer ({} peers)", registry.count());
+        Ok(answer)
+    }
+
+    /// Every message from every peer, with the peer's id and when it arrived (drive
+    /// states a peer was refused excluded; pings are answered by the robot and not
+    /// passed on). Each subscriber has its own queue of 256 messages; one that falls
+    /// further behind loses the oldest and is told how many with
+    /// [`broadcast::error::RecvError::Lagged`].
+    pub fn subscribe(&self) -> broadcast::Receiver<ControlEvent> {
+        self.inner.hub.events()
+    }
+
+    /// Queues `msg` for one peer, like RTCBot's `put_nowait`; never waits.
+    pub fn send(&self, peer: PeerId, msg: &Telemetry) -> Result<(), SendError> {
+        match self.inner.registry.get(peer) {
+            Some(p) => p.send(msg),
+            None => Err(SendError::UnknownPeer(peer)),
+        }
+    }
+
+    /// Queues `msg` for every peer whose message channel is open; never waits.
+    /// Returns how many peers it was queued for (a peer whose outbox is full misses
+    /// it).
+    pub fn broadcast(&self, msg: &Telemetry) -> usize {
+        self.inner.broadcast(msg)
+    }
+
+    /// The peers now, by id: connected or not, asking for video, driving, counters.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.inner.registry.info()
+    }
+
+    /// Peers currently registered (connecting or connected).
+    pub fn peer_count(&self) -> usize {
+        self.inner.registry.count()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Where drivers' messages arrive: the latest drive state, the driver.
+    pub fn controls(&self) -> &ControlHub {
+        &self.inner.hub
+    }
+
+    /// The shared video stream.
+    pub fn stream(&self) -> &VideoStream {
+        &self.inner.stream
+    }
+
+    /// The serial link, when `[serial]` is configured.
+    pub fn serial(&self) -> Option<&SerialConnection> {
+        self.inner.serial.as_ref()
+    }
+
+    /// The motor loop, when `[drive]` is configured.
+    pub fn drive(&self) -> Option<&DriveController> {
+        self.inner.drive.as_ref()
+    }
+
+    /// The encoder in use, e.g. `openh264` (empty until the first viewer).
+    pub fn encoder_name(&self) -> String {
+        self.inner.stream.encoder_name()
+    }
+
+    /// Video counters (encoder instances, frames, bytes...).
+    pub fn counters(&self) -> StreamCounters {
+        self.inner.stream.counters()
+    }
+
+    /// Stops the motors, closes every peer and stops the video.
+    pub async fn shutdown(&self) {
+        let inner = &self.inner;
+        inner.hub.stop("the robot is shutting down");
+        inner.registry.close_all().await;
+        for task in inner.tasks.lock().expect("tasks lock").drain(..) {
+            task.abort();
+        }
+        if let Some(drive) = &inner.drive {
+            match drive.shutdown().await {
+                Ok(()) => tracing::info!("motor stop command written"),
+                Err(err) => tracing::error!("could not write the motor stop command: {err}"),
+            }
+        }
+        if let Some(serial) = &inner.serial {
+            serial.close();
+        }
+        inner.stream.stop();
+        tracing::info!("robot shut down");
+    }
+}
+
+impl RobotInner {
+    fn broadcast(&self, msg: &Telemetry) -> usize {
+        self.registry
+            .list()
+            .iter()
+            .filter(|peer| peer.send(msg).is_ok())
+            .count()
+    }
+}

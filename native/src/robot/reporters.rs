@@ -1,0 +1,117 @@
+//! What the robot tells every peer by itself: stream figures and status every second,
+//! changes of driver and safety stops with the reason, and the serial link's messages,
+//! problems and state.
+
+use super::RobotInner;
+use crate::serial::{LinkState, SerialConnection, SerialEvent};
+use crate::video::StreamCounters;
+use serde_json::json;
+use shared_protocol::{StreamStats, Telemetry};
+use std::sync::Weak;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast::error::RecvError;
+
+/// Every second, sends stream figures and status to every peer.
+pub(super) async fn stats(robot: Weak<RobotInner>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last: Option<(Instant, StreamCounters)> = None;
+    loop {
+        tick.tick().await;
+        let Some(robot) = robot.upgrade() else { return };
+        let now = Instant::now();
+        let counters = robot.stream.counters();
+        let (fps, kbps) = match last {
+            Some((t, c)) => {
+                let secs = now.duration_since(t).as_secs_f64().max(1e-3);
+                (
+                    (counters.frames_encoded - c.frames_encoded) as f64 / secs,
+                    (counters.bytes_encoded - c.bytes_encoded) as f64 * 8.0 / 1000.0 / secs,
+                )
+            }
+            None => (0.0, 0.0),
+        };
+        last = Some((now, counters));
+        let (width, height) = robot.stream.size();
+        let stats = Telemetry::Stats(StreamStats {
+            viewers: counters.viewers as u32,
+            frames_encoded: counters.frames_encoded,
+            fps,
+            bitrate_kbps: kbps,
+            width: width as u32,
+            height: height as u32,
+            encoder: match robot.stream.encoder_name() {
+                name if name.is_empty() => robot.stream.source_name().to_owned(),
+                name => format!("{}/{name}", robot.stream.source_name()),
+            },
+        });
+        for peer in robot.registry.list() {
+            let _ = peer.send(&stats);
+            let _ = peer.send(&Telemetry::Status(robot.hub.status_for(peer.id(), None)));
+        }
+    }
+}
+
+/// Tells every peer about changes of driver and safety stops, with the reason.
+pub(super) async fn notices(robot: Weak<RobotInner>) {
+    let Some(mut notices) = robot.upgrade().map(|r| r.hub.notices()) else {
+        return;
+    };
+    loop {
+        let notice = match notices.recv().await {
+            Ok(notice) => notice,
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        };
+        let Some(robot) = robot.upgrade() else { return };
+        for peer in robot.registry.list() {
+            let status = robot.hub.status_for(peer.id(), Some(notice.reason.clone()));
+            let _ = peer.send(&Telemetry::Status(status));
+        }
+    }
+}
+
+/// The telemetry message for one serial event.
+fn serial_event(event: Result<SerialEvent, RecvError>) -> Option<serde_json::Value> {
+    Some(match event {
+        Ok(SerialEvent::Message(m)) => json!({"type": "serial", "message": m.to_json()}),
+        Ok(SerialEvent::Garbled(reason)) => json!({"type": "serial", "error": reason}),
+        Err(RecvError::Lagged(n)) => json!({
+            "type": "serial",
+            "error": format!("{n} serial messages were dropped (telemetry too slow)"),
+        }),
+        Err(RecvError::Closed) => return None,
+    })
+}
+
+/// The telemetry message for a link state.
+fn serial_state(state: &LinkState) -> serde_json::Value {
+    match state {
+        LinkState::Disconnected { reason } => {
+            json!({"type": "serial", "state": "disconnected", "reason": reason})
+        }
+        other => json!({"type": "serial", "state": other.word()}),
+    }
+}
+
+/// Forwards the serial link's messages, problems and state to every peer.
+pub(super) async fn serial(robot: Weak<RobotInner>, serial: SerialConnection) {
+    let mut events = serial.events();
+    let mut state = serial.state();
+    loop {
+        let msg = tokio::select! {
+            event = events.recv() => match serial_event(event) {
+                Some(msg) => msg,
+                None => return,
+            },
+            changed = state.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let now = state.borrow_and_update().clone();
+                serial_state(&now)
+            }
+        };
+        let Some(robot) = robot.upgrade() else { return };
+        robot.broadcast(&Telemetry::Json(msg));
+    }
+}

@@ -1,0 +1,158 @@
+//! Peer connections as both sides build them: the robot's one video codec (H.264
+//! constrained baseline, then baseline), the interceptors (with [`super::feedback`]'s
+//! keyframe requests), ICE servers and sockets, mDNS when the host allows it, the
+//! gathering wait, and protocol ↔ WebRTC session descriptions.
+
+use super::config::IceServer;
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264;
+use rtc::peer_connection::transport::RTCDtlsRole;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
+use shared_protocol::SessionDescription;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use webrtc::error::Error;
+use webrtc::peer_connection::{
+    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
+    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceServer, RTCSessionDescription,
+    Registry, SettingEngineBuilder,
+};
+
+/// How long ICE gathering may take before the description is sent anyway.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
+/// H.264 profiles offered to browsers: constrained baseline, then baseline.
+const H264_FMTP: [(u8, &str); 2] = [
+    (
+        102,
+        "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+    ),
+    (
+        104,
+        "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f",
+    ),
+];
+
+/// The H.264 codec the robot sends.
+pub fn h264_codecs() -> Vec<RTCRtpCodecParameters> {
+    H264_FMTP
+        .iter()
+        .map(|(pt, fmtp)| RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: MIME_TYPE_H264.to_owned(),
+                clock_rate: 90_000,
+                channels: 0,
+                sdp_fmtp_line: (*fmtp).to_owned(),
+                rtcp_feedback: vec![],
+            },
+            payload_type: *pt,
+        })
+        .collect()
+}
+
+/// A media engine and interceptors that speak the robot's one video codec.
+fn media_setup() -> Result<(MediaEngine, Registry), Error> {
+    let mut media = MediaEngine::default();
+    for codec in h264_codecs() {
+        media.register_codec(codec, RtpCodecKind::Video)?;
+    }
+    let registry = register_default_interceptors(Registry::new(), &mut media)?.with(
+        rtc::interceptor::Slot::from(super::feedback::SLOT),
+        super::feedback::KeyframeRequests::default(),
+    );
+    Ok((media, registry))
+}
+
+/// Set when this host cannot open the mDNS socket (no multicast route, as in a
+/// network namespace with only loopback); later connections skip it.
+static MDNS_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+
+/// Which side of the offer/answer exchange a connection is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The robot, answering offers.
+    Answerer,
+    /// A client, making offers.
+    Offerer,
+}
+
+/// Builds a peer connection with the robot's codec, interceptors and ICE settings.
+///
+/// The robot answers as the DTLS server (`a=setup:passive`): webrtc-rs 0.21 sends a
+/// handshake flight that a state change starts (ICE connected → ClientHello) only at
+/// the driver's next timer, up to 200 ms later, while replies to received packets go
+/// out at once. As the DTLS (and so SCTP) server the robot only ever replies, so a
+/// browser's set-up never waits on the robot's timer. Browsers accept either role.
+///
+/// mDNS (resolving browsers' `.local` candidates) is used when the host allows it;
+/// where the multicast socket cannot be opened, the connection is built without it
+/// and the peer is reached through peer-reflexive candidates instead.
+pub async fn build_connection(
+    side: Side,
+    servers: &[IceServer],
+    udp: &[String],
+    handler: Arc<dyn PeerConnectionEventHandler>,
+) -> Result<Arc<dyn PeerConnection>, Error> {
+    let config = RTCConfigurationBuilder::new()
+        .with_ice_servers(ice_servers(servers))
+        .build();
+    loop {
+        let mdns = !MDNS_UNAVAILABLE.load(Ordering::Relaxed);
+        let (media, registry) = media_setup()?;
+        let mut settings = SettingEngineBuilder::new().with_multicast_dns_mode(if mdns {
+            MulticastDnsMode::QueryOnly
+        } else {
+            MulticastDnsMode::Disabled
+        });
+        if side == Side::Answerer {
+            settings = settings.with_answering_dtls_role(RTCDtlsRole::Server);
+        }
+        let built = PeerConnectionBuilder::new()
+            .with_configuration(config.clone())
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .with_setting_engine(settings.build())
+            .with_handler(handler.clone())
+            .with_udp_addrs(udp.to_vec())
+            .build()
+            .await;
+        match built {
+            Ok(pc) => return Ok(Arc::new(pc)),
+            Err(err) if mdns => {
+                tracing::warn!("mDNS is unavailable here ({err}); continuing without it");
+                MDNS_UNAVAILABLE.store(true, Ordering::Relaxed);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// STUN/TURN servers in the WebRTC stack's shape.
+pub fn ice_servers(servers: &[IceServer]) -> Vec<RTCIceServer> {
+    servers
+        .iter()
+        .map(|s| RTCIceServer {
+            urls: s.urls.clone(),
+            username: s.username.clone(),
+            credential: s.credential.clone(),
+        })
+        .collect()
+}
+
+/// Converts a protocol description to the WebRTC stack's.
+pub fn to_rtc(desc: &SessionDescription) -> Result<RTCSessionDescription, Error> {
+    let made = match desc.kind {
+        shared_protocol::SdpType::Offer => RTCSessionDescription::offer(desc.sdp.clone()),
+        shared_protocol::SdpType::Answer => RTCSessionDescription::answer(desc.sdp.clone()),
+    };
+    made
+}
+
+/// Waits until ICE gathering completes (or the timeout passes).
+pub async fn wait_gathered(gathered: &mut watch::Receiver<bool>) {
+    let done = tokio::time::timeout(GATHER_TIMEOUT, gathered.wait_for(|done| *done)).await;
+    if done.is_err() {
+        tracing::warn!("ICE gathering took over {GATHER_TIMEOUT:?}; answering with what we have");
+    }
+}

@@ -1,0 +1,26 @@
+//! WebRTC: the robot's peers and the client that offers to them.
+//!
+//! - [`connection`]: peer connections as both sides build them (codec, interceptors,
+//!   ICE, mDNS), session descriptions, the gathering wait;
+//! - [`session`]: what incoming messages mean and what is told back (pure,
+//!   unit-tested);
+//! - [`peer`]: the answering peer: one per `/connect` offer, its message channel with a
+//!   bounded outbox, its video track fed from the shared stream;
+//! - [`client`]: the offering side (what RTCBot's Python desktop code does): drive and
+//!   watch a robot from Rust;
+//! - [`feedback`]: viewers' keyframe requests (RTCP PLI/FIR) surfaced to the stream;
+//! - [`config`]: the `[webrtc]` settings.
+//!
+//! A peer reaches the rest of the robot only through its [`peer::PeerContext`]: the
+//! control hub, the video stream, and a callback for when it is gone.
+
+pub mod client;
+pub mod config;
+pub mod connection;
+pub mod feedback;
+pub mod peer;
+pub mod session;
+
+pub use client::{ClientError, ClientOptions, ReceivedFrame, RobotClient};
+pub use config::{IceServer, WebRtcConfig};
+pub use peer::{PeerError, SendError};

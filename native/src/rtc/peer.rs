@@ -1,0 +1,525 @@
+//! One WebRTC peer of the robot: negotiation, the message channel and the video sender.
+//!
+//! A peer is made from a browser's offer ([`negotiate`]): the robot answers with
+//! non-trickle ICE (all candidates in the answer, as RTCBot does), adopts the
+//! offerer's data channels (`default` carries the protocol), and, when the offer asks
+//! for video, sends the shared H.264 stream on its own track. Each peer packetizes the
+//! same encoded frames; nothing is encoded per peer.
+//!
+//! A peer knows the rest of the robot only through its [`PeerContext`]: the control
+//! hub its messages go to, the stream its video comes from, and a callback for when it
+//! is gone (failed, closed, its channel closed, or never connected).
+//!
+//! **Outbox.** Messages to a peer ([`Peer::send`]) go into a bounded queue of
+//! [`OUTBOX`] messages that the peer's own task writes to its channel, so a caller
+//! never waits on the network and one stalled peer never delays the others. When the
+//! queue is full (the peer is not reading fast enough), the new message is dropped,
+//! counted in [`PeerCounters::dropped`], and `send` says [`SendError::Full`]. Replies
+//! to a peer's own messages (pongs, errors) are written by the task reading that
+//! peer's channel.
+
+use super::connection::{build_connection, h264_codecs, to_rtc, wait_gathered, Side};
+use super::feedback::is_keyframe_request;
+use super::session::{self, Action, RefusalThrottle};
+use crate::control::{ControlHub, PeerId};
+use crate::rtc::config::WebRtcConfig;
+use crate::video::stream::VideoStream;
+use rtc::media::Sample;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use shared_protocol::{SessionDescription, Telemetry, DEFAULT_CHANNEL};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::Track;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
+    RTCSessionDescription,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+/// How long a peer may take from answer to connected before it is dropped.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Messages queued for one peer at most; more are dropped (see the module docs).
+pub const OUTBOX: usize = 256;
+
+/// Why a peer could not be made.
+#[derive(Debug, Error)]
+pub enum PeerError {
+    /// The offer was refused by the WebRTC stack.
+    #[error("the offer was refused: {0}")]
+    BadOffer(#[source] webrtc::error::Error),
+    /// The WebRTC stack failed on the robot's side.
+    #[error("WebRTC error")]
+    WebRtc(#[from] webrtc::error::Error),
+    /// Negotiation ended without what it needs.
+    #[error("negotiation failed: {0}")]
+    Negotiation(&'static str),
+    /// The robot already serves its maximum number of peers.
+    #[error("too many peers (the limit is {0})")]
+    TooMany(usize),
+    /// The robot is shutting down.
+    #[error("the robot is shutting down")]
+    ShuttingDown,
+}
+
+/// Why a message was not queued for a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum SendError {
+    /// No such peer (it left, or never was).
+    #[error("no peer {0}")]
+    UnknownPeer(PeerId),
+    /// The peer's message channel is not open yet.
+    #[error("the peer's message channel is not open")]
+    NotOpen,
+    /// The peer's outbox is full: it is not reading fast enough; the message was
+    /// dropped.
+    #[error("the peer's outbox is full ({OUTBOX} messages): message dropped")]
+    Full,
+    /// The peer is closing.
+    #[error("the peer is closing")]
+    Closed,
+}
+
+/// What a peer needs from the robot.
+pub struct PeerContext {
+    /// Where its controls go.
+    pub hub: ControlHub,
+    /// Where its video comes from.
+    pub stream: VideoStream,
+    /// The stream's frame period (the first sample's duration).
+    pub frame_period: Duration,
+    /// ICE servers and sockets.
+    pub webrtc: WebRtcConfig,
+    /// Called when the peer is gone, with why; may be called more than once.
+    pub on_gone: Box<dyn Fn(PeerId, &str) + Send + Sync>,
+}
+
+/// Message counters of one peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerCounters {
+    /// Messages received on its channels.
+    pub received: u64,
+    /// Messages written to its message channel (replies included).
+    pub sent: u64,
+    /// Messages dropped because its outbox was full.
+    pub dropped: u64,
+}
+
+/// A peer's video track and the sender that negotiated it.
+type VideoSender = (Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>);
+
+/// State shared between a peer's handle, its event handler and its tasks.
+struct PeerShared {
+    id: PeerId,
+    ctx: Arc<PeerContext>,
+    channel: Mutex<Option<Arc<dyn DataChannel>>>,
+    outbox: mpsc::Sender<String>,
+    /// Taken by the writer task when the message channel first opens.
+    outbox_rx: Mutex<Option<mpsc::Receiver<String>>>,
+    open: AtomicBool,
+    video: Mutex<Option<VideoSender>>,
+    wants_video: bool,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    gathered: watch::Sender<bool>,
+    connected: AtomicBool,
+    refusals: Mutex<RefusalThrottle>,
+    received: AtomicU64,
+    sent: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// A connected (or connecting) peer, owned by the robot's registry.
+pub struct Peer {
+    pc: Arc<dyn PeerConnection>,
+    shared: Arc<PeerShared>,
+}
+
+impl Peer {
+    /// Its id.
+    pub fn id(&self) -> PeerId {
+        self.shared.id
+    }
+
+    /// Whether its connection is up.
+    pub fn connected(&self) -> bool {
+        self.shared.connected.load(Ordering::SeqCst)
+    }
+
+    /// Whether it asked for video.
+    pub fn wants_video(&self) -> bool {
+        self.shared.wants_video
+    }
+
+    /// Its message counters.
+    pub fn counters(&self) -> PeerCounters {
+        let s = &self.shared;
+        PeerCounters {
+            received: s.received.load(Ordering::Relaxed),
+            sent: s.sent.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Queues one message for this peer; never waits (see the module docs).
+    pub fn send(&self, msg: &Telemetry) -> Result<(), SendError> {
+        self.shared.send(msg)
+    }
+
+    /// Stops its tasks and closes its connection.
+    pub async fn close(&self) {
+        self.shared.abort_tasks();
+        let _ = self.pc.close().await;
+    }
+
+    /// Stops its tasks now and closes its connection in the background.
+    pub fn close_soon(&self) {
+        self.shared.abort_tasks();
+        let pc = self.pc.clone();
+        tokio::spawn(async move {
+            let _ = pc.close().await;
+        });
+    }
+}
+
+impl PeerShared {
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(task);
+        self.tasks.lock().expect("tasks lock").push(handle);
+    }
+
+    fn send(&self, msg: &Telemetry) -> Result<(), SendError> {
+        if !self.open.load(Ordering::SeqCst) {
+            return Err(SendError::NotOpen);
+        }
+        match self.outbox.try_send(msg.to_text()) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                Err(SendError::Full)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Closed),
+        }
+    }
+
+    /// Writes one message on the message channel now.
+    async fn write(&self, text: &str) {
+        let channel = self.channel.lock().expect("channel lock").clone();
+        if let Some(channel) = channel {
+            if channel.send_text(text).await.is_ok() {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn gone(&self, reason: &str) {
+        (self.ctx.on_gone)(self.id, reason);
+    }
+
+    /// Stops every task of this peer.
+    fn abort_tasks(&self) {
+        for task in self.tasks.lock().expect("tasks lock").drain(..) {
+            task.abort();
+        }
+    }
+}
+
+struct Handler(Arc<PeerShared>);
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.0.gathered.send_replace(true);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let shared = &self.0;
+        tracing::debug!(peer = shared.id, "connection state {state}");
+        match state {
+            RTCPeerConnectionState::Connected if !shared.connected.swap(true, Ordering::SeqCst) => {
+                tracing::info!(peer = shared.id, "peer connected");
+                start_video(shared);
+            }
+            RTCPeerConnectionState::Failed
+            | RTCPeerConnectionState::Disconnected
+            | RTCPeerConnectionState::Closed => shared.gone(&format!("connection {state}")),
+            _ => {}
+        }
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        let shared = self.0.clone();
+        let task_shared = shared.clone();
+        shared.spawn(async move { serve_channel(task_shared, channel).await });
+    }
+}
+
+/// Makes a peer from an offer and returns it with the answer to send back.
+pub async fn negotiate(
+    ctx: Arc<PeerContext>,
+    id: PeerId,
+    offer: &SessionDescription,
+) -> Result<(Peer, SessionDescription), PeerError> {
+    let offer = to_rtc(offer).map_err(PeerError::BadOffer)?;
+    let wants_video = offer.sdp.lines().any(|l| l.starts_with("m=video"));
+    let (gathered, mut gathered_rx) = watch::channel(false);
+    let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
+    let shared = Arc::new(PeerShared {
+        id,
+        ctx: ctx.clone(),
+        channel: Mutex::new(None),
+        outbox,
+        outbox_rx: Mutex::new(Some(outbox_rx)),
+        open: AtomicBool::new(false),
+        video: Mutex::new(None),
+        wants_video,
+        tasks: Mutex::new(Vec::new()),
+        gathered,
+        connected: AtomicBool::new(false),
+        refusals: Mutex::new(RefusalThrottle::default()),
+        received: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+        dropped: AtomicU64::new(0),
+    });
+    let pc = build_connection(
+        Side::Answerer,
+        &ctx.webrtc.ice_servers,
+        &ctx.webrtc.ice_udp,
+        Arc::new(Handler(shared.clone())),
+    )
+    .await?;
+    let peer = Peer {
+        pc: pc.clone(),
+        shared: shared.clone(),
+    };
+    match answer(&peer, offer, &mut gathered_rx).await {
+        Ok(answer) => {
+            let timeout_shared = Arc::downgrade(&shared);
+            shared.spawn(async move {
+                tokio::time::sleep(CONNECT_TIMEOUT).await;
+                if let Some(shared) = timeout_shared.upgrade() {
+                    if !shared.connected.load(Ordering::SeqCst) {
+                        shared.gone("it never connected");
+                    }
+                }
+            });
+            Ok((peer, answer))
+        }
+        Err(err) => {
+            peer.close().await;
+            Err(err)
+        }
+    }
+}
+
+async fn answer(
+    peer: &Peer,
+    offer: RTCSessionDescription,
+    gathered: &mut watch::Receiver<bool>,
+) -> Result<SessionDescription, PeerError> {
+    let pc = &peer.pc;
+    pc.set_remote_description(offer)
+        .await
+        .map_err(PeerError::BadOffer)?;
+    if peer.shared.wants_video {
+        let ssrc = rand::random::<u32>();
+        let codec = h264_codecs().remove(0).rtp_codec;
+        let track = Arc::new(TrackLocalStaticSample::new(
+            Instant::now(),
+            MediaStreamTrack::new(
+                "rtcbot".to_owned(),
+                format!("rtcbot-video-{}", peer.shared.id),
+                "robot camera".to_owned(),
+                RtpCodecKind::Video,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec,
+                    ..Default::default()
+                }],
+            ),
+        )?);
+        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+        *peer.shared.video.lock().expect("video lock") = Some((track, sender));
+    }
+    let answer = pc.create_answer(None).await.map_err(PeerError::BadOffer)?;
+    pc.set_local_description(answer).await?;
+    let started = Instant::now();
+    wait_gathered(gathered).await;
+    tracing::debug!(
+        peer = peer.shared.id,
+        "answer gathered in {:?}",
+        started.elapsed()
+    );
+    let local = pc.local_description().await.ok_or(PeerError::Negotiation(
+        "no local description after answering",
+    ))?;
+    Ok(SessionDescription::answer(local.sdp))
+}
+
+/// Once connected, sends the shared stream on this peer's track.
+fn start_video(shared: &Arc<PeerShared>) {
+    let Some((track, sender)) = shared.video.lock().expect("video lock").clone() else {
+        return;
+    };
+    let stream = shared.ctx.stream.clone();
+    let period = shared.ctx.frame_period;
+    let id = shared.id;
+    shared.spawn(async move {
+        if let Err(err) = send_video(stream, track, sender, period).await {
+            tracing::warn!(peer = id, "video stopped: {err}");
+        }
+    });
+}
+
+async fn send_video(
+    stream: VideoStream,
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+    period: Duration,
+) -> Result<(), PeerError> {
+    let params = sender.get_parameters().await?;
+    let payload_type = params
+        .rtp_parameters
+        .codecs
+        .first()
+        .map(|c| c.payload_type)
+        .ok_or(PeerError::Negotiation(
+            "the browser accepted no H.264 profile",
+        ))?;
+    let ssrc = *track
+        .ssrcs()
+        .await
+        .first()
+        .ok_or(PeerError::Negotiation("the video track has no SSRC"))?;
+    let mut viewer = stream.subscribe();
+    let feedback_track = track.clone();
+    let feedback_stream = stream.clone();
+    let feedback = tokio::spawn(async move {
+        while let Some(event) = feedback_track.poll().await {
+            let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+                continue;
+            };
+            if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                tracing::debug!("viewer asked for a keyframe");
+                feedback_stream.request_keyframe();
+            }
+        }
+    });
+    let _feedback = AbortOnDrop(feedback);
+    let mut previous: Option<Instant> = None;
+    while let Some(frame) = viewer.next().await {
+        let duration = previous.map_or(period, |p| frame.captured.saturating_duration_since(p));
+        previous = Some(frame.captured);
+        let sample = Sample {
+            data: frame.data.clone(),
+            duration,
+            ..Sample::new(frame.captured)
+        };
+        if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
+            tracing::debug!("write_sample: {err}");
+        }
+    }
+    Ok(())
+}
+
+/// Aborts a task when dropped, so helper tasks end with the task that owns them.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Writes the outbox to the message channel, in order, until the peer closes.
+async fn write_outbox(shared: Arc<PeerShared>, mut outbox: mpsc::Receiver<String>) {
+    while let Some(text) = outbox.recv().await {
+        shared.write(&text).await;
+    }
+}
+
+/// Reads one data channel until it closes; the `default` one (or the first one)
+/// becomes the peer's message channel.
+async fn serve_channel(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
+    let label = channel.label().await.unwrap_or_default();
+    let id = shared.id;
+    while let Some(event) = channel.poll().await {
+        match event {
+            DataChannelEvent::OnOpen => {
+                {
+                    let mut slot = shared.channel.lock().expect("channel lock");
+                    if slot.is_none() || label == DEFAULT_CHANNEL {
+                        *slot = Some(channel.clone());
+                    }
+                }
+                tracing::debug!(peer = id, "data channel {label:?} open");
+                // The status goes first, then whatever was queued after it.
+                shared
+                    .write(&Telemetry::Status(shared.ctx.hub.status_for(id, None)).to_text())
+                    .await;
+                let outbox = shared.outbox_rx.lock().expect("outbox lock").take();
+                if let Some(outbox) = outbox {
+                    shared.open.store(true, Ordering::SeqCst);
+                    let writer = shared.clone();
+                    shared.spawn(write_outbox(writer, outbox));
+                }
+            }
+            DataChannelEvent::OnMessage(msg) => {
+                shared.received.fetch_add(1, Ordering::Relaxed);
+                handle_message(&shared, &channel, &msg.data).await;
+            }
+            DataChannelEvent::OnClose => break,
+            _ => {}
+        }
+    }
+    tracing::debug!(peer = id, "data channel {label:?} closed");
+    if label == DEFAULT_CHANNEL {
+        shared.gone("its message channel closed");
+    }
+}
+
+async fn handle_message(shared: &PeerShared, channel: &Arc<dyn DataChannel>, data: &[u8]) {
+    let reply = |t: Telemetry| async move {
+        if channel.send_text(&t.to_text()).await.is_ok() {
+            shared.sent.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    match session::read(data, crate::video::now_us()) {
+        Action::Reply(telemetry) => {
+            if let Telemetry::Error { message } = &telemetry {
+                tracing::debug!(peer = shared.id, "refused a message: {message}");
+            }
+            reply(telemetry).await;
+        }
+        Action::Control(control) => {
+            if let Err(refused) = shared.ctx.hub.publish(shared.id, control) {
+                tracing::debug!(peer = shared.id, "refused a drive state: {refused}");
+                // A refused driver sends at 20 Hz: tell it at most once a second.
+                let tell = shared
+                    .refusals
+                    .lock()
+                    .expect("refusal lock")
+                    .due(Instant::now());
+                if tell {
+                    reply(Telemetry::Error {
+                        message: refused.to_string(),
+                    })
+                    .await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The `[video]` settings: source, size, rate and encoder.
+
+use super::source::Camera;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The video pipeline: source size and rate, encoder settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VideoConfig {
+    /// The video source: `auto` (the first V4L2 capture device, else the test
+    /// pattern), `test-pattern`, a device path such as `/dev/video0`, or `file:PATH`
+    /// (`.y4m` raw frames, encoded; `.h264`/`.264` Annex B, passed through).
+    pub camera: Camera,
+    /// Frame width in pixels (even).
+    pub width: u32,
+    /// Frame height in pixels (even).
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Target encoder bitrate in kbit/s.
+    pub bitrate_kbps: u32,
+    /// Seconds between periodic keyframes (new viewers also get one at once).
+    pub keyframe_interval_s: f64,
+    /// Which H.264 encoder turns raw frames into video (cameras that give H.264 need
+    /// none).
+    pub encoder: EncoderChoice,
+    /// The hardware encoder's device, e.g. `/dev/video11`; by default the first V4L2
+    /// memory-to-memory H.264 encoder found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoder_device: Option<PathBuf>,
+}
+
+/// Which encoder the robot uses for raw frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderChoice {
+    /// The hardware encoder when one is found and opens, else openh264.
+    #[default]
+    Auto,
+    /// openh264 on the CPU, always.
+    Software,
+    /// The V4L2 memory-to-memory encoder; the robot refuses to start without one.
+    Hardware,
+}
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        Self {
+            camera: Camera::Auto,
+            width: 640,
+            height: 480,
+            fps: 30,
+            bitrate_kbps: 1000,
+            keyframe_interval_s: 2.0,
+            encoder: EncoderChoice::Auto,
+            encoder_device: None,
+        }
+    }
+}
+
+impl std::str::FromStr for EncoderChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "software" => Ok(Self::Software),
+            "hardware" => Ok(Self::Hardware),
+            _ => Err(format!("{s:?} must be auto, software or hardware")),
+        }
+    }
+}
+
+impl VideoConfig {
+    /// Time between two frames.
+    pub fn frame_period(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / f64::from(self.fps))
+    }
+
+    /// Checks ranges the types cannot express: the setting's name and why.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let v = self;
+        if !(16..=3840).contains(&v.width) || v.width % 2 != 0 {
+            return Err((
+                "video.width",
+                format!("{} must be even and in 16..=3840", v.width),
+            ));
+        }
+        if !(16..=2160).contains(&v.height) || v.height % 2 != 0 {
+            return Err((
+                "video.height",
+                format!("{} must be even and in 16..=2160", v.height),
+            ));
+        }
+        if !(1..=120).contains(&v.fps) {
+            return Err(("video.fps", format!("{} must be in 1..=120", v.fps)));
+        }
+        if !(50..=50_000).contains(&v.bitrate_kbps) {
+            return Err((
+                "video.bitrate_kbps",
+                format!("{} must be in 50..=50000", v.bitrate_kbps),
+            ));
+        }
+        if !(v.keyframe_interval_s.is_finite() && (0.1..=3600.0).contains(&v.keyframe_interval_s)) {
+            return Err((
+                "video.keyframe_interval_s",
+                format!("{} must be in 0.1..=3600", v.keyframe_interval_s),
+            ));
+        }
+        if let Some(device) = &v.encoder_device {
+            if v.encoder == EncoderChoice::Software {
+                return Err((
+                    "video.encoder_device",
+                    format!(
+                        "{} is set but video.encoder is \"software\"",
+                        device.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

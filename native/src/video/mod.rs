@@ -1,0 +1,28 @@
+//! Video: source → encoder → stream, once for every viewer.
+//!
+//! - [`frame`]: the pictures that flow ([`Frame`] raw I420, [`EncodedFrame`] H.264);
+//! - [`source`]: where pictures come from ([`VideoSource`] raw, [`EncodedSource`]
+//!   H.264): the test pattern, files, V4L2 cameras, or your own;
+//! - [`encoder`]: raw to H.264 (openh264, the V4L2 M2M hardware encoder, the fallback
+//!   between them);
+//! - [`h264`]: just enough Annex B parsing to pass H.264 through;
+//! - [`stream`]: the one capture/encode thread whose frames every viewer shares;
+//! - [`pipeline`]: which source and encoder the configuration asks for;
+//! - [`config`]: the `[video]` settings.
+//!
+//! Data flows one way: nothing here knows about peers or the network.
+
+pub mod config;
+pub mod encoder;
+pub mod frame;
+pub mod h264;
+pub mod pipeline;
+pub mod source;
+pub mod stream;
+
+pub use config::{EncoderChoice, VideoConfig};
+pub use encoder::{EncoderError, EncoderSettings, VideoEncoder};
+pub use frame::{now_us, EncodedFrame, Frame};
+pub use pipeline::{open_pipeline, PipelineError};
+pub use source::{test_pattern::TestPattern, Camera, EncodedSource, SourceError, VideoSource};
+pub use stream::{Pipeline, StreamCounters, VideoStream, Viewer};
