@@ -53,3 +53,8 @@ pub use error::Error;
 pub use http::{router, serve, serve_app};
 pub use robot::{PeerInfo, Robot, RobotBuilder};
 pub use shared_protocol as protocol;
+
+/// The README's Rust code, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

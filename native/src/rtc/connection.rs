@@ -142,11 +142,10 @@ pub fn ice_servers(servers: &[IceServer]) -> Vec<RTCIceServer> {
 
 /// Converts a protocol description to the WebRTC stack's.
 pub fn to_rtc(desc: &SessionDescription) -> Result<RTCSessionDescription, Error> {
-    let made = match desc.kind {
+    match desc.kind {
         shared_protocol::SdpType::Offer => RTCSessionDescription::offer(desc.sdp.clone()),
         shared_protocol::SdpType::Answer => RTCSessionDescription::answer(desc.sdp.clone()),
-    };
-    made
+    }
 }
 
 /// Waits until ICE gathering completes (or the timeout passes).

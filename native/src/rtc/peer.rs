@@ -89,6 +89,9 @@ pub enum SendError {
     Closed,
 }
 
+/// Called when a peer is gone, with its id and why.
+pub type OnGone = Box<dyn Fn(PeerId, &str) + Send + Sync>;
+
 /// What a peer needs from the robot.
 pub struct PeerContext {
     /// Where its controls go.
@@ -100,7 +103,7 @@ pub struct PeerContext {
     /// ICE servers and sockets.
     pub webrtc: WebRtcConfig,
     /// Called when the peer is gone, with why; may be called more than once.
-    pub on_gone: Box<dyn Fn(PeerId, &str) + Send + Sync>,
+    pub on_gone: OnGone,
 }
 
 /// Message counters of one peer.

@@ -128,7 +128,8 @@ impl Serialize for Camera {
 impl<'de> Deserialize<'de> for Camera {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        text.parse()
+            .map_err(|e| serde::de::Error::custom(format!("video.camera: {e}")))
     }
 }
 
