@@ -63,6 +63,23 @@ pub struct Config {
     /// Motor mapping and dead-man stop; needs `[serial]` with a write struct.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drive: Option<DriveConfig>,
+    /// The control hub: the dead-man time when there is no `[drive]`.
+    pub control: ControlConfig,
+}
+
+/// The `[control]` section: the control hub's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlConfig {
+    /// The driver's silence, in milliseconds, that stops the drive and releases it
+    /// (`[drive]`'s `deadman_ms` wins when `[drive]` is set).
+    pub deadman_ms: u64,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self { deadman_ms: 300 }
+    }
 }
 
 /// The video pipeline: source size and rate, encoder settings.
@@ -141,6 +158,7 @@ impl Default for Config {
             webrtc: WebRtcConfig::default(),
             serial: None,
             drive: None,
+            control: ControlConfig::default(),
         }
     }
 }
@@ -327,6 +345,12 @@ impl Config {
                     ),
                 );
             }
+        }
+        if !(20..=600_000).contains(&self.control.deadman_ms) {
+            return invalid(
+                "control.deadman_ms",
+                format!("{} must be in 20..=600000", self.control.deadman_ms),
+            );
         }
         if let Some(serial) = &self.serial {
             serial.validate()?;

@@ -114,10 +114,10 @@ impl DriveConfig {
     /// Checks the settings that need no serial struct.
     pub fn validate(&self) -> Result<(), DriveError> {
         let err = |field, reason: String| Err(DriveError::Config { field, reason });
-        if !(20..=10_000).contains(&self.deadman_ms) {
+        if !(20..=600_000).contains(&self.deadman_ms) {
             return err(
                 "drive.deadman_ms",
-                format!("{} must be in 20..=10000", self.deadman_ms),
+                format!("{} must be in 20..=600000", self.deadman_ms),
             );
         }
         if !(self.rate_hz.is_finite() && (1.0..=1000.0).contains(&self.rate_hz)) {
@@ -462,7 +462,15 @@ mod tests {
                     ..DriveConfig::default()
                 },
                 Some(&c),
-                "drive.deadman_ms",
+                "drive.deadman_ms: 0 must be in 20..=600000",
+            ),
+            (
+                DriveConfig {
+                    deadman_ms: 600_001,
+                    ..DriveConfig::default()
+                },
+                Some(&c),
+                "drive.deadman_ms: 600001 must be in 20..=600000",
             ),
             (
                 DriveConfig {
@@ -476,6 +484,16 @@ mod tests {
         for (config, codec, expected) in cases {
             let err = DriveMapping::new(config, codec).unwrap_err().to_string();
             assert!(err.contains(expected), "{err} lacks {expected}");
+        }
+        // The ends of the dead-man range are allowed: 20 ms and ten minutes.
+        for deadman_ms in [20, 600_000] {
+            let config = DriveConfig {
+                deadman_ms,
+                scale: 100.0,
+                ..DriveConfig::default()
+            };
+            DriveConfig::validate(&config).unwrap();
+            assert!(DriveMapping::new(config, Some(&c)).is_ok(), "{deadman_ms}");
         }
         let three = codec("<bbB", &["left", "right", "cmd"]);
         let err = DriveMapping::new(

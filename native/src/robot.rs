@@ -119,7 +119,9 @@ impl Robot {
         let silence = config
             .drive
             .as_ref()
-            .map_or(DEFAULT_SILENCE, |d| d.deadman());
+            .map_or(Duration::from_millis(config.control.deadman_ms), |d| {
+                d.deadman()
+            });
         let hub = ControlHub::new(silence);
         tokio::spawn(hub.clone().watch_silence());
         let drive = match (&serial, mapping) {
