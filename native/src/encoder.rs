@@ -344,4 +344,44 @@ mod tests {
             [true, false, false, false, false, true, false, false, false, false]
         );
     }
+
+    /// An encoder that takes frames and never gives a picture back, like a hung
+    /// hardware encoder.
+    struct Stalled {
+        calls: u32,
+    }
+
+    impl VideoEncoder for Stalled {
+        fn name(&self) -> &str {
+            "stalled"
+        }
+        fn encode(&mut self, _: &Frame, _: bool) -> Result<Option<EncodedFrame>, EncoderError> {
+            self.calls += 1;
+            Ok(None)
+        }
+    }
+
+    #[test]
+    #[ignore = "issue 10: FallbackEncoder only counts errors, so an encoder that stalls \
+                with Ok(None) is never replaced (M2mEncoder turns its own stall into errors)"]
+    fn a_stalled_encoder_is_replaced_too() {
+        let settings = EncoderSettings {
+            bitrate_kbps: 500,
+            fps: 30,
+            keyframe_interval: 60,
+        };
+        let mut enc = FallbackEncoder::new(
+            Box::new(Stalled { calls: 0 }),
+            Box::new(
+                move || Ok(Box::new(OpenH264Encoder::new(settings)?) as Box<dyn VideoEncoder>),
+            ),
+        );
+        let frames = TestPattern::new(160, 120).unwrap().record(90).unwrap();
+        let first = frames
+            .iter()
+            .find_map(|f| enc.encode(f, false).ok().flatten())
+            .expect("a picture from the fallback within 3 s of stalled frames");
+        assert!(first.keyframe);
+        assert_eq!(enc.name(), "openh264");
+    }
 }
