@@ -23,9 +23,10 @@ async fn battery(State(robot): State<Robot>) -> Json<Value> {
 /// Middleware: every response says which robot answered.
 async fn robot_name(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    response
-        .headers_mut()
-        .insert("x-robot", "rtcbot-rs example".parse().expect("header value"));
+    response.headers_mut().insert(
+        "x-robot",
+        "rtcbot-rs example".parse().expect("header value"),
+    );
     response
 }
 

@@ -60,7 +60,10 @@ fn start(name: &str) -> Example {
     }
 }
 
-async fn next_json(client: &mut RobotClient, want: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+async fn next_json(
+    client: &mut RobotClient,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     tokio::time::timeout(WAIT, async {
         loop {
             match client.recv().await {
@@ -81,10 +84,11 @@ async fn json_echo_answers_the_sender_and_ticks_for_everyone() {
         video: false,
         ..ClientOptions::default()
     };
-    let mut client = tokio::time::timeout(WAIT, RobotClient::connect(&example.url, options.clone()))
-        .await
-        .expect("connect in time")
-        .expect("the client connects");
+    let mut client =
+        tokio::time::timeout(WAIT, RobotClient::connect(&example.url, options.clone()))
+            .await
+            .expect("connect in time")
+            .expect("the client connects");
     let mut other = tokio::time::timeout(WAIT, RobotClient::connect(&example.url, options))
         .await
         .expect("connect in time")
@@ -96,7 +100,10 @@ async fn json_echo_answers_the_sender_and_ticks_for_everyone() {
     let reply = next_json(&mut client, |v| v.get("you_said").is_some()).await;
     assert_eq!(reply, json!({"you_said": "plain words"}));
     // Both get the ticks; only the sender got the answers.
-    let tick = next_json(&mut other, |v| v.get("tick").is_some() || v.get("you_said").is_some()).await;
+    let tick = next_json(&mut other, |v| {
+        v.get("tick").is_some() || v.get("you_said").is_some()
+    })
+    .await;
     assert!(tick.get("tick").is_some(), "the other peer got {tick}");
     next_json(&mut client, |v| v.get("tick").is_some()).await;
     client.close().await;

@@ -181,4 +181,64 @@ mod tests {
         assert!(tiny.iter().all(|&v| v == 0));
         assert_eq!(Stamp::read(64, 16, |_, _| 0), None);
     }
+
+    /// Frame 300 captured at 1_763_700_000_123_456 us, as four rows of 32 bits
+    /// (frame; capture high word 0x0006_4413; low word 0x67FF_6A40; check
+    /// 300 ^ hi ^ lo ^ 0x5A5A_A5A5 = 0x3DA3_8ADA), written out by hand.
+    const STAMP_300_BITS: [&str; 4] = [
+        "00000000000000000000000100101100",
+        "00000000000001100100010000010011",
+        "01100111111111110110101001000000",
+        "00111101101000111000101011011010",
+    ];
+    const STAMP_300: Stamp = Stamp {
+        frame: 300,
+        capture_us: 1_763_700_000_123_456,
+    };
+
+    /// A 320x240 picture (8-pixel blocks) with `bits` drawn block by block, painted
+    /// here without the module's painter; the rest is mid-grey.
+    fn hand_painted(bits: &[&str; 4]) -> Vec<u8> {
+        let (w, h) = (320, 240);
+        let mut luma = plane(w, h, 128);
+        for (row, line) in bits.iter().enumerate() {
+            for (col, bit) in line.bytes().enumerate() {
+                let value = if bit == b'1' { 235 } else { 16 };
+                for y in row * 8..row * 8 + 8 {
+                    for x in col * 8..col * 8 + 8 {
+                        luma[y * w + x] = value;
+                    }
+                }
+            }
+        }
+        luma
+    }
+
+    #[test]
+    fn paints_the_hand_written_bit_pattern() {
+        let (w, h) = (320, 240);
+        assert_eq!(Stamp::block_size(w), 8);
+        let mut luma = plane(w, h, 128);
+        STAMP_300.paint(&mut luma, w, w, h);
+        assert_eq!(luma, hand_painted(&STAMP_300_BITS));
+        // Spot checks in plain numbers: frame 300 = ...1_0010_1100, so block 23 of row
+        // 0 (x 184..192) is white and block 31 (x 248..256) is black.
+        assert_eq!((luma[184], luma[191], luma[248]), (235, 235, 16));
+        // Below and right of the 256x32 area nothing is touched.
+        assert_eq!((luma[32 * w], luma[256], luma[w * h - 1]), (128, 128, 128));
+    }
+
+    #[test]
+    fn reads_a_hand_painted_stamp() {
+        let luma = hand_painted(&STAMP_300_BITS);
+        assert_eq!(
+            Stamp::read(320, 240, |x, y| luma[y * 320 + x]),
+            Some(STAMP_300)
+        );
+        // One wrong bit in the check row: refused.
+        let mut wrong = STAMP_300_BITS;
+        wrong[3] = "00111101101000111000101011011011";
+        let luma = hand_painted(&wrong);
+        assert_eq!(Stamp::read(320, 240, |x, y| luma[y * 320 + x]), None);
+    }
 }

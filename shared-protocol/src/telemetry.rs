@@ -197,4 +197,70 @@ mod tests {
             Err(ProtocolError::TooLarge { .. })
         ));
     }
+
+    /// Each message type against JSON written by hand, both ways.
+    #[test]
+    fn every_message_matches_hand_written_json() {
+        let cases = [
+            (
+                r#"{"type":"pong","id":3,"t":17.25,"robot_us":1700000000000000}"#,
+                Telemetry::Pong(Pong {
+                    id: 3,
+                    t: 17.25,
+                    robot_us: 1_700_000_000_000_000,
+                }),
+            ),
+            (
+                r#"{"type":"stats","viewers":2,"frames_encoded":900,"fps":30.0,"bitrate_kbps":812.5,"width":640,"height":480,"encoder":"test-pattern/openh264"}"#,
+                Telemetry::Stats(StreamStats {
+                    viewers: 2,
+                    frames_encoded: 900,
+                    fps: 30.0,
+                    bitrate_kbps: 812.5,
+                    width: 640,
+                    height: 480,
+                    encoder: "test-pattern/openh264".into(),
+                }),
+            ),
+            (
+                r#"{"type":"status","driver":true,"you_drive":false,"motors":"running"}"#,
+                Telemetry::Status(RobotStatus {
+                    driver: true,
+                    you_drive: false,
+                    motors: MotorState::Running,
+                    reason: None,
+                }),
+            ),
+            (
+                r#"{"type":"status","driver":false,"you_drive":false,"motors":"stopped","reason":"control went silent"}"#,
+                Telemetry::Status(RobotStatus {
+                    driver: false,
+                    you_drive: false,
+                    motors: MotorState::Stopped,
+                    reason: Some("control went silent".into()),
+                }),
+            ),
+            (
+                r#"{"type":"error","message":"nope"}"#,
+                Telemetry::Error {
+                    message: "nope".into(),
+                },
+            ),
+            (
+                r#"{"type":"serial","state":"connected"}"#,
+                Telemetry::Json(json!({"type": "serial", "state": "connected"})),
+            ),
+        ];
+        for (text, msg) in cases {
+            assert_eq!(Telemetry::parse(text).unwrap(), msg, "parsing {text}");
+            let sent: Value = serde_json::from_str(&msg.to_text()).unwrap();
+            let want: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(sent, want, "{msg:?} serialised");
+        }
+        assert_eq!(
+            Telemetry::parse("hello").unwrap(),
+            Telemetry::Text("hello".into())
+        );
+        assert_eq!(Telemetry::Text("hello".into()).to_text(), "hello");
+    }
 }

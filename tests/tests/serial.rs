@@ -3,10 +3,11 @@
 
 mod common;
 mod pty;
-use common::within;
+use common::{recv_until, within, TestRobot};
 use pty::{scratch, PtyPair};
 use rtcbot::serial::{Incoming, LinkState, SerialConfig, SerialConnection, SerialEvent};
 use serde_json::{json, Value};
+use shared_protocol::Telemetry;
 use tokio::sync::broadcast;
 
 fn keys(k: &[&str]) -> Option<Vec<String>> {
@@ -205,4 +206,67 @@ async fn the_link_reconnects_after_an_unplug() {
         json!({"value1": 2, "value2": 1003})
     );
     serial.close();
+}
+
+/// The next `{"type":"serial",...}` telemetry that `pick` accepts.
+async fn serial_telemetry(
+    client: &mut rtcbot::RobotClient,
+    what: &str,
+    mut pick: impl FnMut(&Value) -> bool,
+) -> Value {
+    recv_until(client, what, |m| match m {
+        Telemetry::Json(v) if v["type"] == "serial" && pick(&v) => Some(v),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webrtc_client_sees_the_link_state_and_garbage_reports() {
+    let dir = scratch("telemetry");
+    let mut pair = PtyPair::start(&dir);
+    let config = SerialConfig {
+        start_byte: Some(0xAA),
+        ..docs_config(&pair.robot)
+    };
+    let robot = TestRobot::start_with(move |c| c.serial = Some(config)).await;
+    connected(robot.robot.serial().expect("serial link")).await;
+    let mut client = robot.client(false).await;
+
+    // Unplugged: the client is told, with the reason.
+    pair.unplug();
+    let gone = serial_telemetry(&mut client, "the disconnected state", |v| {
+        v["state"] == "disconnected"
+    })
+    .await;
+    let reason = gone["reason"].as_str().expect("a reason string");
+    assert!(!reason.is_empty(), "{gone}");
+
+    // Plugged in again at the same path: connected.
+    let pair = PtyPair::start(&dir);
+    serial_telemetry(&mut client, "the connected state", |v| {
+        v["state"] == "connected"
+    })
+    .await;
+
+    // Line noise before a good frame: an error report, then the struct.
+    let mut arduino = pair.arduino();
+    arduino.write(&[0x01, 0x02, 0x03, 0xAA, 2, 0xEB, 0x03]);
+    let error = serial_telemetry(&mut client, "the garbage report", |v| {
+        v.get("error").is_some()
+    })
+    .await;
+    assert_eq!(
+        error,
+        json!({"type": "serial", "error": "skipped 3 bytes before start byte 0xAA"})
+    );
+    let message = serial_telemetry(&mut client, "the struct after the garbage", |v| {
+        v.get("message").is_some()
+    })
+    .await;
+    assert_eq!(
+        message,
+        json!({"type": "serial", "message": {"value1": 2, "value2": 1003}})
+    );
+    robot.robot.shutdown().await;
 }

@@ -77,3 +77,44 @@ async fn a_picture_loss_indication_brings_a_keyframe() {
     .await;
     assert!(robot.robot.counters().keyframes > before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_falls_back_to_openh264_when_the_hardware_encoder_cannot_open() {
+    // /dev/null is no V4L2 memory-to-memory encoder.
+    let robot = TestRobot::start_with(|c| {
+        c.video.encoder = rtcbot::config::EncoderChoice::Auto;
+        c.video.encoder_device = Some("/dev/null".into());
+    })
+    .await;
+    let mut client = robot.client(true).await;
+    let mut video = client.take_video().unwrap();
+    let stamps = decode_stamps(&mut video, 10).await;
+    assert!(
+        stamps.windows(2).all(|w| w[1].frame > w[0].frame),
+        "{stamps:?}"
+    );
+    assert_eq!(robot.robot.encoder_name(), "openh264");
+    let stats = recv_until(&mut client, "stats naming the encoder", |m| match m {
+        shared_protocol::Telemetry::Stats(s) if !s.encoder.is_empty() && s.frames_encoded > 0 => {
+            Some(s)
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(stats.encoder, "test-pattern/openh264");
+    client.close().await;
+
+    // Asked for by name, the hardware encoder must work: no silent fallback.
+    let mut config = rtcbot::Config::default();
+    config.video.camera = "test-pattern".parse().unwrap();
+    config.video.encoder = rtcbot::config::EncoderChoice::Hardware;
+    config.video.encoder_device = Some("/dev/null".into());
+    let err = rtcbot::Robot::start(config).err().expect("refused");
+    let text = format!(
+        "{err}: {}",
+        std::error::Error::source(&err)
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    );
+    assert!(text.contains("/dev/null"), "{text}");
+}

@@ -462,7 +462,15 @@ mod tests {
                     ..DriveConfig::default()
                 },
                 Some(&c),
-                "drive.deadman_ms",
+                "drive.deadman_ms: 0 must be in 20..=600000",
+            ),
+            (
+                DriveConfig {
+                    deadman_ms: Some(600_001),
+                    ..DriveConfig::default()
+                },
+                Some(&c),
+                "drive.deadman_ms: 600001 must be in 20..=600000",
             ),
             (
                 DriveConfig {
@@ -476,6 +484,16 @@ mod tests {
         for (config, codec, expected) in cases {
             let err = DriveMapping::new(config, codec).unwrap_err().to_string();
             assert!(err.contains(expected), "{err} lacks {expected}");
+        }
+        // The ends of the dead-man range are allowed: 20 ms and ten minutes.
+        for deadman_ms in [20, 600_000] {
+            let config = DriveConfig {
+                deadman_ms: Some(deadman_ms),
+                scale: 100.0,
+                ..DriveConfig::default()
+            };
+            DriveConfig::validate(&config).unwrap();
+            assert!(DriveMapping::new(config, Some(&c)).is_ok(), "{deadman_ms}");
         }
         let three = codec("<bbB", &["left", "right", "cmd"]);
         let err = DriveMapping::new(

@@ -782,23 +782,57 @@ mod tests {
 
     #[test]
     fn never_panics_on_odd_formats_or_bytes() {
-        for fmt in [
-            "",
-            "<",
-            "@",
-            "x",
-            "<<",
-            "9",
-            "h9",
-            "\u{0}",
-            "é",
-            "<4x",
-            "<ll?QqdfcB",
-        ] {
-            if let Ok(f) = StructFormat::parse(fmt) {
-                for len in 0..40 {
-                    let _ = f.unpack(&vec![0xFF; len]);
+        // Formats that parse, with their size; bytes of any other length are a
+        // Length error, and the right length unpacks.
+        for (fmt, size) in [("", 0), ("<", 0), ("@", 0), ("x", 1), ("<4x", 4)] {
+            let f = StructFormat::parse(fmt).unwrap_or_else(|e| panic!("{fmt:?}: {e}"));
+            assert_eq!((f.size(), f.fields().len()), (size, 0), "{fmt:?}");
+            for len in 0..40 {
+                let got = f.unpack(&vec![0xFF; len]);
+                if len == size {
+                    assert_eq!(got, Ok(vec![]), "{fmt:?} with {len} bytes");
+                } else {
+                    assert_eq!(
+                        got,
+                        Err(StructError::Length {
+                            expected: size,
+                            got: len
+                        }),
+                        "{fmt:?} with {len} bytes"
+                    );
                 }
+            }
+        }
+        // 4 + 4 + 1 + 8 + 8 + 8 + 4 + 1 + 1 bytes, packed. All-0xFF bytes stop at the
+        // bool (field 2), whose byte must be 0 or 1.
+        let f = StructFormat::parse("<ll?QqdfcB").unwrap();
+        assert_eq!((f.size(), f.fields().len()), (39, 9));
+        for len in 0..40 {
+            match f.unpack(&vec![0xFF; len]) {
+                Err(StructError::Decode { field, reason }) if len == 39 => {
+                    assert_eq!(field, "field 2");
+                    assert!(reason.contains("bool byte is 255"), "{reason}");
+                }
+                Err(StructError::Length { expected: 39, got }) if len != 39 => {
+                    assert_eq!(got, len);
+                }
+                other => panic!("{len} bytes gave {other:?}"),
+            }
+        }
+        // Formats that do not parse are Format errors saying why.
+        for (fmt, expected) in [
+            ("<<", "only allowed as the first character"),
+            ("9", "must be followed by a code"),
+            ("h9", "must be followed by a code"),
+            ("\u{0}", "unknown code"),
+            ("é", "unknown code 'é'"),
+        ] {
+            match StructFormat::parse(fmt) {
+                Err(StructError::Format { format, reason }) => {
+                    assert_eq!(format, fmt);
+                    assert!(reason.contains(expected), "{fmt:?}: {reason}");
+                }
+                other => panic!("{fmt:?} gave {other:?}"),
             }
         }
     }

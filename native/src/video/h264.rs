@@ -338,6 +338,8 @@ mod tests {
         let mut sets = ParameterSets::default();
         sets.complete(&out.data);
         assert_eq!(sets.size(), Some((330, 250)));
+        // Junk is no SPS (empty, truncated after the header or the profile, another
+        // NAL type, a forbidden-bit byte) and holds no start code: no size, no unit.
         for junk in [
             &[][..],
             &[0x67],
@@ -345,9 +347,31 @@ mod tests {
             &[0x65, 1, 2],
             &[0xFF; 40],
         ] {
-            let _ = sps_size(junk);
-            let _ = split_access_units(junk);
+            assert_eq!(sps_size(junk), None, "{junk:?}");
+            assert!(split_access_units(junk).is_empty(), "{junk:?}");
         }
+        // A real SPS cut short anywhere gives no size or the right one, never a wrong
+        // one; the whole one gives 330x250.
+        let sps = split_nals(&out.data)
+            .into_iter()
+            .find(|n| nal_type(n) == NAL_SPS)
+            .expect("an SPS in the keyframe");
+        assert_eq!(sps_size(sps), Some((330, 250)));
+        for cut in 1..sps.len() {
+            let size = sps_size(&sps[..cut]);
+            assert!(
+                size.is_none() || size == Some((330, 250)),
+                "cut at {cut} of {}: {size:?}",
+                sps.len()
+            );
+        }
+        assert_eq!(
+            sps_size(&sps[..3]),
+            None,
+            "only the profile and constraints"
+        );
+        // A unit of junk after a start code is one access unit holding exactly it.
+        assert_eq!(split_access_units(&[0, 0, 1, 0x41, 0x9A]).len(), 1);
         assert!(split_nals(&[0, 0, 1]).is_empty());
         assert_eq!(
             split_nals(&[0, 0, 1, 9, 0, 0, 0, 1, 0x67, 7]),

@@ -51,8 +51,8 @@ pub trait VideoEncoder: Send + 'static {
 /// Makes an encoder when it is needed (the stream's first viewer, a fallback).
 pub type EncoderFactory = Box<dyn FnOnce() -> Result<Box<dyn VideoEncoder>, EncoderError> + Send>;
 
-/// Failed frames in a row after which [`FallbackEncoder`] gives up on its first encoder
-/// (one second of video at 30 fps).
+/// Failed frames in a row (an error, or no picture back) after which
+/// [`FallbackEncoder`] gives up on its first encoder (one second of video at 30 fps).
 pub const FAILURES_BEFORE_FALLBACK: u32 = 30;
 
 /// An encoder that switches to a second one, for good, when the first keeps failing:
@@ -86,42 +86,55 @@ impl VideoEncoder for FallbackEncoder {
         frame: &Frame,
         force_keyframe: bool,
     ) -> Result<Option<EncodedFrame>, EncoderError> {
-        match self.current.encode(frame, force_keyframe) {
-            Ok(out) => {
+        // A frame with no picture back counts like an error: a hung encoder takes
+        // frames and returns nothing (pictures it hands out late reset the count in
+        // `next_ready`).
+        let error = match self.current.encode(frame, force_keyframe) {
+            Ok(Some(picture)) => {
                 self.failures = 0;
-                Ok(out)
+                return Ok(Some(picture));
             }
-            Err(err) => {
-                self.failures += 1;
-                if self.failures >= FAILURES_BEFORE_FALLBACK {
-                    if let Some(make) = self.fallback.take() {
-                        let next = make().inspect_err(|e| {
-                            tracing::error!(
-                                "encoder {} failed {} frames in a row ({err}) and its \
-                                 fallback cannot start: {e}",
-                                self.current.name(),
-                                self.failures
-                            );
-                        })?;
-                        tracing::warn!(
-                            "encoder {} failed {} frames in a row ({err}); switching to {}",
-                            self.current.name(),
-                            self.failures,
-                            next.name()
-                        );
-                        self.current = next;
-                        self.failures = 0;
-                        // The new encoder starts the stream afresh: a keyframe.
-                        return self.current.encode(frame, true);
-                    }
-                }
-                Err(err)
+            Ok(None) => None,
+            Err(err) => Some(err),
+        };
+        self.failures += 1;
+        if self.failures >= FAILURES_BEFORE_FALLBACK {
+            if let Some(make) = self.fallback.take() {
+                let why = error
+                    .as_ref()
+                    .map_or("no picture back".to_owned(), |e| e.to_string());
+                let next = make().inspect_err(|e| {
+                    tracing::error!(
+                        "encoder {} failed {} frames in a row ({why}) and its fallback \
+                         cannot start: {e}",
+                        self.current.name(),
+                        self.failures
+                    );
+                })?;
+                tracing::warn!(
+                    "encoder {} failed {} frames in a row ({why}); switching to {}",
+                    self.current.name(),
+                    self.failures,
+                    next.name()
+                );
+                self.current = next;
+                self.failures = 0;
+                // The new encoder starts the stream afresh: a keyframe.
+                return self.current.encode(frame, true);
             }
+        }
+        match error {
+            Some(err) => Err(err),
+            None => Ok(None),
         }
     }
 
     fn next_ready(&mut self) -> Option<EncodedFrame> {
-        self.current.next_ready()
+        let picture = self.current.next_ready();
+        if picture.is_some() {
+            self.failures = 0;
+        }
+        picture
     }
 }
 
@@ -231,5 +244,43 @@ mod tests {
             kinds,
             [true, false, false, false, false, true, false, false, false, false]
         );
+    }
+
+    /// An encoder that takes frames and never gives a picture back, like a hung
+    /// hardware encoder.
+    struct Stalled {
+        calls: u32,
+    }
+
+    impl VideoEncoder for Stalled {
+        fn name(&self) -> &str {
+            "stalled"
+        }
+        fn encode(&mut self, _: &Frame, _: bool) -> Result<Option<EncodedFrame>, EncoderError> {
+            self.calls += 1;
+            Ok(None)
+        }
+    }
+
+    #[test]
+    fn a_stalled_encoder_is_replaced_too() {
+        let settings = EncoderSettings {
+            bitrate_kbps: 500,
+            fps: 30,
+            keyframe_interval: 60,
+        };
+        let mut enc = FallbackEncoder::new(
+            Box::new(Stalled { calls: 0 }),
+            Box::new(
+                move || Ok(Box::new(OpenH264Encoder::new(settings)?) as Box<dyn VideoEncoder>),
+            ),
+        );
+        let frames = TestPattern::new(160, 120).unwrap().record(90).unwrap();
+        let first = frames
+            .iter()
+            .find_map(|f| enc.encode(f, false).ok().flatten())
+            .expect("a picture from the fallback within 3 s of stalled frames");
+        assert!(first.keyframe);
+        assert_eq!(enc.name(), "openh264");
     }
 }

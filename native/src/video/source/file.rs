@@ -356,4 +356,84 @@ mod tests {
             .unwrap();
         assert!(err.contains("no H.264 keyframe"), "{err}");
     }
+
+    /// Runs `ffmpeg` quietly with `args`; fails the test, saying how to get it, when
+    /// ffmpeg is not installed (scripts/test.sh installs it).
+    fn ffmpeg(args: &[&str]) {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run ffmpeg ({e}): these tests need it to make independent \
+                     video files; install it (apt-get install ffmpeg)"
+                )
+            });
+        assert!(
+            out.status.success(),
+            "ffmpeg {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn reads_a_y4m_file_made_by_ffmpeg() {
+        let d = dir();
+        let (y4m, raw) = (d.join("ffmpeg.y4m"), d.join("ffmpeg.yuv"));
+        let input = [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48:rate=10",
+            "-frames:v",
+            "3",
+        ];
+        let y4m_args = ["-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe"];
+        ffmpeg(&[&input[..], &y4m_args[..], &[y4m.to_str().unwrap()]].concat());
+        // The same pictures as bare I420 bytes: what each frame must hold.
+        let raw_args = ["-pix_fmt", "yuv420p", "-f", "rawvideo"];
+        ffmpeg(&[&input[..], &raw_args[..], &[raw.to_str().unwrap()]].concat());
+        let raw = std::fs::read(&raw).unwrap();
+        let frame_len = 64 * 48 * 3 / 2;
+        assert_eq!(raw.len(), 3 * frame_len, "ffmpeg's raw frames");
+
+        let mut src = Y4mSource::open(&y4m).unwrap();
+        assert_eq!(src.size(), (64, 48));
+        assert_eq!(src.fps(), Some((10, 1)));
+        let mut f = Frame::new(2, 2);
+        for i in 0..5 {
+            src.capture(&mut f).unwrap();
+            let want = &raw[(i % 3) * frame_len..(i % 3 + 1) * frame_len];
+            assert!(f.data == want, "frame {i} differs from ffmpeg's raw frame");
+            assert_eq!(f.number, i as u32);
+        }
+    }
+
+    #[test]
+    fn ffmpeg_reads_the_y4m_files_we_write() {
+        let frames = pattern_frames(3);
+        let d = dir();
+        let (y4m, raw) = (d.join("ours.y4m"), d.join("ours.yuv"));
+        let mut file = File::create(&y4m).unwrap();
+        write_y4m(&mut file, &frames, 15).unwrap();
+        drop(file);
+        ffmpeg(&[
+            "-i",
+            y4m.to_str().unwrap(),
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            raw.to_str().unwrap(),
+        ]);
+        let raw = std::fs::read(&raw).unwrap();
+        let want: Vec<u8> = frames.iter().flat_map(|f| f.data.iter().copied()).collect();
+        assert_eq!(
+            raw.len(),
+            want.len(),
+            "ffmpeg read a different number of bytes"
+        );
+        assert!(raw == want, "ffmpeg decoded other pixels than we wrote");
+    }
 }

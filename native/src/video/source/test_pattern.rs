@@ -161,6 +161,27 @@ mod tests {
     }
 
     #[test]
+    fn paints_the_frame_number_as_hand_checked_blocks() {
+        // At 320 pixels wide a bit block is 8x8; row 0 holds the frame number, most
+        // significant bit first. Frame 5 = 0b101: blocks 29 and 31 white, 30 and the
+        // rest black, in video-range levels 235 and 16.
+        let mut source = TestPattern::new(320, 240).unwrap();
+        let mut frame = Frame::new(2, 2);
+        for _ in 0..6 {
+            source.capture(&mut frame).unwrap();
+        }
+        assert_eq!(frame.number, 5);
+        let y = frame.y();
+        for block in 0..32 {
+            let want = if block == 29 || block == 31 { 235 } else { 16 };
+            for (dx, dy) in [(0, 0), (7, 0), (0, 7), (7, 7), (4, 3)] {
+                let (px, py) = (block * 8 + dx, dy);
+                assert_eq!(y[py * 320 + px], want, "block {block} at ({px},{py})");
+            }
+        }
+    }
+
+    #[test]
     fn refuses_unusable_sizes() {
         assert!(TestPattern::new(641, 480).is_err());
         assert!(TestPattern::new(64, 16).is_err());
