@@ -2,8 +2,10 @@
 //!
 //! Two layers live in this crate:
 //!
-//! - framework-free WebRTC client code usable from any front end (and, later, from an
-//!   rtcbot.js-compatible JS API): [`connection`] (offer → `POST connect` → answer,
+//! - framework-free WebRTC client code usable from any front end: [`session`] (the
+//!   browser session core that the app and the npm API share: peer connection, data
+//!   channel, offer/answer with the gathering wait, `POST` of the offer, tracks →
+//!   streams), [`connection`] (the app's reconnecting connection on top of it:
 //!   automatic reconnection with backoff, ping/RTT, inbound video stats), [`drive`]
 //!   (full [`DriveState`](shared_protocol::DriveState) sender at 20 Hz, key folding,
 //!   gamepad dead zone), [`latency`] (reads the robot's frame [`Stamp`](shared_protocol::Stamp)
@@ -54,6 +56,7 @@
 pub mod connection;
 pub mod drive;
 pub mod latency;
+pub mod session;
 pub mod util;
 pub mod wire;
 
