@@ -16,6 +16,11 @@
 //!   `hooks` (`use_connection`, `use_keyboard_drive`, `use_gamepad`,
 //!   `use_frame_stamps`) and `components`.
 //!
+//! Everything that needs a browser is compiled for `wasm32` only. On any other target
+//! the crate is its pure part (drive mapping, latency window, the session's error
+//! rules), so its unit tests run natively:
+//! `cargo test -p rtcbot-wasm`.
+//!
 //! # Hooks for automated tests
 //!
 //! The root element `#app` (a `<main>`) carries the live state as attributes,
@@ -53,28 +58,30 @@
 //! the speed; releasing every key, leaving the window or hiding the tab sends a zero
 //! state. The gamepad uses axis 1 (up = forward) and axis 0 (turn) with a 0.1 dead zone.
 
+#[cfg(target_arch = "wasm32")]
 pub mod connection;
 pub mod drive;
 pub mod latency;
 pub mod session;
 pub mod util;
+#[cfg(target_arch = "wasm32")]
 pub mod wire;
 
 /// The rtcbot.js-compatible JS API for the npm package (feature `js-api`).
-#[cfg(feature = "js-api")]
+#[cfg(all(feature = "js-api", target_arch = "wasm32"))]
 pub mod js_api;
 
-#[cfg(feature = "app")]
+#[cfg(all(feature = "app", target_arch = "wasm32"))]
 mod app;
-#[cfg(feature = "app")]
+#[cfg(all(feature = "app", target_arch = "wasm32"))]
 mod components;
-#[cfg(feature = "app")]
+#[cfg(all(feature = "app", target_arch = "wasm32"))]
 mod hooks;
-#[cfg(feature = "app")]
+#[cfg(all(feature = "app", target_arch = "wasm32"))]
 mod state;
 
 /// Mounts the Yew app on `<body>`.
-#[cfg(feature = "app")]
+#[cfg(all(feature = "app", target_arch = "wasm32"))]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
     app::mount();
