@@ -10,15 +10,15 @@
 //!   (full [`DriveState`](shared_protocol::DriveState) sender at 20 Hz, key folding,
 //!   gamepad dead zone), [`latency`] (reads the robot's frame [`Stamp`](shared_protocol::Stamp)
 //!   from the `<video>` element for glass-to-glass latency), [`wire`] (the few
-//!   protocol messages the client writes and reads, through the browser's own JSON
-//!   rather than serde_json, which keeps the bundle small) and [`util`];
+//!   protocol messages the client writes and reads, through [`json`] rather than
+//!   serde_json, which keeps the bundle small) and [`util`];
 //! - the Yew app (cargo feature `app`, on by default): `state` (one reducer),
 //!   `hooks` (`use_connection`, `use_keyboard_drive`, `use_gamepad`,
 //!   `use_frame_stamps`) and `components`.
 //!
 //! Everything that needs a browser is compiled for `wasm32` only. On any other target
-//! the crate is its pure part (drive mapping, latency window, the session's error
-//! rules), so its unit tests run natively:
+//! the crate is its pure part (drive mapping, latency window, wire formatting and
+//! reading, the session's error rules), so its unit tests run natively:
 //! `cargo test -p rtcbot-wasm`.
 //!
 //! # Hooks for automated tests
@@ -61,10 +61,10 @@
 #[cfg(target_arch = "wasm32")]
 pub mod connection;
 pub mod drive;
+pub mod json;
 pub mod latency;
 pub mod session;
 pub mod util;
-#[cfg(target_arch = "wasm32")]
 pub mod wire;
 
 /// The rtcbot.js-compatible JS API for the npm package (feature `js-api`).

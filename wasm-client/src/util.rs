@@ -6,6 +6,7 @@ pub use browser::*;
 
 #[cfg(target_arch = "wasm32")]
 mod browser {
+    use crate::json::Field;
     use wasm_bindgen::{JsCast, JsValue};
 
     /// `performance.now()` in milliseconds (0 outside a window).
@@ -84,6 +85,23 @@ mod browser {
             return s;
         }
         format!("{err:?}")
+    }
+
+    /// A plain JS object with these fields, set in this order: what `JSON.parse` makes
+    /// of [`json::object`](crate::json::object)'s text.
+    pub fn fields_object(fields: &[(&str, Field)]) -> js_sys::Object {
+        let values: Vec<(&str, JsValue)> = fields
+            .iter()
+            .map(|(key, value)| {
+                let value = match *value {
+                    Field::Str(s) => JsValue::from_str(s),
+                    Field::Num(n) => JsValue::from_f64(n),
+                    Field::Bool(b) => JsValue::from_bool(b),
+                };
+                (*key, value)
+            })
+            .collect();
+        object(&values)
     }
 }
 
