@@ -11,7 +11,7 @@
 //! numbers are written the way JavaScript writes them (`1` where serde_json writes
 //! `1.0`, the same JSON number). Messages read are checked as shared-protocol checks
 //! them: a typed message with a missing or mistyped field is an error, not a zero.
-//! The tests at the end hold both to shared-protocol's own serialisation.
+//! The tests in `wire/tests.rs` hold both to shared-protocol's own serialisation.
 
 use crate::json::{self, Field, Parsed, Value};
 use shared_protocol::signaling::MAX_DESCRIPTION_BYTES;
