@@ -1,9 +1,9 @@
 //! The WebRTC connection to a robot, with automatic reconnection. No UI framework.
 //!
-//! A [`Connection`] connects the way RTCBot pages do: it creates an offer with a
-//! `recvonly` video transceiver and one ordered data channel labelled `default`, waits
-//! for ICE gathering to complete (non-trickle), `POST`s the offer as JSON to the
-//! signaling URL and applies the answer from the response.
+//! A [`Connection`] connects the way RTCBot pages do, through [`session`]: it
+//! creates an offer with a `recvonly` video transceiver and one ordered data channel
+//! labelled `default`, waits for ICE gathering to complete (non-trickle), `POST`s the
+//! offer as JSON to the signaling URL and applies the answer from the response.
 //!
 //! It then watches the session: the peer connection going `failed` or `closed`, staying
 //! `disconnected` for a moment, the data channel closing, the robot no longer answering
@@ -15,23 +15,24 @@
 //!
 //! Everything the owner needs to show arrives as [`Event`]s through one callback.
 
-use crate::util::{epoch_us, js_error, now_ms};
+use crate::session::{self, PostError, SessionError};
+use crate::util::{epoch_us, now_ms};
 use crate::wire::{self, RobotMessage};
-use futures::channel::{mpsc, oneshot};
+use futures::channel::mpsc;
 use futures::future::{self, Either};
 use futures::StreamExt;
 use gloo::events::EventListener;
 use gloo::timers::callback::Interval;
 use gloo::timers::future::TimeoutFuture;
-use shared_protocol::{DriveState, Ping, SdpType, DEFAULT_CHANNEL};
+use shared_protocol::{DriveState, Ping, SdpType};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
-    MediaStream, MessageEvent, RtcDataChannel, RtcDataChannelInit, RtcDataChannelState,
-    RtcIceGatheringState, RtcPeerConnection, RtcPeerConnectionState, RtcRtpTransceiverDirection,
-    RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+    MediaStream, MessageEvent, RtcDataChannel, RtcDataChannelState, RtcPeerConnection,
+    RtcPeerConnectionState, RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType,
+    RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
 /// How a [`Connection`] connects and when it gives up on a session.
@@ -214,6 +215,46 @@ impl From<String> for Failure {
             reason,
             refused: false,
         }
+    }
+}
+
+/// The page's wording of a negotiation step that failed.
+impl From<SessionError> for Failure {
+    fn from(error: SessionError) -> Self {
+        Self::from(match error {
+            SessionError::Configuration(message) => message,
+            SessionError::NoLocalDescription => "the browser produced no offer".to_owned(),
+            SessionError::SetRemote(message) => {
+                format!("the browser refused the answer: {message}")
+            }
+            other => other.to_string(),
+        })
+    }
+}
+
+/// The page's wording of a failed `POST` of the offer; a 4xx is a refusal.
+impl From<PostError> for Failure {
+    fn from(error: PostError) -> Self {
+        Self::from(match error {
+            PostError::NoWindow => "no window".to_owned(),
+            PostError::Request(message) => message,
+            PostError::Unreachable(message) => format!("cannot reach the robot ({message})"),
+            PostError::BrokeOff(message) => format!("the robot's reply broke off ({message})"),
+            PostError::TimedOut => "the robot did not answer in time".to_owned(),
+            PostError::Status(http) => {
+                let verb = if http.refused() {
+                    "refused the connection"
+                } else {
+                    "failed to answer"
+                };
+                return Self {
+                    reason: format!("robot {verb} (HTTP {}) {}", http.status, http.detail())
+                        .trim_end()
+                        .to_owned(),
+                    refused: http.refused(),
+                };
+            }
+        })
     }
 }
 
@@ -423,23 +464,13 @@ impl Watch {
 impl Session {
     async fn start(shared: &Rc<Shared>, id: u32) -> Result<Self, Failure> {
         let cfg = &shared.config;
-        let pc = new_peer_connection(&cfg.ice_servers).map_err(|e| Failure::from(js_error(&e)))?;
+        let pc = session::peer_connection(&session::configuration(&cfg.ice_servers))?;
         let session = Self::watch(shared, id, pc.clone())?;
         let result: Result<(), Failure> = async {
-            let offer = JsFuture::from(pc.create_offer())
-                .await
-                .map_err(|e| format!("could not create an offer: {}", js_error(&e)))?;
-            let offer: RtcSessionDescriptionInit = offer.unchecked_into();
-            JsFuture::from(pc.set_local_description(&offer))
-                .await
-                .map_err(|e| format!("could not set the offer: {}", js_error(&e)))?;
-            gathered(&pc, cfg.gather_timeout_ms).await;
-            let sdp = pc
-                .local_description()
-                .map(|d| d.sdp())
-                .ok_or_else(|| "the browser produced no offer".to_owned())?;
-            let body = wire::offer(&sdp);
-            let answer = post_offer(&cfg.connect_url, &body, cfg.post_timeout_ms).await?;
+            let offer = session::offer(&pc, None, cfg.gather_timeout_ms).await?;
+            let body = wire::offer(&offer.sdp());
+            let answer =
+                session::post_offer(&cfg.connect_url, &body, Some(cfg.post_timeout_ms)).await?;
             let answer = wire::description(&answer)
                 .map_err(|e| format!("bad answer from the robot: {e}"))?;
             if answer.kind != SdpType::Answer {
@@ -449,9 +480,7 @@ impl Session {
             }
             let init = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
             init.set_sdp(&answer.sdp);
-            JsFuture::from(pc.set_remote_description(&init))
-                .await
-                .map_err(|e| format!("the browser refused the answer: {}", js_error(&e)))?;
+            session::set_remote(&pc, &init).await?;
             Ok(())
         }
         .await;
@@ -470,9 +499,7 @@ impl Session {
         let init = RtcRtpTransceiverInit::new();
         init.set_direction(RtcRtpTransceiverDirection::Recvonly);
         pc.add_transceiver_with_str_and_init("video", &init);
-        let dc_init = RtcDataChannelInit::new();
-        dc_init.set_ordered(true);
-        let dc = pc.create_data_channel_with_data_channel_dict(DEFAULT_CHANNEL, &dc_init);
+        let dc = session::data_channel(&pc, true);
 
         let watch = Rc::new(Watch {
             id,
@@ -490,21 +517,12 @@ impl Session {
         listeners.push(EventListener::new(&pc, "track", {
             let watch = Rc::clone(&watch);
             move |event| {
-                let Some(event) = event.dyn_ref::<RtcTrackEvent>() else {
-                    return;
-                };
-                let streams = event.streams();
-                let stream = match streams.get(0).dyn_into::<MediaStream>() {
-                    Ok(stream) => stream,
-                    Err(_) => {
-                        let tracks = js_sys::Array::of1(&event.track());
-                        match MediaStream::new_with_tracks(&tracks) {
-                            Ok(stream) => stream,
-                            Err(_) => return,
-                        }
-                    }
-                };
-                watch.emit(Event::Stream(stream));
+                if let Some(stream) = event
+                    .dyn_ref::<RtcTrackEvent>()
+                    .and_then(session::stream_of)
+                {
+                    watch.emit(Event::Stream(stream));
+                }
             }
         }));
 
@@ -627,93 +645,6 @@ impl Session {
         let Self { pc, dc, .. } = self;
         dc.close();
         pc.close();
-    }
-}
-
-fn new_peer_connection(ice_servers: &[String]) -> Result<RtcPeerConnection, JsValue> {
-    let config = web_sys::RtcConfiguration::new();
-    let servers = js_sys::Array::new();
-    for url in ice_servers {
-        let server = web_sys::RtcIceServer::new();
-        server.set_urls(&JsValue::from_str(url));
-        servers.push(&server);
-    }
-    config.set_ice_servers(&servers);
-    RtcPeerConnection::new_with_configuration(&config)
-}
-
-/// Resolves when ICE gathering completes, or after `timeout_ms`.
-pub(crate) async fn gathered(pc: &RtcPeerConnection, timeout_ms: u32) {
-    if pc.ice_gathering_state() == RtcIceGatheringState::Complete {
-        return;
-    }
-    let (tx, rx) = oneshot::channel::<()>();
-    let tx = RefCell::new(Some(tx));
-    let _listener = EventListener::new(pc, "icegatheringstatechange", {
-        let pc = pc.clone();
-        move |_| {
-            if pc.ice_gathering_state() == RtcIceGatheringState::Complete {
-                if let Some(tx) = tx.borrow_mut().take() {
-                    let _ = tx.send(());
-                }
-            }
-        }
-    });
-    future::select(rx, TimeoutFuture::new(timeout_ms)).await;
-}
-
-/// POSTs the offer; the response body on success.
-async fn post_offer(url: &str, body: &str, timeout_ms: u32) -> Result<String, Failure> {
-    let fetch = fetch_answer(url, body);
-    futures::pin_mut!(fetch);
-    match future::select(fetch, TimeoutFuture::new(timeout_ms)).await {
-        Either::Left((result, _)) => result,
-        Either::Right(_) => Err(Failure::from("the robot did not answer in time".to_owned())),
-    }
-}
-
-async fn fetch_answer(url: &str, body: &str) -> Result<String, Failure> {
-    let window = web_sys::window().ok_or_else(|| "no window".to_owned())?;
-    let headers = web_sys::Headers::new().map_err(|e| js_error(&e))?;
-    headers
-        .set("Content-Type", "application/json")
-        .map_err(|e| js_error(&e))?;
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_headers(&headers);
-    init.set_body(&JsValue::from_str(body));
-    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| js_error(&e))?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
-        .await
-        .map_err(|e| format!("cannot reach the robot ({})", js_error(&e)))?
-        .unchecked_into();
-    let text = JsFuture::from(response.text().map_err(|e| js_error(&e))?)
-        .await
-        .map_err(|e| format!("the robot's reply broke off ({})", js_error(&e)))?
-        .as_string()
-        .unwrap_or_default();
-    if response.ok() {
-        Ok(text)
-    } else {
-        let status = response.status();
-        // One readable line: HTML error pages give way to the status text.
-        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        let detail = if text.is_empty() || text.starts_with('<') {
-            response.status_text()
-        } else {
-            text.chars().take(160).collect()
-        };
-        let verb = if (400..500).contains(&status) {
-            "refused the connection"
-        } else {
-            "failed to answer"
-        };
-        Err(Failure {
-            reason: format!("robot {verb} (HTTP {status}) {detail}")
-                .trim_end()
-                .to_owned(),
-            refused: (400..500).contains(&status),
-        })
     }
 }
 

@@ -4,10 +4,17 @@
 //! Only full [`DriveState`]s are sent: [`DriveSender::set`] sends a new state at once
 //! whenever it changes and repeats it at a steady rate (20 Hz) while it is non-zero,
 //! each time with a new `seq`; a zero state is sent once, when the drive stops.
+//!
+//! The sender and the mixer run on browser timers (wasm32 only); the mapping from
+//! inputs to `(forward, turn)` is pure and tested natively.
 
+#[cfg(target_arch = "wasm32")]
 use gloo::timers::callback::Interval;
+#[cfg(target_arch = "wasm32")]
 use shared_protocol::DriveState;
+#[cfg(target_arch = "wasm32")]
 use std::cell::{Cell, RefCell};
+#[cfg(target_arch = "wasm32")]
 use std::rc::Rc;
 
 /// The repeat period of a non-zero drive state: 20 Hz.
@@ -16,12 +23,14 @@ pub const REPEAT_MS: u32 = 50;
 /// The gamepad dead zone: axes closer to 0 than this read as 0.
 pub const DEAD_ZONE: f64 = 0.1;
 
+#[cfg(target_arch = "wasm32")]
 /// Sends drive states through a callback; cheap to clone.
 #[derive(Clone)]
 pub struct DriveSender {
     inner: Rc<Inner>,
 }
 
+#[cfg(target_arch = "wasm32")]
 struct Inner {
     send: Box<dyn Fn(&DriveState)>,
     state: Cell<DriveState>,
@@ -29,6 +38,7 @@ struct Inner {
     period_ms: u32,
 }
 
+#[cfg(target_arch = "wasm32")]
 impl DriveSender {
     /// A sender that hands every state to `send`, repeating non-zero states every
     /// `period_ms`.
@@ -82,6 +92,7 @@ impl DriveSender {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 impl Inner {
     fn send_now(inner: &Rc<Self>) {
         let mut state = inner.state.get();
@@ -102,6 +113,7 @@ pub enum Source {
     Joystick,
 }
 
+#[cfg(target_arch = "wasm32")]
 /// Keeps the latest `(forward, turn)` of every [`Source`] and drives a [`DriveSender`]
 /// with their sum; cheap to clone.
 #[derive(Clone)]
@@ -110,6 +122,7 @@ pub struct DriveMixer {
     sources: Rc<Cell<[(f64, f64); 3]>>,
 }
 
+#[cfg(target_arch = "wasm32")]
 impl DriveMixer {
     /// A mixer feeding `sender`.
     pub fn new(sender: DriveSender) -> Self {

@@ -2,17 +2,24 @@
 //!
 //! Two layers live in this crate:
 //!
-//! - framework-free WebRTC client code usable from any front end (and, later, from an
-//!   rtcbot.js-compatible JS API): [`connection`] (offer → `POST connect` → answer,
+//! - framework-free WebRTC client code usable from any front end: [`session`] (the
+//!   browser session core that the app and the npm API share: peer connection, data
+//!   channel, offer/answer with the gathering wait, `POST` of the offer, tracks →
+//!   streams), [`connection`] (the app's reconnecting connection on top of it:
 //!   automatic reconnection with backoff, ping/RTT, inbound video stats), [`drive`]
 //!   (full [`DriveState`](shared_protocol::DriveState) sender at 20 Hz, key folding,
 //!   gamepad dead zone), [`latency`] (reads the robot's frame [`Stamp`](shared_protocol::Stamp)
 //!   from the `<video>` element for glass-to-glass latency), [`wire`] (the few
-//!   protocol messages the client writes and reads, through the browser's own JSON
-//!   rather than serde_json, which keeps the bundle small) and [`util`];
+//!   protocol messages the client writes and reads, through [`json`] rather than
+//!   serde_json, which keeps the bundle small) and [`util`];
 //! - the Yew app (cargo feature `app`, on by default): `state` (one reducer),
 //!   `hooks` (`use_connection`, `use_keyboard_drive`, `use_gamepad`,
 //!   `use_frame_stamps`) and `components`.
+//!
+//! Everything that needs a browser is compiled for `wasm32` only. On any other target
+//! the crate is its pure part (drive mapping, latency window, wire formatting and
+//! reading, the session's error rules), so its unit tests run natively:
+//! `cargo test -p rtcbot-wasm`.
 //!
 //! # Hooks for automated tests
 //!
@@ -51,27 +58,30 @@
 //! the speed; releasing every key, leaving the window or hiding the tab sends a zero
 //! state. The gamepad uses axis 1 (up = forward) and axis 0 (turn) with a 0.1 dead zone.
 
+#[cfg(target_arch = "wasm32")]
 pub mod connection;
 pub mod drive;
+pub mod json;
 pub mod latency;
+pub mod session;
 pub mod util;
 pub mod wire;
 
 /// The rtcbot.js-compatible JS API for the npm package (feature `js-api`).
-#[cfg(feature = "js-api")]
+#[cfg(all(feature = "js-api", target_arch = "wasm32"))]
 pub mod js_api;
 
-#[cfg(feature = "app")]
+#[cfg(all(feature = "app", target_arch = "wasm32"))]
 mod app;
-#[cfg(feature = "app")]
+#[cfg(all(feature = "app", target_arch = "wasm32"))]
 mod components;
-#[cfg(feature = "app")]
+#[cfg(all(feature = "app", target_arch = "wasm32"))]
 mod hooks;
-#[cfg(feature = "app")]
+#[cfg(all(feature = "app", target_arch = "wasm32"))]
 mod state;
 
 /// Mounts the Yew app on `<body>`.
-#[cfg(feature = "app")]
+#[cfg(all(feature = "app", target_arch = "wasm32"))]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
     app::mount();

@@ -1,83 +1,108 @@
-//! Small browser helpers shared by the client modules.
+//! Small helpers shared by the client modules: browser ones (wasm32 only) and
+//! [`median`].
 
-use wasm_bindgen::{JsCast, JsValue};
+#[cfg(target_arch = "wasm32")]
+pub use browser::*;
 
-/// `performance.now()` in milliseconds (0 outside a window).
-pub fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map_or(0.0, |p| p.now())
-}
+#[cfg(target_arch = "wasm32")]
+mod browser {
+    use crate::json::Field;
+    use wasm_bindgen::{JsCast, JsValue};
 
-/// The wall clock in microseconds since the Unix epoch, as precise as the browser
-/// allows: `performance.timeOrigin + performance.now()`.
-pub fn epoch_us() -> f64 {
-    match web_sys::window().and_then(|w| w.performance()) {
-        Some(p) => (p.time_origin() + p.now()) * 1000.0,
-        None => js_sys::Date::now() * 1000.0,
+    /// `performance.now()` in milliseconds (0 outside a window).
+    pub fn now_ms() -> f64 {
+        web_sys::window()
+            .and_then(|w| w.performance())
+            .map_or(0.0, |p| p.now())
     }
-}
 
-/// A query parameter of the page URL.
-pub fn query_param(name: &str) -> Option<String> {
-    let search = web_sys::window()?.location().search().ok()?;
-    web_sys::UrlSearchParams::new_with_str(&search)
-        .ok()?
-        .get(name)
-        .filter(|v| !v.is_empty())
-}
-
-/// A plain JS object with these fields, set in this order.
-pub fn object(fields: &[(&str, JsValue)]) -> js_sys::Object {
-    let object = js_sys::Object::new();
-    for (key, value) in fields {
-        let _ = js_sys::Reflect::set(&object, &JsValue::from_str(key), value);
+    /// The wall clock in microseconds since the Unix epoch, as precise as the browser
+    /// allows: `performance.timeOrigin + performance.now()`.
+    pub fn epoch_us() -> f64 {
+        match web_sys::window().and_then(|w| w.performance()) {
+            Some(p) => (p.time_origin() + p.now()) * 1000.0,
+            None => js_sys::Date::now() * 1000.0,
+        }
     }
-    object
-}
 
-/// `v` with `digits` decimals, as JavaScript's `toFixed` writes it: `fixed(2.25, 1)`
-/// is `"2.3"`. Numbers on the page are formatted by the browser because core's float
-/// formatting is a large part of a wasm bundle.
-pub fn fixed(v: f64, digits: u8) -> String {
-    js_sys::Number::from(v)
-        .to_fixed(digits)
-        .map_or_else(|_| String::new(), String::from)
-}
-
-/// Like [`fixed`], with a `+` before numbers that are not negative.
-pub fn signed(v: f64, digits: u8) -> String {
-    let text = fixed(v, digits);
-    if text.starts_with('-') {
-        text
-    } else {
-        format!("+{text}")
+    /// A query parameter of the page URL.
+    pub fn query_param(name: &str) -> Option<String> {
+        let search = web_sys::window()?.location().search().ok()?;
+        web_sys::UrlSearchParams::new_with_str(&search)
+            .ok()?
+            .get(name)
+            .filter(|v| !v.is_empty())
     }
-}
 
-/// `v` as JavaScript's `String(v)` writes it: the shortest text that reads back as
-/// `v` (`1`, `0.25`).
-pub fn number(v: f64) -> String {
-    js_sys::Number::from(v)
-        .to_string_with_radix(10)
-        .map_or_else(|_| String::new(), String::from)
-}
-
-/// The number a text stands for, as JavaScript's `Number(text)` reads it (NaN when
-/// it is not one).
-pub fn parse_number(text: &str) -> f64 {
-    JsValue::from_str(text).unchecked_into_f64()
-}
-
-/// A readable message for a JS exception or rejection value.
-pub fn js_error(err: &JsValue) -> String {
-    if let Some(e) = err.dyn_ref::<js_sys::Error>() {
-        return String::from(e.message());
+    /// A plain JS object with these fields, set in this order.
+    pub fn object(fields: &[(&str, JsValue)]) -> js_sys::Object {
+        let object = js_sys::Object::new();
+        for (key, value) in fields {
+            let _ = js_sys::Reflect::set(&object, &JsValue::from_str(key), value);
+        }
+        object
     }
-    if let Some(s) = err.as_string() {
-        return s;
+
+    /// `v` with `digits` decimals, as JavaScript's `toFixed` writes it: `fixed(2.25, 1)`
+    /// is `"2.3"`. Numbers on the page are formatted by the browser because core's float
+    /// formatting is a large part of a wasm bundle.
+    pub fn fixed(v: f64, digits: u8) -> String {
+        js_sys::Number::from(v)
+            .to_fixed(digits)
+            .map_or_else(|_| String::new(), String::from)
     }
-    format!("{err:?}")
+
+    /// Like [`fixed`], with a `+` before numbers that are not negative.
+    pub fn signed(v: f64, digits: u8) -> String {
+        let text = fixed(v, digits);
+        if text.starts_with('-') {
+            text
+        } else {
+            format!("+{text}")
+        }
+    }
+
+    /// `v` as JavaScript's `String(v)` writes it: the shortest text that reads back as
+    /// `v` (`1`, `0.25`).
+    pub fn number(v: f64) -> String {
+        js_sys::Number::from(v)
+            .to_string_with_radix(10)
+            .map_or_else(|_| String::new(), String::from)
+    }
+
+    /// The number a text stands for, as JavaScript's `Number(text)` reads it (NaN when
+    /// it is not one).
+    pub fn parse_number(text: &str) -> f64 {
+        JsValue::from_str(text).unchecked_into_f64()
+    }
+
+    /// A readable message for a JS exception or rejection value.
+    pub fn js_error(err: &JsValue) -> String {
+        if let Some(e) = err.dyn_ref::<js_sys::Error>() {
+            return String::from(e.message());
+        }
+        if let Some(s) = err.as_string() {
+            return s;
+        }
+        format!("{err:?}")
+    }
+
+    /// A plain JS object with these fields, set in this order: what `JSON.parse` makes
+    /// of [`json::object`](crate::json::object)'s text.
+    pub fn fields_object(fields: &[(&str, Field)]) -> js_sys::Object {
+        let values: Vec<(&str, JsValue)> = fields
+            .iter()
+            .map(|(key, value)| {
+                let value = match *value {
+                    Field::Str(s) => JsValue::from_str(s),
+                    Field::Num(n) => JsValue::from_f64(n),
+                    Field::Bool(b) => JsValue::from_bool(b),
+                };
+                (*key, value)
+            })
+            .collect();
+        object(&values)
+    }
 }
 
 /// The median of `samples` (which it sorts), `None` when empty.

@@ -1,30 +1,31 @@
-//! The wire messages the client writes and reads, through the browser's own JSON.
+//! The wire messages the client writes and reads, without serde_json in the bundle.
 //!
 //! shared-protocol defines every message, and its serde code is what the robot runs.
-//! The client needs only a handful of them; in the browser, `JSON.parse`,
-//! `JSON.stringify` and a few field reads do that job without linking serde_json's
-//! parser, printer and float formatting into the bundle.
+//! The client needs only a handful of them; [`json`](crate::json) writes them in plain
+//! Rust and reads them through the browser's `JSON.parse` and a few field reads, which
+//! does the job without linking serde_json's parser, printer and float formatting into
+//! the bundle. Off the browser (native builds, tests) the same readers look into a
+//! serde_json value instead.
 //!
 //! The text written is shared-protocol's JSON with the fields in the same order;
 //! numbers are written the way JavaScript writes them (`1` where serde_json writes
 //! `1.0`, the same JSON number). Messages read are checked as shared-protocol checks
 //! them: a typed message with a missing or mistyped field is an error, not a zero.
+//! The tests in `wire/tests.rs` hold both to shared-protocol's own serialisation.
 
-use crate::util::object;
-use js_sys::{Object, Reflect, JSON};
+use crate::json::{self, Field, Parsed, Value};
 use shared_protocol::signaling::MAX_DESCRIPTION_BYTES;
 use shared_protocol::{
     DriveState, MotorState, Ping, Pong, ProtocolError, RobotStatus, SdpType, SessionDescription,
     StreamStats, MAX_MESSAGE_BYTES,
 };
-use wasm_bindgen::JsValue;
 
 /// The largest integer a JavaScript number holds exactly, 2^53 - 1.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// The signaling body of an offer: `{"type":"offer","sdp":"..."}`.
 pub fn offer(sdp: &str) -> String {
-    stringify(&[("type", "offer".into()), ("sdp", sdp.into())])
+    json::object(&[("type", Field::Str("offer")), ("sdp", Field::Str(sdp))])
 }
 
 /// Reads the robot's session description, checked like
@@ -37,7 +38,7 @@ pub fn description(text: &str) -> Result<SessionDescription, String> {
             text.len()
         ));
     }
-    let value = JSON::parse(text).map_err(|_| format!("malformed {WHAT}: not JSON"))?;
+    let value = Value::parse(text).ok_or_else(|| format!("malformed {WHAT}: not JSON"))?;
     let fields = Fields::of(&value, WHAT)?;
     let kind = match fields.string("type")?.as_str() {
         "offer" => SdpType::Offer,
@@ -57,20 +58,20 @@ pub fn description(text: &str) -> Result<SessionDescription, String> {
 
 /// The text of a drive state: `{"forward":..,"seq":..,"turn":..,"type":"drive"}`.
 pub fn drive(state: &DriveState) -> String {
-    stringify(&[
-        ("forward", state.forward.into()),
-        ("seq", (state.seq as f64).into()),
-        ("turn", state.turn.into()),
-        ("type", "drive".into()),
+    json::object(&[
+        ("forward", Field::Num(state.forward)),
+        ("seq", Field::Num(state.seq as f64)),
+        ("turn", Field::Num(state.turn)),
+        ("type", Field::Str("drive")),
     ])
 }
 
 /// The text of a ping: `{"id":..,"t":..,"type":"ping"}`.
 pub fn ping(ping: &Ping) -> String {
-    stringify(&[
-        ("id", (ping.id as f64).into()),
-        ("t", ping.t.into()),
-        ("type", "ping".into()),
+    json::object(&[
+        ("id", Field::Num(ping.id as f64)),
+        ("t", Field::Num(ping.t)),
+        ("type", Field::Str("ping")),
     ])
 }
 
@@ -101,13 +102,10 @@ impl RobotMessage {
                 text.len()
             ));
         }
-        let Ok(value) = JSON::parse(text) else {
+        let Some(value) = Value::parse(text) else {
             return Ok(Self::Other(text.to_owned()));
         };
-        let kind = value
-            .is_object()
-            .then(|| Reflect::get(&value, &"type".into()).ok()?.as_string())
-            .flatten();
+        let kind = value.field("type").and_then(|kind| kind.as_string());
         let fields = |what| Fields {
             value: &value,
             what,
@@ -118,13 +116,13 @@ impl RobotMessage {
             Some("status") => Self::status(&fields("status")),
             Some("error") => fields("error").string("message").map(Self::Error),
             _ => Ok(Self::Other(
-                JSON::stringify(&value).map_or_else(|_| text.to_owned(), String::from),
+                value.to_text().unwrap_or_else(|| text.to_owned()),
             )),
         };
         message.map_err(|e| format!("malformed telemetry: {e}"))
     }
 
-    fn pong(f: &Fields) -> Result<Self, String> {
+    fn pong(f: &Fields<Value>) -> Result<Self, String> {
         Ok(Self::Pong(Pong {
             id: f.count("id")?,
             t: f.number("t")?,
@@ -132,7 +130,7 @@ impl RobotMessage {
         }))
     }
 
-    fn stats(f: &Fields) -> Result<Self, String> {
+    fn stats(f: &Fields<Value>) -> Result<Self, String> {
         Ok(Self::Stats(StreamStats {
             viewers: f.count("viewers")?,
             frames_encoded: f.count("frames_encoded")?,
@@ -144,7 +142,7 @@ impl RobotMessage {
         }))
     }
 
-    fn status(f: &Fields) -> Result<Self, String> {
+    fn status(f: &Fields<Value>) -> Result<Self, String> {
         let motors = match f.string("motors")?.as_str() {
             "stopped" => MotorState::Stopped,
             "running" => MotorState::Running,
@@ -159,53 +157,59 @@ impl RobotMessage {
     }
 }
 
-/// A status message as the object `JSON.parse` makes of its text (`reason` left
-/// out when there is none).
-pub fn status_object(status: &RobotStatus) -> Object {
+/// The fields of a status message, in shared-protocol's order (`reason` left out
+/// when there is none).
+pub fn status_fields(status: &RobotStatus) -> Vec<(&'static str, Field<'_>)> {
     let motors = match status.motors {
         MotorState::Stopped => "stopped",
         MotorState::Running => "running",
     };
     let mut fields = vec![
-        ("type", "status".into()),
-        ("driver", status.driver.into()),
-        ("you_drive", status.you_drive.into()),
-        ("motors", motors.into()),
+        ("type", Field::Str("status")),
+        ("driver", Field::Bool(status.driver)),
+        ("you_drive", Field::Bool(status.you_drive)),
+        ("motors", Field::Str(motors)),
     ];
     if let Some(reason) = &status.reason {
-        fields.push(("reason", reason.into()));
+        fields.push(("reason", Field::Str(reason)));
     }
-    object(&fields)
+    fields
+}
+
+/// The fields of a stats message, in shared-protocol's order.
+pub fn stats_fields(stats: &StreamStats) -> [(&'static str, Field<'_>); 8] {
+    [
+        ("type", Field::Str("stats")),
+        ("viewers", Field::Num(f64::from(stats.viewers))),
+        ("frames_encoded", Field::Num(stats.frames_encoded as f64)),
+        ("fps", Field::Num(stats.fps)),
+        ("bitrate_kbps", Field::Num(stats.bitrate_kbps)),
+        ("width", Field::Num(f64::from(stats.width))),
+        ("height", Field::Num(f64::from(stats.height))),
+        ("encoder", Field::Str(&stats.encoder)),
+    ]
+}
+
+/// A status message as the object `JSON.parse` makes of its text.
+#[cfg(target_arch = "wasm32")]
+pub fn status_object(status: &RobotStatus) -> js_sys::Object {
+    crate::util::fields_object(&status_fields(status))
 }
 
 /// A stats message as the object `JSON.parse` makes of its text.
-pub fn stats_object(stats: &StreamStats) -> Object {
-    object(&[
-        ("type", "stats".into()),
-        ("viewers", stats.viewers.into()),
-        ("frames_encoded", (stats.frames_encoded as f64).into()),
-        ("fps", stats.fps.into()),
-        ("bitrate_kbps", stats.bitrate_kbps.into()),
-        ("width", stats.width.into()),
-        ("height", stats.height.into()),
-        ("encoder", (&stats.encoder).into()),
-    ])
-}
-
-/// `JSON.stringify` of an object with these fields, in this order.
-fn stringify(fields: &[(&str, JsValue)]) -> String {
-    // A plain object of strings and numbers always serialises.
-    JSON::stringify(&object(fields)).map_or_else(|_| String::new(), String::from)
+#[cfg(target_arch = "wasm32")]
+pub fn stats_object(stats: &StreamStats) -> js_sys::Object {
+    crate::util::fields_object(&stats_fields(stats))
 }
 
 /// The fields of one parsed JSON object, read with the message's name in errors.
-struct Fields<'a> {
-    value: &'a JsValue,
+struct Fields<'a, V> {
+    value: &'a V,
     what: &'static str,
 }
 
-impl<'a> Fields<'a> {
-    fn of(value: &'a JsValue, what: &'static str) -> Result<Self, String> {
+impl<'a, V: Parsed> Fields<'a, V> {
+    fn of(value: &'a V, what: &'static str) -> Result<Self, String> {
         if value.is_object() {
             Ok(Self { value, what })
         } else {
@@ -213,8 +217,8 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn get(&self, key: &str) -> JsValue {
-        Reflect::get(self.value, &key.into()).unwrap_or(JsValue::UNDEFINED)
+    fn get(&self, key: &str) -> Option<V> {
+        self.value.field(key)
     }
 
     fn wrong(&self, key: &str, expected: &str) -> String {
@@ -223,14 +227,14 @@ impl<'a> Fields<'a> {
 
     fn number(&self, key: &str) -> Result<f64, String> {
         self.get(key)
-            .as_f64()
+            .and_then(|v| v.as_f64())
             .ok_or_else(|| self.wrong(key, "a number"))
     }
 
     /// A non-negative integer that fits `T` (and that JavaScript holds exactly).
     fn count<T: TryFrom<u64>>(&self, key: &str) -> Result<T, String> {
         self.get(key)
-            .as_f64()
+            .and_then(|v| v.as_f64())
             .filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n <= MAX_SAFE_INTEGER)
             .and_then(|n| T::try_from(n as u64).ok())
             .ok_or_else(|| self.wrong(key, "a non-negative integer"))
@@ -238,13 +242,13 @@ impl<'a> Fields<'a> {
 
     fn boolean(&self, key: &str) -> Result<bool, String> {
         self.get(key)
-            .as_bool()
+            .and_then(|v| v.as_bool())
             .ok_or_else(|| self.wrong(key, "true or false"))
     }
 
     fn string(&self, key: &str) -> Result<String, String> {
         self.get(key)
-            .as_string()
+            .and_then(|v| v.as_string())
             .ok_or_else(|| self.wrong(key, "a string"))
     }
 
@@ -254,11 +258,13 @@ impl<'a> Fields<'a> {
         key: &str,
         read: impl Fn(&Self, &str) -> Result<T, String>,
     ) -> Result<Option<T>, String> {
-        let value = self.get(key);
-        if value.is_undefined() || value.is_null() {
+        if self.get(key).is_none_or(|v| v.is_null()) {
             Ok(None)
         } else {
             read(self, key).map(Some)
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

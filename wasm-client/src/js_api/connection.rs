@@ -1,6 +1,8 @@
-//! `RTCConnection`: rtcbot.js's connection object, message for message.
+//! `RTCConnection`: rtcbot.js's connection object, message for message, on top of
+//! the shared [`session`](crate::session) core.
 
 use super::{call, describe, err, function};
+use crate::session::{self, PostError, SessionError};
 use crate::util::js_error;
 use gloo::events::EventListener;
 use shared_protocol::DEFAULT_CHANNEL;
@@ -8,11 +10,11 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::future_to_promise;
 use web_sys::{
     MediaStream, MediaStreamTrack, MessageEvent, RtcConfiguration, RtcDataChannel,
-    RtcDataChannelEvent, RtcDataChannelInit, RtcDataChannelState, RtcOfferOptions,
-    RtcPeerConnection, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+    RtcDataChannelEvent, RtcDataChannelState, RtcOfferOptions, RtcPeerConnection, RtcSdpType,
+    RtcSessionDescription, RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
 /// Longest wait for ICE gathering before the description is returned with the
@@ -136,13 +138,9 @@ impl Inner {
                 return;
             }
         };
-        let stream = match event.streams().get(0).dyn_into::<MediaStream>() {
-            Ok(stream) => stream,
-            // A track sent without a stream: wrap it, so the subscriber still gets one.
-            Err(_) => match MediaStream::new_with_tracks(&js_sys::Array::of1(&track)) {
-                Ok(stream) => stream,
-                Err(_) => return,
-            },
+        // A track sent without a stream is wrapped, so the subscriber still gets one.
+        let Some(stream) = session::stream_of(event) else {
+            return;
         };
         let media = self.media(kind);
         *media.incoming.borrow_mut() = Some(stream.clone());
@@ -154,25 +152,19 @@ impl Inner {
 
     async fn set_remote(&self, description: &JsValue) -> Result<(), JsValue> {
         let init = description_init("setRemoteDescription", description)?;
-        JsFuture::from(self.pc.set_remote_description(&init))
+        session::set_remote(&self.pc, &init)
             .await
-            .map_err(|e| {
-                err(format!(
-                    "setRemoteDescription: the browser refused the description: {}",
-                    js_error(&e)
-                ))
-            })?;
+            .map_err(|e| err(format!("setRemoteDescription: {e}")))?;
         self.has_remote.set(true);
         Ok(())
     }
 
-    /// The local description once ICE gathering is complete, as `{type, sdp}`.
-    async fn finish_local(&self, what: &str) -> Result<JsValue, JsValue> {
-        crate::connection::gathered(&self.pc, GATHER_TIMEOUT_MS).await;
-        let local = self
-            .pc
-            .local_description()
-            .ok_or_else(|| err(format!("{what}: the browser produced no description")))?;
+    /// The local description made by the session core, as `{type, sdp}`.
+    fn described(
+        what: &str,
+        local: Result<RtcSessionDescription, SessionError>,
+    ) -> Result<JsValue, JsValue> {
+        let local = local.map_err(|e| err(format!("{what}: {e}")))?;
         let out = js_sys::Object::new();
         set(
             &out,
@@ -199,21 +191,7 @@ impl Inner {
                     ))
                 })?;
             }
-            let answer = JsFuture::from(self.pc.create_answer()).await.map_err(|e| {
-                err(format!(
-                    "{WHAT}: could not create an answer: {}",
-                    js_error(&e)
-                ))
-            })?;
-            JsFuture::from(self.pc.set_local_description(answer.unchecked_ref()))
-                .await
-                .map_err(|e| {
-                    err(format!(
-                        "{WHAT}: could not set the answer: {}",
-                        js_error(&e)
-                    ))
-                })?;
-            return self.finish_local(WHAT).await;
+            return Self::described(WHAT, session::answer(&self.pc, GATHER_TIMEOUT_MS).await);
         }
         if self.offered.replace(true) {
             return Err(err(format!(
@@ -221,27 +199,12 @@ impl Inner {
                  setRemoteDescription, or create a new RTCConnection to connect again"
             )));
         }
-        let init = RtcDataChannelInit::new();
-        init.set_ordered(self.ordered);
-        let dc = self
-            .pc
-            .create_data_channel_with_data_channel_dict(DEFAULT_CHANNEL, &init);
-        self.adopt_channel(dc, true);
+        self.adopt_channel(session::data_channel(&self.pc, self.ordered), true);
         let options = RtcOfferOptions::new();
         options.set_offer_to_receive_video(self.video.offer_to_receive.get());
         options.set_offer_to_receive_audio(self.audio.offer_to_receive.get());
-        let offer = JsFuture::from(self.pc.create_offer_with_rtc_offer_options(&options))
-            .await
-            .map_err(|e| {
-                err(format!(
-                    "{WHAT}: could not create an offer: {}",
-                    js_error(&e)
-                ))
-            })?;
-        JsFuture::from(self.pc.set_local_description(offer.unchecked_ref()))
-            .await
-            .map_err(|e| err(format!("{WHAT}: could not set the offer: {}", js_error(&e))))?;
-        self.finish_local(WHAT).await
+        let offer = session::offer(&self.pc, Some(&options), GATHER_TIMEOUT_MS).await;
+        Self::described(WHAT, offer)
     }
 
     fn close(&self) {
@@ -358,11 +321,7 @@ impl RtcConnection {
         };
         let config: RtcConfiguration =
             if rtc_configuration.is_undefined() || rtc_configuration.is_null() {
-                let config = RtcConfiguration::new();
-                let server = web_sys::RtcIceServer::new();
-                server.set_urls(&js_sys::Array::of1(&DEFAULT_STUN.into()));
-                config.set_ice_servers(&js_sys::Array::of1(&server));
-                config
+                session::configuration(&[DEFAULT_STUN])
             } else if rtc_configuration.is_object() {
                 rtc_configuration.unchecked_into()
             } else {
@@ -380,12 +339,8 @@ impl RtcConnection {
                  use it in a browser",
             ));
         }
-        let pc = RtcPeerConnection::new_with_configuration(&config).map_err(|e| {
-            err(format!(
-                "RTCConnection: the browser refused the configuration: {}",
-                js_error(&e)
-            ))
-        })?;
+        let pc =
+            session::peer_connection(&config).map_err(|e| err(format!("RTCConnection: {e}")))?;
         let inner = Rc::new(Inner {
             pc: pc.clone(),
             ordered,
@@ -566,58 +521,37 @@ fn put(inner: &Inner, msg: JsValue) -> Result<(), JsValue> {
     inner.send_text(text)
 }
 
-/// `POST`s `body` as JSON; the parsed JSON reply, or a readable error.
+/// `POST`s `body` as JSON through the session core; the parsed JSON reply, or a
+/// readable error naming `url`.
 async fn post_json(url: &str, body: &str) -> Result<JsValue, JsValue> {
-    let window =
-        web_sys::window().ok_or_else(|| err("RTCConnection.connect needs a browser window"))?;
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    let headers = web_sys::Headers::new()?;
-    headers.set("Content-Type", "application/json")?;
-    init.set_headers(&headers);
-    init.set_body(&JsValue::from_str(body));
-    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| {
-        err(format!(
-            "RTCConnection.connect: bad URL {url:?}: {}",
-            js_error(&e)
-        ))
+    const WHAT: &str = "RTCConnection.connect";
+    let text = session::post_offer(url, body, None).await.map_err(|e| {
+        err(match e {
+            PostError::NoWindow => format!("{WHAT} needs a browser window"),
+            PostError::Request(message) => format!("{WHAT}: bad URL {url:?}: {message}"),
+            PostError::Unreachable(message) => {
+                format!("{WHAT}: cannot reach {url} ({message})")
+            }
+            PostError::BrokeOff(message) => format!("{WHAT}: the reply broke off ({message})"),
+            // An empty body leaves nothing after the status (the status text stands
+            // in for HTML pages only).
+            PostError::Status(http) => {
+                let detail = if http.body.is_empty() {
+                    ""
+                } else {
+                    http.detail()
+                };
+                format!("{WHAT}: {url} answered HTTP {} {detail}", http.status)
+                    .trim_end()
+                    .to_owned()
+            }
+            PostError::TimedOut => format!("{WHAT}: {url} did not answer in time"),
+        })
     })?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
-        .await
-        .map_err(|e| {
-            err(format!(
-                "RTCConnection.connect: cannot reach {url} ({})",
-                js_error(&e)
-            ))
-        })?
-        .unchecked_into();
-    let text = JsFuture::from(response.text()?)
-        .await
-        .map_err(|e| {
-            err(format!(
-                "RTCConnection.connect: the reply broke off ({})",
-                js_error(&e)
-            ))
-        })?
-        .as_string()
-        .unwrap_or_default();
-    if !response.ok() {
-        let detail: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        let detail: String = if detail.starts_with('<') {
-            response.status_text()
-        } else {
-            detail.chars().take(160).collect()
-        };
-        return Err(err(format!(
-            "RTCConnection.connect: {url} answered HTTP {} {detail}",
-            response.status()
-        )
-        .trim_end()));
-    }
     js_sys::JSON::parse(&text).map_err(|_| {
         let start: String = text.chars().take(60).collect();
         err(format!(
-            "RTCConnection.connect: {url} did not answer with JSON (got {start:?})"
+            "{WHAT}: {url} did not answer with JSON (got {start:?})"
         ))
     })
 }
