@@ -23,7 +23,8 @@ for m in re.finditer(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) igno
 rust = (passed, failed, skipped)
 
 # node --test's spec reporter closes with "ℹ pass N", "ℹ fail N", "ℹ skipped N".
-for key, name in (("pass", "passed"), ("fail", "failed"), ("skipped", "skipped")):
+for key, name in (("pass", "passed"), ("fail", "failed"), ("cancelled", "failed"),
+                  ("skipped", "skipped")):
     for m in re.finditer(rf"^\S* ?{key} (\d+)$", node_log, re.M):
         n = int(m.group(1))
         if name == "passed":

@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
 # One command to run every test: installs what is missing (Debian packages, the wasm
-# toolchain, Chromium, the browser-test npm packages, the V4L2 test VM), builds the browser app and the
-# npm package, then
-# runs the Rust unit and end-to-end tests and the browser end-to-end tests.
+# toolchain, Chromium, the browser-test npm packages, the V4L2 test VM), builds the
+# browser app and the npm package, then runs every crate's Rust tests (unit, end to
+# end, the VM's, the examples, the README's code) and the browser end-to-end tests,
+# and closes with one summary line over all of them.
 # Idempotent; quick when everything is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh nasm pkg-config libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 chromium chromium-driver socat
+bash scripts/setup.sh nasm pkg-config libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 chromium chromium-driver socat ffmpeg
 bash scripts/build-web.sh
 # The VM with real V4L2 drivers (vivid camera, vicodec M2M encoder) that
 # tests/tests/v4l2_vm.rs boots: qemu, busybox, Debian's kernel, two modules built here.
 bash scripts/v4l2-vm.sh --setup
-
-# Rust: unit tests, and real WebRTC peers against a real robot.
-cargo test --locked
-
-# Browser: Debian's Chromium (playwright-core drives it) against the robot binary.
+# The robot binary the browser tests start, and the npm package they install.
 cargo build --locked -p rtcbot-native --bin rtcbot-robot
-# The npm package (target/npm/rtcbot-rs-*.tgz), installed by the browser tests.
 bash scripts/build-npm.sh
-bash scripts/browser-tests.sh
+
+logs=target/test-logs
+mkdir -p "$logs"
+status=0
+# Rust: every workspace member's tests (wasm-client's pure code runs natively).
+cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$logs/cargo.log" || status=1
+# Browser: Debian's Chromium (playwright-core drives it) against the robot binary.
+bash scripts/browser-tests.sh 2>&1 | tee "$logs/browser.log" || status=1
+# One line over every suite; fails when a crate's tests did not run.
+python3 scripts/test-summary.py "$logs/cargo.log" "$logs/browser.log" || status=1
+exit "$status"

@@ -15,6 +15,8 @@ const WAIT: Duration = Duration::from_secs(20);
 struct Example {
     child: Child,
     url: String,
+    /// What it prints after its address, line by line.
+    stdout: std::sync::mpsc::Receiver<String>,
 }
 
 impl Drop for Example {
@@ -45,10 +47,18 @@ fn start(name: &str) -> Example {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("starting {}: {e}", exe.display()));
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    out.read_line(&mut line).unwrap();
+    // Keep reading, so the program never writes into a closed pipe.
+    let (lines, stdout) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let addr = line
         .trim()
         .strip_prefix("listening on ")
@@ -57,6 +67,7 @@ fn start(name: &str) -> Example {
     Example {
         child,
         url: format!("http://{addr}/connect"),
+        stdout,
     }
 }
 
@@ -106,6 +117,14 @@ async fn json_echo_answers_the_sender_and_ticks_for_everyone() {
     .await;
     assert!(tick.get("tick").is_some(), "the other peer got {tick}");
     next_json(&mut client, |v| v.get("tick").is_some()).await;
+    // The program printed what it got.
+    let printed: Vec<String> = example.stdout.try_iter().collect();
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.ends_with(r#"said {"hello":"robot"}"#)),
+        "json_echo printed {printed:?}"
+    );
     client.close().await;
     other.close().await;
 }

@@ -22,13 +22,14 @@ use std::process::Command;
 
 const FWHT: [u8; 4] = *b"FWHT";
 
+// The VM boots Debian's amd64 kernel: elsewhere the test is counted as ignored (on a
+// Pi, the real devices are there instead).
 #[test]
+#[cfg_attr(
+    not(all(target_os = "linux", target_arch = "x86_64")),
+    ignore = "the V4L2 test VM needs an x86_64 Linux host"
+)]
 fn camera_and_hardware_encoder_code_runs_on_real_v4l2_drivers() {
-    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
-        // The VM boots Debian's amd64 kernel; on a Pi, the real devices are there.
-        eprintln!("skipped: the V4L2 test VM needs an x86_64 Linux host");
-        return;
-    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let exe = std::env::current_exe().expect("test binary path");
     let out = Command::new("bash")
