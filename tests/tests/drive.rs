@@ -8,7 +8,7 @@ use pty::{scratch, PtyPair};
 use rtcbot::config::{DriveConfig, SerialConfig};
 use rtcbot::control::ControlHub;
 use rtcbot::control::{DriveController, DriveMapping};
-use rtcbot::serial::{LinkState, SerialConnection};
+use rtcbot::serial::SerialConnection;
 use shared_protocol::{Control, DriveState, MotorState, Ping, Telemetry};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -47,13 +47,7 @@ async fn robot_with_drive(pair: &PtyPair, drive: DriveConfig) -> TestRobot {
         c.drive = Some(drive);
     })
     .await;
-    let mut state = robot.robot.serial().expect("serial link").state();
-    within(
-        "the serial link to connect",
-        state.wait_for(|s| *s == LinkState::Connected),
-    )
-    .await
-    .unwrap();
+    connected(robot.robot.serial().expect("serial link")).await;
     robot
 }
 
@@ -187,13 +181,7 @@ async fn the_drive_controller_writes_the_stop_itself_at_shutdown() {
     let dir = scratch("controller-shutdown");
     let pair = PtyPair::start(&dir);
     let serial = SerialConnection::open(motor_serial(pair.robot.clone())).unwrap();
-    let mut state = serial.state();
-    within(
-        "the serial link to connect",
-        state.wait_for(|s| *s == LinkState::Connected),
-    )
-    .await
-    .unwrap();
+    connected(&serial).await;
     let codec = serial.config().write_codec().unwrap();
     let mapping = DriveMapping::new(
         DriveConfig {

@@ -3,7 +3,7 @@
 
 mod common;
 mod pty;
-use common::{recv_until, within, TestRobot};
+use common::{connected, recv_until, within, TestRobot};
 use pty::{scratch, PtyPair};
 use rtcbot::serial::{Incoming, LinkState, SerialConfig, SerialConnection, SerialEvent};
 use serde_json::{json, Value};
@@ -24,16 +24,6 @@ fn docs_config(path: &std::path::Path) -> SerialConfig {
         read_keys: keys(&["value1", "value2"]),
         ..SerialConfig::default()
     }
-}
-
-async fn connected(serial: &SerialConnection) {
-    let mut state = serial.state();
-    within(
-        "the serial link to connect",
-        state.wait_for(|s| *s == LinkState::Connected),
-    )
-    .await
-    .unwrap();
 }
 
 async fn next_message(events: &mut broadcast::Receiver<SerialEvent>) -> Value {

@@ -241,14 +241,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn toml_and_flags_combine() {
-        let c =
-            Config::from_toml("listen = \"127.0.0.1:9000\"\n[video]\nwidth = 1280\nheight = 720\n")
-                .unwrap();
-        assert_eq!(c.listen.port(), 9000);
-        assert_eq!(c.video.width, 1280);
-        assert_eq!(c.video.fps, 30);
-
+    fn the_file_then_the_flags() {
         let dir = std::env::temp_dir().join(format!("rtcbot-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("robot.toml");

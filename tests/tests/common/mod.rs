@@ -72,6 +72,17 @@ pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
 }
 
+/// Waits until the serial link is open.
+pub async fn connected(serial: &rtcbot::serial::SerialConnection) {
+    let mut state = serial.state();
+    within(
+        "the serial link to connect",
+        state.wait_for(|s| *s == rtcbot::serial::LinkState::Connected),
+    )
+    .await
+    .unwrap();
+}
+
 /// Polls `check` until it is true, failing with `what` after [`WAIT`].
 pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     within(what, async {
