@@ -14,7 +14,13 @@ use thiserror::Error;
 /// Why encoding failed.
 #[derive(Debug, Error)]
 pub enum EncoderError {
-    /// The codec library refused.
+    /// openh264 refused (the message is repeated here for log lines).
+    #[error("openh264: {0}")]
+    OpenH264(#[from] ::openh264::Error),
+    /// The hardware encoder failed.
+    #[error(transparent)]
+    Hardware(#[from] m2m::M2mError),
+    /// An encoder of your own failed.
     #[error("H.264 encoder error: {0}")]
     Codec(String),
 }

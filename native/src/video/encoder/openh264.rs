@@ -60,7 +60,7 @@ impl OpenH264Encoder {
                 settings.keyframe_interval.max(1),
             ));
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
-            .map_err(|e| EncoderError::Codec(e.to_string()))?;
+            ?;
         Ok(Self {
             encoder,
             out: Vec::with_capacity(64 * 1024),
@@ -84,7 +84,7 @@ impl VideoEncoder for OpenH264Encoder {
         let stream = self
             .encoder
             .encode(&I420(frame))
-            .map_err(|e| EncoderError::Codec(e.to_string()))?;
+            ?;
         let keyframe = match stream.frame_type() {
             FrameType::Skip | FrameType::Invalid => return Ok(None),
             FrameType::IDR => true,

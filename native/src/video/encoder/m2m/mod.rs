@@ -40,7 +40,6 @@ pub use discovery::{
 pub use encoder::M2mEncoder;
 pub use layout::PlaneLayout;
 
-use crate::video::encoder::EncoderError;
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -78,8 +77,3 @@ pub enum M2mError {
     },
 }
 
-impl From<M2mError> for EncoderError {
-    fn from(err: M2mError) -> Self {
-        EncoderError::Codec(err.to_string())
-    }
-}
