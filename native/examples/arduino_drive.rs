@@ -42,9 +42,6 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("listening on {}", listener.local_addr()?);
     // Shutting down writes the stop command before the program ends.
-    rtcbot::serve(listener, robot, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    rtcbot::serve(listener, robot, rtcbot::shutdown_signal()).await?;
     Ok(())
 }

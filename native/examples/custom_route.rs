@@ -42,9 +42,6 @@ async fn main() -> anyhow::Result<()> {
         .layer(middleware::from_fn(robot_name));
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("listening on {}", listener.local_addr()?);
-    rtcbot::serve_app(listener, app, robot, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    rtcbot::serve_app(listener, app, robot, rtcbot::shutdown_signal()).await?;
     Ok(())
 }

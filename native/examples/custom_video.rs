@@ -66,9 +66,6 @@ async fn main() -> anyhow::Result<()> {
         .start()?;
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("listening on {}", listener.local_addr()?);
-    rtcbot::serve(listener, robot, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    rtcbot::serve(listener, robot, rtcbot::shutdown_signal()).await?;
     Ok(())
 }

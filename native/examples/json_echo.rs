@@ -21,9 +21,11 @@ async fn main() -> anyhow::Result<()> {
     let robot = Robot::start(Config::default())?;
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("listening on {}", listener.local_addr()?);
-    tokio::spawn(rtcbot::serve(listener, robot.clone(), async {
-        let _ = tokio::signal::ctrl_c().await;
-    }));
+    tokio::spawn(rtcbot::serve(
+        listener,
+        robot.clone(),
+        rtcbot::shutdown_signal(),
+    ));
 
     // Once a second, a message for everyone, like RTCBot's put_nowait in a loop.
     let ticker = robot.clone();
@@ -36,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Every message from every browser, with who sent it.
     let mut messages = robot.subscribe();
-    while let Ok(event) = messages.recv().await {
+    while let Some(event) = messages.recv().await {
         let said = match event.control {
             Control::Json(value) => value,
             Control::Text(text) => json!(text),

@@ -30,7 +30,7 @@ pub enum Error {
     /// The client could not connect or send.
     #[error(transparent)]
     Client(#[from] crate::rtc::ClientError),
-    /// The HTTP server failed.
-    #[error("HTTP server")]
+    /// An I/O error (binding or serving HTTP...).
+    #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -44,11 +44,38 @@ pub async fn serve_app(
     robot: Robot,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    robot.shutdown().await;
-    served
+    // The robot stops when `shutdown` completes, not when the last HTTP connection
+    // closes: a long-lived route of yours must not keep the motors running.
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            robot.shutdown().await;
+        })
+        .await
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM (what systemd sends): the `shutdown` to
+/// hand [`serve`] in a robot program.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(err) => {
+                tracing::warn!("cannot watch for SIGTERM ({err}); stopping on Ctrl-C only");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
 }
 
 /// The robot's routes: `POST /connect`, `GET /health`, the browser bundle.

@@ -6,10 +6,8 @@
 //! let robot = rtcbot::Robot::start(rtcbot::Config::default())?;
 //! let mut messages = robot.subscribe();                 // every peer's messages
 //! let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
-//! tokio::spawn(rtcbot::serve(listener, robot.clone(), async {
-//!     let _ = tokio::signal::ctrl_c().await;
-//! }));
-//! while let Ok(event) = messages.recv().await {
+//! tokio::spawn(rtcbot::serve(listener, robot.clone(), rtcbot::shutdown_signal()));
+//! while let Some(event) = messages.recv().await {       // None once it shuts down
 //!     robot.broadcast(&rtcbot::protocol::Telemetry::Json(
 //!         serde_json::json!({"echo": format!("{:?}", event.control)}),
 //!     ));
@@ -50,8 +48,8 @@ pub mod video;
 pub use self::rtc::{ClientOptions, RobotClient};
 pub use config::Config;
 pub use error::Error;
-pub use http::{router, serve, serve_app};
-pub use robot::{PeerInfo, Robot, RobotBuilder};
+pub use http::{router, serve, serve_app, shutdown_signal};
+pub use robot::{Messages, PeerInfo, Robot, RobotBuilder};
 pub use shared_protocol as protocol;
 
 /// The README's Rust code, compiled by `cargo test --doc`.

@@ -1,5 +1,5 @@
 //! MJPEG camera frames: real JPEGs made by ffmpeg, decoded to I420 by
-//! `v4l_camera::mjpeg_to_i420`.
+//! `rtcbot::video::source::v4l2::mjpeg_to_i420`.
 
 use rtcbot::video::source::v4l2::mjpeg_to_i420;
 use std::path::PathBuf;

@@ -161,6 +161,9 @@ async fn the_stop_struct_comes_at_once_when_the_driver_leaves_and_at_shutdown() 
         took < Duration::from_secs(10),
         "the stop took {took:?}: that is no stop on leaving"
     );
+    // The counter moves just after the write is queued, which may be after the pty
+    // read it: wait for it, then check it moved once.
+    eventually("the stop to be counted", || stops() > before).await;
     assert_eq!(stops(), before + 1, "one stop command for the leave");
 
     // Moving again when the robot shuts down: the stop struct is on the wire before

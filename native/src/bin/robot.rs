@@ -66,7 +66,7 @@ async fn run() -> anyhow::Result<()> {
         config.video.fps
     );
     tokio::spawn(log_drive(robot.clone()));
-    rtcbot::serve(listener, robot, shutdown_signal())
+    rtcbot::serve(listener, robot, rtcbot::shutdown_signal())
         .await
         .context("HTTP server failed")?;
     Ok(())
@@ -84,22 +84,6 @@ async fn log_drive(robot: Robot) {
             "drive"
         );
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down");
 }
 
 /// Command-line flags of the robot binary; each overrides the config file.

@@ -33,8 +33,43 @@ use crate::video::{StreamCounters, VideoStream};
 use registry::Registry;
 use shared_protocol::{SessionDescription, Telemetry};
 use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
+
+/// Every peer's messages, from [`Robot::subscribe`].
+///
+/// Each subscriber has its own queue of 256 messages; one that falls further behind
+/// loses the oldest (counted in [`Messages::lost`], logged) and goes on with the rest.
+pub struct Messages {
+    events: broadcast::Receiver<ControlEvent>,
+    closed: watch::Receiver<bool>,
+    lost: u64,
+}
+
+impl Messages {
+    /// The next message; `None` once the robot has shut down.
+    pub async fn recv(&mut self) -> Option<ControlEvent> {
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.closed.wait_for(|closed| *closed) => return None,
+                event = self.events.recv() => match event {
+                    Ok(event) => return Some(event),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        self.lost += n;
+                        tracing::warn!("a subscriber fell behind and lost {n} messages");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
+
+    /// Messages this subscriber lost by falling behind.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+}
 
 /// The running robot; cheap to clone.
 #[derive(Clone)]
@@ -50,6 +85,8 @@ struct RobotInner {
     drive: Option<DriveController>,
     registry: Arc<Registry>,
     peer_context: Arc<PeerContext>,
+    /// Set at shutdown: ends every [`Messages`].
+    closed: watch::Sender<bool>,
     /// The watchdog and reporters, aborted at shutdown.
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -106,6 +143,7 @@ impl Robot {
             drive,
             registry,
             peer_context,
+            closed: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
         });
         let mut tasks = vec![
@@ -137,18 +175,25 @@ impl Robot {
         }
         let id = registry.next_id();
         let (peer, answer) = negotiate(self.inner.peer_context.clone(), id, offer).await?;
-        registry.insert(peer);
+        // Checked again: other offers, or shutdown, may have come meanwhile.
+        if let Err((peer, err)) = registry.insert(peer) {
+            peer.close().await;
+            return Err(err);
+        }
         tracing::info!(peer = id, "answered an offer ({} peers)", registry.count());
         Ok(answer)
     }
 
     /// Every message from every peer, with the peer's id and when it arrived (drive
     /// states a peer was refused excluded; pings are answered by the robot and not
-    /// passed on). Each subscriber has its own queue of 256 messages; one that falls
-    /// further behind loses the oldest and is told how many with
-    /// [`broadcast::error::RecvError::Lagged`].
-    pub fn subscribe(&self) -> broadcast::Receiver<ControlEvent> {
-        self.inner.hub.events()
+    /// passed on), until the robot shuts down. See [`Messages`] for what a subscriber
+    /// that falls behind loses.
+    pub fn subscribe(&self) -> Messages {
+        Messages {
+            events: self.inner.hub.events(),
+            closed: self.inner.closed.subscribe(),
+            lost: 0,
+        }
     }
 
     /// Queues `msg` for one peer, like RTCBot's `put_nowait`; never waits.
@@ -215,6 +260,7 @@ impl Robot {
     pub async fn shutdown(&self) {
         let inner = &self.inner;
         inner.hub.stop("the robot is shutting down");
+        inner.closed.send_replace(true);
         inner.registry.close_all().await;
         for task in inner.tasks.lock().expect("tasks lock").drain(..) {
             task.abort();
@@ -235,10 +281,11 @@ impl Robot {
 
 impl RobotInner {
     fn broadcast(&self, msg: &Telemetry) -> usize {
+        let text: Arc<str> = msg.to_text().into();
         self.registry
             .list()
             .iter()
-            .filter(|peer| peer.send(msg).is_ok())
+            .filter(|peer| peer.send_text(text.clone()).is_ok())
             .count()
     }
 }

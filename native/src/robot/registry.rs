@@ -2,7 +2,7 @@
 //! at shutdown. Removal frees a peer's tasks and releases the drive if it held it.
 
 use crate::control::{ControlHub, PeerId};
-use crate::rtc::peer::{Peer, PeerCounters};
+use crate::rtc::peer::{Peer, PeerCounters, PeerError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,12 +51,17 @@ impl Registry {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
-    pub(crate) fn insert(&self, peer: Peer) {
-        let peer = Arc::new(peer);
-        self.peers
-            .lock()
-            .expect("peers lock")
-            .insert(peer.id(), peer);
+    /// Adds a peer unless the robot is shutting down or full; gives it back if not.
+    pub(crate) fn insert(&self, peer: Peer) -> Result<(), (Peer, PeerError)> {
+        let mut peers = self.peers.lock().expect("peers lock");
+        if self.shutting_down() {
+            return Err((peer, PeerError::ShuttingDown));
+        }
+        if peers.len() >= MAX_PEERS {
+            return Err((peer, PeerError::TooMany(MAX_PEERS)));
+        }
+        peers.insert(peer.id(), Arc::new(peer));
+        Ok(())
     }
 
     pub(crate) fn count(&self) -> usize {
@@ -106,8 +111,11 @@ impl Registry {
 
     /// Refuses new peers and closes every one.
     pub(crate) async fn close_all(&self) {
-        self.shutting_down.store(true, Ordering::SeqCst);
-        let peers: Vec<_> = self.peers.lock().expect("peers lock").drain().collect();
+        let peers: Vec<_> = {
+            let mut peers = self.peers.lock().expect("peers lock");
+            self.shutting_down.store(true, Ordering::SeqCst);
+            peers.drain().collect()
+        };
         for (id, peer) in peers {
             self.hub.peer_left(id);
             peer.close().await;

@@ -32,7 +32,7 @@ pub enum ClientError {
     #[error("signaling failed: {0}")]
     Signaling(String),
     /// The WebRTC stack failed.
-    #[error("WebRTC error")]
+    #[error("WebRTC error: {0}")]
     WebRtc(#[from] webrtc::error::Error),
     /// The connection is not in a state to do this.
     #[error("{0}")]

@@ -20,6 +20,12 @@ use webrtc::peer_connection::{
     Registry, SettingEngineBuilder,
 };
 
+/// Bytes a robot's data channel may hold unsent before its writes wait: what makes a
+/// peer's outbox ([`super::peer::OUTBOX`]) fill when the peer stops reading, instead of
+/// webrtc-rs queueing without limit. Above the ~1 MiB SCTP receive window, so a peer
+/// that reads never meets it.
+pub const SEND_BUFFER_LIMIT: usize = 2 << 20;
+
 /// How long ICE gathering may take before the description is sent anyway.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
 /// H.264 profiles offered to browsers: constrained baseline, then baseline.
@@ -108,7 +114,13 @@ pub async fn build_connection(
         if side == Side::Answerer {
             settings = settings.with_answering_dtls_role(RTCDtlsRole::Server);
         }
+        let limit = match side {
+            Side::Answerer => SEND_BUFFER_LIMIT,
+            // The client's own sends are the caller's to pace.
+            Side::Offerer => usize::MAX,
+        };
         let built = PeerConnectionBuilder::new()
+            .with_data_channel_send_buffer_limit(limit)
             .with_configuration(config.clone())
             .with_media_engine(media)
             .with_interceptor_registry(registry)

@@ -58,7 +58,7 @@ pub enum PeerError {
     #[error("the offer was refused: {0}")]
     BadOffer(#[source] webrtc::error::Error),
     /// The WebRTC stack failed on the robot's side.
-    #[error("WebRTC error")]
+    #[error("WebRTC error: {0}")]
     WebRtc(#[from] webrtc::error::Error),
     /// Negotiation ended without what it needs.
     #[error("negotiation failed: {0}")]
@@ -125,13 +125,14 @@ struct PeerShared {
     id: PeerId,
     ctx: Arc<PeerContext>,
     channel: Mutex<Option<Arc<dyn DataChannel>>>,
-    outbox: mpsc::Sender<String>,
+    outbox: mpsc::Sender<Arc<str>>,
     /// Taken by the writer task when the message channel first opens.
-    outbox_rx: Mutex<Option<mpsc::Receiver<String>>>,
+    outbox_rx: Mutex<Option<mpsc::Receiver<Arc<str>>>>,
     open: AtomicBool,
     video: Mutex<Option<VideoSender>>,
     wants_video: bool,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// `None` once the peer is closed: a task spawned then is aborted at once.
+    tasks: Mutex<Option<Vec<JoinHandle<()>>>>,
     gathered: watch::Sender<bool>,
     connected: AtomicBool,
     refusals: Mutex<RefusalThrottle>,
@@ -177,6 +178,11 @@ impl Peer {
         self.shared.send(msg)
     }
 
+    /// Queues text already serialised (a broadcast serialises once for every peer).
+    pub fn send_text(&self, text: Arc<str>) -> Result<(), SendError> {
+        self.shared.send_text(text)
+    }
+
     /// Stops its tasks and closes its connection.
     pub async fn close(&self) {
         self.shared.abort_tasks();
@@ -196,14 +202,21 @@ impl Peer {
 impl PeerShared {
     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let handle = tokio::spawn(task);
-        self.tasks.lock().expect("tasks lock").push(handle);
+        match self.tasks.lock().expect("tasks lock").as_mut() {
+            Some(tasks) => tasks.push(handle),
+            None => handle.abort(),
+        }
     }
 
     fn send(&self, msg: &Telemetry) -> Result<(), SendError> {
+        self.send_text(msg.to_text().into())
+    }
+
+    fn send_text(&self, text: Arc<str>) -> Result<(), SendError> {
         if !self.open.load(Ordering::SeqCst) {
             return Err(SendError::NotOpen);
         }
-        match self.outbox.try_send(msg.to_text()) {
+        match self.outbox.try_send(text) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -229,7 +242,8 @@ impl PeerShared {
 
     /// Stops every task of this peer.
     fn abort_tasks(&self) {
-        for task in self.tasks.lock().expect("tasks lock").drain(..) {
+        let tasks = self.tasks.lock().expect("tasks lock").take();
+        for task in tasks.into_iter().flatten() {
             task.abort();
         }
     }
@@ -286,7 +300,7 @@ pub async fn negotiate(
         open: AtomicBool::new(false),
         video: Mutex::new(None),
         wants_video,
-        tasks: Mutex::new(Vec::new()),
+        tasks: Mutex::new(Some(Vec::new())),
         gathered,
         connected: AtomicBool::new(false),
         refusals: Mutex::new(RefusalThrottle::default()),
@@ -448,7 +462,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// Writes the outbox to the message channel, in order, until the peer closes.
-async fn write_outbox(shared: Arc<PeerShared>, mut outbox: mpsc::Receiver<String>) {
+async fn write_outbox(shared: Arc<PeerShared>, mut outbox: mpsc::Receiver<Arc<str>>) {
     while let Some(text) = outbox.recv().await {
         shared.write(&text).await;
     }
@@ -469,15 +483,21 @@ async fn serve_channel(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
                     }
                 }
                 tracing::debug!(peer = id, "data channel {label:?} open");
-                // The status goes first, then whatever was queued after it.
-                shared
-                    .write(&Telemetry::Status(shared.ctx.hub.status_for(id, None)).to_text())
-                    .await;
+                // The status goes first into the empty outbox, then the outbox opens to
+                // everything else, so no notice falls between the two.
+                let status = Telemetry::Status(shared.ctx.hub.status_for(id, None));
                 let outbox = shared.outbox_rx.lock().expect("outbox lock").take();
-                if let Some(outbox) = outbox {
-                    shared.open.store(true, Ordering::SeqCst);
-                    let writer = shared.clone();
-                    shared.spawn(write_outbox(writer, outbox));
+                match outbox {
+                    Some(outbox) => {
+                        let _ = shared.outbox.try_send(status.to_text().into());
+                        shared.open.store(true, Ordering::SeqCst);
+                        let writer = shared.clone();
+                        shared.spawn(write_outbox(writer, outbox));
+                    }
+                    // A second channel: the writer already runs.
+                    None => {
+                        let _ = shared.send(&status);
+                    }
                 }
             }
             DataChannelEvent::OnMessage(msg) => {

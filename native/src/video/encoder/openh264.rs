@@ -59,8 +59,7 @@ impl OpenH264Encoder {
             .intra_frame_period(IntraFramePeriod::from_num_frames(
                 settings.keyframe_interval.max(1),
             ));
-        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
-            ?;
+        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)?;
         Ok(Self {
             encoder,
             out: Vec::with_capacity(64 * 1024),
@@ -81,10 +80,7 @@ impl VideoEncoder for OpenH264Encoder {
         if force_keyframe {
             self.encoder.force_intra_frame();
         }
-        let stream = self
-            .encoder
-            .encode(&I420(frame))
-            ?;
+        let stream = self.encoder.encode(&I420(frame))?;
         let keyframe = match stream.frame_type() {
             FrameType::Skip | FrameType::Invalid => return Ok(None),
             FrameType::IDR => true,

@@ -47,6 +47,15 @@ pub enum SourceError {
         /// What is wrong.
         reason: String,
     },
+    /// A source of your own failed.
+    #[error("video source {source_name}: {error}")]
+    Other {
+        /// The source's name.
+        source_name: String,
+        /// Its error.
+        #[source]
+        error: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Something that produces raw frames: a camera, a file, a test pattern.

@@ -76,4 +76,3 @@ pub enum M2mError {
         reason: String,
     },
 }
-
