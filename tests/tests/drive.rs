@@ -85,7 +85,13 @@ async fn the_arduino_gets_mapped_motor_structs_then_the_dead_man_stop() {
     // Idle: the robot keeps writing the stop command at its fixed rate.
     until_motors(&mut arduino, "the idle stop command", (0, 0)).await;
 
-    // What the Arduino sends reaches the browser as JSON telemetry.
+    // What the Arduino sends reaches the browser as JSON telemetry, once the robot's
+    // side of the channel is open (its first status says so).
+    recv_until(&mut client, "the first status", |m| match m {
+        Telemetry::Status(_) => Some(()),
+        _ => None,
+    })
+    .await;
     arduino.write(&[12, 123, 0]);
     let message = recv_until(&mut client, "the sensor struct as telemetry", |m| match m {
         Telemetry::Json(v) if v["type"] == "serial" && v.get("message").is_some() => {
