@@ -44,8 +44,9 @@ pub(super) async fn stats(robot: Weak<RobotInner>) {
                 name => format!("{}/{name}", robot.stream.source_name()),
             },
         });
+        // The same stats for everyone, serialised once; each peer's own status after.
+        robot.broadcast(&stats);
         for peer in robot.registry.list() {
-            let _ = peer.send(&stats);
             let _ = peer.send(&Telemetry::Status(robot.hub.status_for(peer.id(), None)));
         }
     }
