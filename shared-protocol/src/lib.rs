@@ -36,3 +36,11 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 
 /// The label of the data channel RTCBot peers use for messages.
 pub const DEFAULT_CHANNEL: &str = "default";
+
+/// The label of the data channel a driver sends its [`DriveState`]s on: opened by the
+/// offerer as unordered with no retransmission (`{ordered: false, maxRetransmits:
+/// 0}`), so that a lost packet never holds the states behind it. A drive state is
+/// latest-wins and carries a `seq`, so the robot drops stale or reordered ones; the
+/// dead-man covers a burst of losses. Everything else (and drive states from clients
+/// that do not open this channel, such as rtcbot.js) goes on [`DEFAULT_CHANNEL`].
+pub const DRIVE_CHANNEL: &str = "drive";

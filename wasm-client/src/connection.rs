@@ -285,9 +285,19 @@ impl Connection {
         }
     }
 
-    /// Sends a drive state (see [`wire::drive`]).
+    /// Sends a drive state (see [`wire::drive`]) on the drive channel (unordered, no
+    /// retransmission), or on the message channel while the drive channel is not open.
     pub fn send_drive(&self, state: &DriveState) -> bool {
-        self.send(&wire::drive(state))
+        let text = wire::drive(state);
+        {
+            let session = self.shared.session.borrow();
+            if let Some(s) = session.as_ref() {
+                if s.drive.ready_state() == RtcDataChannelState::Open {
+                    return s.drive.send_with_str(&text).is_ok();
+                }
+            }
+        }
+        self.send(&text)
     }
 
     /// Ends the current session (if any) and reconnects now, skipping the backoff.
@@ -426,6 +436,7 @@ fn close_session(shared: &Shared) {
 struct Session {
     pc: RtcPeerConnection,
     dc: RtcDataChannel,
+    drive: RtcDataChannel,
     _listeners: Vec<EventListener>,
     _timers: Vec<Interval>,
 }
@@ -500,6 +511,7 @@ impl Session {
         init.set_direction(RtcRtpTransceiverDirection::Recvonly);
         pc.add_transceiver_with_str_and_init("video", &init);
         let dc = session::data_channel(&pc, true);
+        let drive = session::drive_channel(&pc);
 
         let watch = Rc::new(Watch {
             id,
@@ -635,6 +647,7 @@ impl Session {
         Ok(Self {
             pc,
             dc,
+            drive,
             _listeners: listeners,
             _timers: timers,
         })
@@ -642,7 +655,8 @@ impl Session {
 
     fn close(self) {
         // Listeners and timers are removed when `self` drops, before close events fire.
-        let Self { pc, dc, .. } = self;
+        let Self { pc, dc, drive, .. } = self;
+        drive.close();
         dc.close();
         pc.close();
     }

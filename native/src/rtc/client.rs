@@ -4,6 +4,10 @@
 //! a `default` data channel (and a receive-only video transceiver when asked), POST
 //! it to the robot's `/connect`, apply the answer, then exchange messages and receive
 //! H.264 access units. The end-to-end tests and the benchmark use it as a real peer.
+//!
+//! Drive states go on their own `drive` channel ([`DRIVE_CHANNEL`]: unordered, no
+//! retransmission), so that on a lossy link a lost packet never holds back the newer
+//! states behind it; until that channel is open they go on `default`.
 
 use super::config::IceServer;
 use super::connection::{build_connection, to_rtc, wait_gathered, Side};
@@ -12,12 +16,12 @@ use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use shared_protocol::{Control, SessionDescription, Telemetry, DEFAULT_CHANNEL};
+use shared_protocol::{Control, SessionDescription, Telemetry, DEFAULT_CHANNEL, DRIVE_CHANNEL};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
-use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState};
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
@@ -80,9 +84,43 @@ pub struct ReceivedFrame {
 pub struct RobotClient {
     pc: Arc<dyn PeerConnection>,
     channel: Arc<dyn DataChannel>,
+    drive: DriveChannel,
     messages: mpsc::Receiver<String>,
     video: Option<mpsc::Receiver<ReceivedFrame>>,
     track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
+}
+
+/// The unordered, unreliable channel for drive states, and whether it is open.
+struct DriveChannel {
+    channel: Arc<dyn DataChannel>,
+    open: watch::Receiver<bool>,
+}
+
+impl DriveChannel {
+    /// Opens it on `pc` and watches it open (the robot sends nothing on it).
+    async fn create(pc: &Arc<dyn PeerConnection>) -> Result<Self, ClientError> {
+        let init = RTCDataChannelInit {
+            ordered: false,
+            max_retransmits: Some(0),
+            ..Default::default()
+        };
+        let channel = pc.create_data_channel(DRIVE_CHANNEL, Some(init)).await?;
+        let (open_tx, open) = watch::channel(false);
+        let reader = channel.clone();
+        tokio::spawn(async move {
+            while let Some(event) = reader.poll().await {
+                match event {
+                    DataChannelEvent::OnOpen => {
+                        open_tx.send_replace(true);
+                    }
+                    DataChannelEvent::OnClose => break,
+                    _ => {}
+                }
+            }
+            open_tx.send_replace(false);
+        });
+        Ok(Self { channel, open })
+    }
 }
 
 struct Handler {
@@ -146,9 +184,10 @@ impl RobotClient {
         .await?;
         let result = Self::negotiate(&pc, url, options.video, &mut gathered_rx).await;
         match result {
-            Ok((channel, messages)) => Ok(Self {
+            Ok((channel, drive, messages)) => Ok(Self {
                 pc,
                 channel,
+                drive,
                 messages,
                 video: options.video.then_some(video_rx),
                 track,
@@ -165,8 +204,9 @@ impl RobotClient {
         url: &str,
         video: bool,
         gathered: &mut watch::Receiver<bool>,
-    ) -> Result<(Arc<dyn DataChannel>, mpsc::Receiver<String>), ClientError> {
+    ) -> Result<(Arc<dyn DataChannel>, DriveChannel, mpsc::Receiver<String>), ClientError> {
         let channel = pc.create_data_channel(DEFAULT_CHANNEL, None).await?;
+        let drive = DriveChannel::create(pc).await?;
         if video {
             pc.add_transceiver_from_kind(
                 RtpCodecKind::Video,
@@ -212,12 +252,30 @@ impl RobotClient {
             .await
             .map_err(|_| ClientError::Timeout(OPEN_TIMEOUT))?
             .map_err(|_| ClientError::NotReady("the data channel closed before opening"))?;
-        Ok((channel, messages))
+        Ok((channel, drive, messages))
     }
 
-    /// Sends one control message.
+    /// Sends one control message: a drive state on the drive channel when it is open,
+    /// everything else (and drive states before then) on `default`.
     pub async fn send(&self, control: &Control) -> Result<(), ClientError> {
-        self.send_text(&control.to_text()).await
+        let text = control.to_text();
+        if matches!(control, Control::Drive(_)) && *self.drive.open.borrow() {
+            return Ok(self.drive.channel.send_text(&text).await?);
+        }
+        self.send_text(&text).await
+    }
+
+    /// Whether the drive channel is open (drive states then bypass `default`).
+    pub fn drive_channel_open(&self) -> bool {
+        *self.drive.open.borrow()
+    }
+
+    /// Waits until the drive channel is open, for at most `timeout`; true if it is.
+    pub async fn wait_drive_channel(&self, timeout: Duration) -> bool {
+        let mut open = self.drive.open.clone();
+        tokio::time::timeout(timeout, open.wait_for(|o| *o))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Sends raw text, as rtcbot.js's `put_nowait` does with a string.

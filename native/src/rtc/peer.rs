@@ -29,7 +29,7 @@ use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
-use shared_protocol::{SessionDescription, Telemetry, DEFAULT_CHANNEL};
+use shared_protocol::{SessionDescription, Telemetry, DEFAULT_CHANNEL, DRIVE_CHANNEL};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -468,13 +468,17 @@ async fn write_outbox(shared: Arc<PeerShared>, mut outbox: mpsc::Receiver<Arc<st
     }
 }
 
-/// Reads one data channel until it closes; the `default` one (or the first one)
-/// becomes the peer's message channel.
+/// Reads one data channel until it closes; the `default` one (or the first one that is
+/// not the drive channel) becomes the peer's message channel.
 async fn serve_channel(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
     let label = channel.label().await.unwrap_or_default();
     let id = shared.id;
+    let drive_only = label == DRIVE_CHANNEL;
     while let Some(event) = channel.poll().await {
         match event {
+            DataChannelEvent::OnOpen if drive_only => {
+                tracing::debug!(peer = id, "drive channel open");
+            }
             DataChannelEvent::OnOpen => {
                 {
                     let mut slot = shared.channel.lock().expect("channel lock");
@@ -502,7 +506,8 @@ async fn serve_channel(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
             }
             DataChannelEvent::OnMessage(msg) => {
                 shared.received.fetch_add(1, Ordering::Relaxed);
-                handle_message(&shared, &channel, &msg.data).await;
+                let reply_on = (!drive_only).then_some(&channel);
+                handle_message(&shared, reply_on, &msg.data).await;
             }
             DataChannelEvent::OnClose => break,
             _ => {}
@@ -514,10 +519,23 @@ async fn serve_channel(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
     }
 }
 
-async fn handle_message(shared: &PeerShared, channel: &Arc<dyn DataChannel>, data: &[u8]) {
+/// Acts on one message; replies go on `reply_on`, or through the outbox to the message
+/// channel when `None` (a message from the drive channel).
+async fn handle_message(
+    shared: &PeerShared,
+    reply_on: Option<&Arc<dyn DataChannel>>,
+    data: &[u8],
+) {
     let reply = |t: Telemetry| async move {
-        if channel.send_text(&t.to_text()).await.is_ok() {
-            shared.sent.fetch_add(1, Ordering::Relaxed);
+        match reply_on {
+            Some(channel) => {
+                if channel.send_text(&t.to_text()).await.is_ok() {
+                    shared.sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            None => {
+                let _ = shared.send(&t);
+            }
         }
     };
     match session::read(data, crate::video::now_us()) {

@@ -1,21 +1,58 @@
 // The browser app in real headless Chromium against the real robot binary: it
-// connects, plays the test pattern, drives with keys, a gamepad and the touch
-// joystick, and reconnects after the robot restarts.
+// connects, plays the test pattern (also under Chromium's default autoplay policy),
+// drives with keys (Shift for half speed), a gamepad at the `?gamepad_hz=` rate and
+// the joystick with mouse and touch, stops the robot when keys are released, the
+// window loses focus, the tab is hidden, the page navigates away or the tab vanishes,
+// follows `?connect=` and `?ice=`, shows `failed` when refused, and reconnects after
+// the robot restarts. The robot's dead-man is 60 s (DEADMAN_ARGS), so every stop seen
+// here within 10 s came from the page or the peer leaving.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { ARTIFACTS, eventually, launchBrowser, robotDrive, startRobot } from '../lib/harness.mjs';
+import {
+  ARTIFACTS, eventually, launchBrowser, robotDrive, robotStops, startRobot, startStunServer,
+} from '../lib/harness.mjs';
 
 const attr = (page, name) => page.locator('#app').getAttribute(`data-${name}`);
 
-async function openApp(browser, url, { viewport = { width: 1280, height: 800 }, init } = {}) {
+async function openApp(browser, url, { viewport = { width: 1280, height: 800 }, init, live = true } = {}) {
   const context = await browser.newContext({ viewport, hasTouch: viewport.width < 600 });
   const page = await context.newPage();
   page.on('pageerror', (err) => console.error('page error:', err));
   if (init) await page.addInitScript(init);
   await page.goto(url);
-  await eventually('the page to be live', async () => (await attr(page, 'conn')) === 'live');
+  if (live) await eventually('the page to be live', async () => (await attr(page, 'conn')) === 'live');
   return page;
+}
+
+/** Holds W until the robot drives forward at full speed. */
+async function holdForward(page, robot) {
+  await page.locator('body').click({ position: { x: 5, y: 5 } }).catch(() => {});
+  await page.keyboard.down('w');
+  await robotDrive(robot, 'forward = 1 while W is held', (d) => d.forward === 1 && d.turn === 0);
+}
+
+/** A scripted gamepad behind navigator.getGamepads (none exists here); counts polls. */
+const SCRIPTED_PAD = () => {
+  const pad = {
+    id: 'scripted pad', index: 0, connected: true, mapping: 'standard', timestamp: 0,
+    axes: [0, 0, 0, 0], buttons: Array.from({ length: 17 }, () => ({ pressed: false, touched: false, value: 0 })),
+  };
+  window.__pad = pad;
+  window.__polls = 0;
+  navigator.getGamepads = () => { window.__polls += 1; return [pad, null, null, null]; };
+  window.addEventListener('load', () => {
+    const ev = new Event('gamepadconnected');
+    ev.gamepad = pad;
+    window.dispatchEvent(ev);
+  });
+};
+
+/** Gamepad polls the page made in `ms` of its own clock. */
+async function pollsIn(page, ms) {
+  const start = await page.evaluate(() => ({ n: window.__polls, t: performance.now() }));
+  await eventually(`${ms} ms of polling`, () => page.evaluate((t) => performance.now() - t >= ms, start.t), ms + 5000);
+  return (await page.evaluate(() => window.__polls)) - start.n;
 }
 
 /** Pixels of the current video frame: mean luma and the spread of colours. */
@@ -81,40 +118,81 @@ describe('browser app', () => {
     await page.context().close();
   });
 
-  test('W drives forward while held and stops on release', async () => {
+  test('W drives forward while held, Shift halves the speed, and releasing stops', async () => {
     const page = await openApp(browser, robot.url);
-    await page.locator('body').click({ position: { x: 5, y: 5 } }).catch(() => {});
-    await page.keyboard.down('w');
-    await robotDrive(robot, 'forward = 1', (d) => d.forward === 1 && d.turn === 0);
+    await holdForward(page, robot);
+    await page.keyboard.down('Shift');
+    await robotDrive(robot, 'forward = 0.5 with Shift held', (d) => d.forward === 0.5 && d.turn === 0);
+    await page.keyboard.up('Shift');
+    await robotDrive(robot, 'full speed again without Shift', (d) => d.forward === 1);
     await page.keyboard.up('w');
-    await robotDrive(robot, 'forward = 0', (d) => d.forward === 0 && d.turn === 0);
+    await robotStops(robot, 'when W is released');
     await page.keyboard.down('ArrowRight');
     await robotDrive(robot, 'turn = 1', (d) => d.turn === 1);
     await page.keyboard.up('ArrowRight');
-    await robotDrive(robot, 'a stop', (d) => d.forward === 0 && d.turn === 0);
+    await robotStops(robot, 'when the arrow is released');
     await page.context().close();
   });
 
-  test('a gamepad drives through the Gamepad API', async () => {
-    // No gamepad exists here: a scripted navigator.getGamepads stands in for one.
-    const init = () => {
-      const pad = {
-        id: 'scripted pad', index: 0, connected: true, mapping: 'standard', timestamp: 0,
-        axes: [0, 0, 0, 0], buttons: Array.from({ length: 17 }, () => ({ pressed: false, touched: false, value: 0 })),
-      };
-      window.__pad = pad;
-      navigator.getGamepads = () => [pad, null, null, null];
-      window.addEventListener('load', () => {
-        const ev = new Event('gamepadconnected');
-        ev.gamepad = pad;
-        window.dispatchEvent(ev);
-      });
-    };
-    const page = await openApp(browser, robot.url, { init });
+  test('a held key stops the robot when the window loses focus', async () => {
+    const page = await openApp(browser, robot.url);
+    await holdForward(page, robot);
+    // Headless Chromium has one window: the event the browser fires on focus loss.
+    await page.evaluate(() => window.dispatchEvent(new FocusEvent('blur')));
+    await robotStops(robot, 'on focus loss, with W still held');
+    await page.keyboard.up('w');
+    await page.context().close();
+  });
+
+  test('a held key stops the robot when the tab is hidden', async () => {
+    const page = await openApp(browser, robot.url);
+    await holdForward(page, robot);
+    // What the browser reports when the user switches tabs or the phone locks.
+    await page.evaluate(() => {
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await robotStops(robot, 'when the tab is hidden, with W still held');
+    await page.context().close();
+  });
+
+  test('navigating away while driving stops the robot', async () => {
+    const page = await openApp(browser, robot.url);
+    await holdForward(page, robot);
+    await page.goto('about:blank', { timeout: 10_000 });
+    await robotStops(robot, 'after the page navigated away');
+    await eventually('the robot to drop the peer', async () => (await robot.health()).peers === 0);
+    await page.context().close();
+  });
+
+  test('a tab that vanishes while driving (renderer crash) stops the robot', async () => {
+    const page = await openApp(browser, robot.url);
+    await holdForward(page, robot);
+    const cdp = await page.context().newCDPSession(page);
+    // The renderer dies without closing anything: the robot notices the silent peer.
+    cdp.send('Page.crash').catch(() => {});
+    await robotStops(robot, 'after the tab vanished');
+    await eventually('the robot to drop the peer', async () => (await robot.health()).peers === 0);
+    await page.context().close();
+  });
+
+  test('a gamepad drives through the Gamepad API, polled 10 times a second', async () => {
+    const page = await openApp(browser, robot.url, { init: SCRIPTED_PAD });
     await page.evaluate(() => { window.__pad.axes = [0.5, -1, 0, 0]; window.__pad.timestamp += 1; });
     await robotDrive(robot, 'the gamepad state', (d) => d.forward > 0.95 && d.turn > 0.3 && d.turn < 0.6);
     await page.evaluate(() => { window.__pad.axes = [0.05, 0.02, 0, 0]; window.__pad.timestamp += 1; });
-    await robotDrive(robot, 'a stop inside the dead zone', (d) => d.forward === 0 && d.turn === 0);
+    await robotStops(robot, 'inside the dead zone');
+    // 10 Hz: about 20 polls in 2 s (counted, not timed: 50 Hz would give about 100).
+    const polls = await pollsIn(page, 2000);
+    assert.ok(polls >= 12 && polls <= 35, `${polls} gamepad polls in 2 s at the default 10 Hz`);
+    await page.context().close();
+  });
+
+  test('?gamepad_hz=50 polls the gamepad 50 times a second', async () => {
+    const page = await openApp(browser, `${robot.url}/?gamepad_hz=50`, { init: SCRIPTED_PAD });
+    const polls = await pollsIn(page, 2000);
+    assert.ok(polls >= 60 && polls <= 140, `${polls} gamepad polls in 2 s with ?gamepad_hz=50 (about 100 expected)`);
     await page.context().close();
   });
 
@@ -129,7 +207,27 @@ describe('browser app', () => {
     await page.mouse.move(cx, box.y - box.height, { steps: 8 });
     await robotDrive(robot, 'forward from the joystick', (d) => d.forward > 0.5);
     await page.mouse.up();
-    await robotDrive(robot, 'a stop when released', (d) => d.forward === 0 && d.turn === 0);
+    await robotStops(robot, 'when the joystick is released');
+    await page.context().close();
+  });
+
+  test('the joystick drives with touch events', async () => {
+    const init = () => {
+      window.__pointerTypes = new Set();
+      addEventListener('pointerdown', (e) => window.__pointerTypes.add(e.pointerType), true);
+    };
+    const page = await openApp(browser, robot.url, { viewport: { width: 390, height: 844 }, init });
+    const box = await page.locator('#joystick').boundingBox();
+    const cx = box.x + box.width / 2;
+    const cy = box.y + box.height / 2;
+    const cdp = await page.context().newCDPSession(page);
+    const touch = (type, x, y) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: x === undefined ? [] : [{ x, y }] });
+    await touch('touchStart', cx, cy);
+    for (let i = 1; i <= 8; i += 1) await touch('touchMove', cx + (box.width / 2) * (i / 8), cy);
+    await robotDrive(robot, 'a right turn from the touched joystick', (d) => d.turn > 0.5 && Math.abs(d.forward) < 0.2);
+    assert.deepEqual([...await page.evaluate(() => [...window.__pointerTypes])], ['touch'], 'the joystick saw touch pointers');
+    await touch('touchEnd');
+    await robotStops(robot, 'when the finger lifts');
     await page.context().close();
   });
 
@@ -140,6 +238,79 @@ describe('browser app', () => {
         && (await attr(page, 'latency-ms')) && (await attr(page, 'rtt-ms')) && Number(await attr(page, 'fps')) > 0);
       await page.screenshot({ path: join(ARTIFACTS, `app-${name}.png`) });
       await page.context().close();
+    }
+  });
+
+  test('?connect= drives a second robot that allows this page by --cors-origin', async () => {
+    const other = await startRobot({ args: ['--cors-origin', robot.url] });
+    try {
+      const page = await openApp(browser, `${robot.url}/?connect=${encodeURIComponent(`${other.url}/connect`)}`);
+      await eventually('the second robot to have the peer', async () => (await other.health()).peers === 1);
+      assert.equal((await robot.health()).peers, 0, 'the page did not connect to the robot that served it');
+      await holdForward(page, other);
+      assert.equal((await robot.health()).drive.forward, 0, 'the serving robot does not move');
+      await page.keyboard.up('w');
+      await robotStops(other, 'when W is released');
+      await page.context().close();
+    } finally {
+      await other.stop();
+    }
+  });
+
+  test('?ice= gives the page its STUN server', async () => {
+    const stun = await startStunServer('203.0.113.7');
+    try {
+      const init = () => {
+        window.__candidates = [];
+        window.__configs = [];
+        const Native = window.RTCPeerConnection;
+        window.RTCPeerConnection = function (...args) {
+          const pc = new Native(...args);
+          window.__configs.push(pc.getConfiguration().iceServers);
+          pc.addEventListener('icecandidate', (e) => e.candidate && window.__candidates.push(e.candidate.candidate));
+          return pc;
+        };
+        window.RTCPeerConnection.prototype = Native.prototype;
+      };
+      const page = await openApp(browser, `${robot.url}/?ice=${encodeURIComponent(` ${stun.url} ,`)}`, { init });
+      const configs = await page.evaluate(() => window.__configs);
+      assert.deepEqual(configs[0].map((s) => s.urls).flat(), [stun.url], 'the peer connection has the ?ice= server');
+      const srflx = await eventually('a server-reflexive candidate from the STUN server', () =>
+        page.evaluate(() => window.__candidates.find((c) => c.includes('203.0.113.7') && c.includes('typ srflx'))));
+      assert.ok(srflx);
+      assert.ok(stun.requests > 0, 'the STUN server saw binding requests');
+      await page.context().close();
+    } finally {
+      await stun.close();
+    }
+  });
+
+  test('a refused connection shows the failed badge with the reason', async () => {
+    const page = await openApp(browser, `${robot.url}/?connect=no-such-endpoint`, { live: false });
+    await eventually('data-conn = failed', async () => (await attr(page, 'conn')) === 'failed');
+    const reason = await attr(page, 'conn-reason');
+    assert.match(reason, /refused the connection \(HTTP 4\d\d\)/);
+    const badge = page.locator('#conn-badge');
+    assert.equal(await badge.locator('.label').textContent(), 'Failed');
+    assert.match(await badge.locator('.reason').textContent(), /HTTP 4\d\d/);
+    assert.ok(await badge.isVisible(), 'the badge is on screen');
+    assert.ok(await page.locator('#retry').isVisible(), 'the retry button is on screen');
+    await page.context().close();
+  });
+
+  test('the muted video autoplays under Chromium\'s default autoplay policy', async () => {
+    const plain = await launchBrowser({ autoplayFlag: false });
+    try {
+      const page = await openApp(plain, robot.url);
+      const first = await eventually('decoded frames', async () => Number(await attr(page, 'frames')) > 0 && Number(await attr(page, 'frames')));
+      await eventually('frames to advance without a user gesture', async () => Number(await attr(page, 'frames')) > first + 10);
+      const state = await page.evaluate(() => {
+        const v = document.getElementById('video');
+        return { paused: v.paused, muted: v.muted, playing: v.readyState >= 2 };
+      });
+      assert.deepEqual(state, { paused: false, muted: true, playing: true });
+    } finally {
+      await plain.close();
     }
   });
 

@@ -16,11 +16,27 @@ mkdirSync(ARTIFACTS, { recursive: true });
 const ROBOT_BIN = process.env.RTCBOT_ROBOT_BIN ?? join(ROOT, 'target', 'debug', 'rtcbot-robot');
 export const WAIT_MS = 20_000;
 
+/**
+ * The robot's dead-man stop in these tests: far longer than any wait, so a stop a
+ * test sees within WAIT_MS was sent by the page (key release, focus loss, leaving)
+ * or by the robot noticing the peer gone, never by the dead-man timer.
+ */
+export const DEADMAN_ARGS = ['--deadman-ms', '60000'];
+
+/** Whether a skipped test must fail instead: under CI nothing may silently skip. */
+export const IN_CI = process.env.CI === 'true';
+
+/** Skips `t` with `why`, or fails it under CI=true. */
+export function skipOrFail(t, why) {
+  if (IN_CI) throw new Error(`would skip under CI=true, which fails instead: ${why}`);
+  t.skip(why);
+}
+
 /** The robot binary, serving the built bundle, on 127.0.0.1 (port 0 = free port). */
 export async function startRobot({ port = 0, args = [] } = {}) {
   const proc = spawn(
     ROBOT_BIN,
-    ['--listen', `127.0.0.1:${port}`, '--ice-udp', '127.0.0.1:0', '--www', join(ROOT, 'www', 'dist'), '--print-addr', ...args],
+    ['--listen', `127.0.0.1:${port}`, '--ice-udp', '127.0.0.1:0', '--www', join(ROOT, 'www', 'dist'), '--print-addr', ...DEADMAN_ARGS, ...args],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,rtc_dtls=error,rtc_ice=error,webrtc=error' } },
   );
   const lines = createInterface({ input: proc.stdout });
@@ -46,8 +62,11 @@ export async function startRobot({ port = 0, args = [] } = {}) {
   };
 }
 
-/** Headless Chromium (a fresh profile each launch) with WebRTC allowed on loopback. */
-export async function launchBrowser() {
+/**
+ * Headless Chromium (a fresh profile each launch) with WebRTC allowed on loopback.
+ * `autoplayFlag: false` leaves Chromium's autoplay policy as users have it.
+ */
+export async function launchBrowser({ autoplayFlag = true } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
@@ -56,7 +75,7 @@ export async function launchBrowser() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--allow-loopback-in-peer-connection',
       '--disable-features=WebRtcHideLocalIpsWithMdns',
-      '--autoplay-policy=no-user-gesture-required',
+      ...(autoplayFlag ? ['--autoplay-policy=no-user-gesture-required'] : []),
     ],
   });
 }
@@ -79,11 +98,19 @@ export async function eventually(what, check, timeoutMs = WAIT_MS) {
 }
 
 /** Waits until the robot's drive state satisfies `pred`. */
-export function robotDrive(robot, what, pred) {
+export function robotDrive(robot, what, pred, timeoutMs = WAIT_MS) {
   return eventually(`the robot to see ${what}`, async () => {
     const h = await robot.health();
     return pred(h.drive) ? h.drive : false;
-  });
+  }, timeoutMs);
+}
+
+/**
+ * Waits for the robot's drive state to be a stop, within 10 s: well before the
+ * 60 s dead-man (DEADMAN_ARGS), so the stop came from the page or the peer leaving.
+ */
+export function robotStops(robot, why) {
+  return robotDrive(robot, `a stop ${why} (long before the 60 s dead-man)`, (d) => d.forward === 0 && d.turn === 0, 10_000);
 }
 
 // ---- npm package (scripts/build-npm.sh) -------------------------------------------
@@ -92,7 +119,7 @@ export function robotDrive(robot, what, pred) {
 export async function startRobotServing(www, { args = [] } = {}) {
   const proc = spawn(
     ROBOT_BIN,
-    ['--listen', '127.0.0.1:0', '--ice-udp', '127.0.0.1:0', '--www', www, '--print-addr', ...args],
+    ['--listen', '127.0.0.1:0', '--ice-udp', '127.0.0.1:0', '--www', www, '--print-addr', ...DEADMAN_ARGS, ...args],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,rtc_dtls=error,rtc_ice=error,webrtc=error' } },
   );
   const lines = createInterface({ input: proc.stdout });
@@ -175,3 +202,39 @@ export const RECORD_DATA_CHANNELS = `(() => {
     return dc;
   };
 })();`;
+
+/**
+ * A small STUN server on 127.0.0.1 (RFC 5389 Binding only) that answers every request
+ * with `mapped` (a documentation address, port kept) as the XOR-MAPPED-ADDRESS, so a
+ * page that used it shows a server-reflexive candidate no host could produce.
+ * `requests` counts the binding requests seen.
+ */
+export async function startStunServer(mapped = '203.0.113.7') {
+  const { createSocket } = await import('node:dgram');
+  const socket = createSocket('udp4');
+  const server = { requests: 0, url: '', close: () => new Promise((r) => socket.close(r)) };
+  const ip = mapped.split('.').map(Number);
+  socket.on('message', (msg, rinfo) => {
+    // A Binding request: type 0x0001, the magic cookie, a 12-byte transaction id.
+    if (msg.length < 20 || msg.readUInt16BE(0) !== 0x0001 || msg.readUInt32BE(4) !== 0x2112a442) return;
+    server.requests += 1;
+    const res = Buffer.alloc(32);
+    res.writeUInt16BE(0x0101, 0); // Binding success response
+    res.writeUInt16BE(12, 2); // one attribute of 4 + 8 bytes
+    msg.copy(res, 4, 4, 20); // cookie and transaction id
+    res.writeUInt16BE(0x0020, 20); // XOR-MAPPED-ADDRESS
+    res.writeUInt16BE(8, 22);
+    res.writeUInt8(0, 24);
+    res.writeUInt8(1, 25); // IPv4
+    res.writeUInt16BE(rinfo.port ^ 0x2112, 26);
+    const cookie = [0x21, 0x12, 0xa4, 0x42];
+    for (let i = 0; i < 4; i += 1) res.writeUInt8(ip[i] ^ cookie[i], 28 + i);
+    socket.send(res, rinfo.port, rinfo.address);
+  });
+  await new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(0, '127.0.0.1', resolve);
+  });
+  server.url = `stun:127.0.0.1:${socket.address().port}`;
+  return server;
+}

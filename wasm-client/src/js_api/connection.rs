@@ -53,8 +53,13 @@ pub(crate) struct Inner {
     pc: RtcPeerConnection,
     ordered: bool,
     default_channel: RefCell<Option<RtcDataChannel>>,
+    /// The offerer's unordered, unreliable channel for drive states.
+    drive_channel: RefCell<Option<RtcDataChannel>>,
     channels: RefCell<Vec<RtcDataChannel>>,
     queued: RefCell<Vec<String>>,
+    /// The newest drive state put before any channel opened: drive states are
+    /// latest-wins, so older ones are not replayed.
+    pending_drive: RefCell<Option<String>>,
     on_message: RefCell<Option<js_sys::Function>>,
     video: Media,
     audio: Media,
@@ -100,6 +105,36 @@ impl Inner {
                 web_sys::console::error_2(&"rtcbot: could not send a queued message".into(), &e);
             }
         }
+        self.flush_drive();
+    }
+
+    /// Sends a drive state: on the drive channel when open, else on the default
+    /// channel when open, else keeps it as the one pending state (replacing an older
+    /// one), sent when a channel opens.
+    pub(crate) fn send_drive(&self, text: String) -> Result<(), JsValue> {
+        if self.closed.get() {
+            return Err(err("DriveSender: the connection is closed"));
+        }
+        *self.pending_drive.borrow_mut() = Some(text);
+        self.flush_drive();
+        Ok(())
+    }
+
+    fn flush_drive(&self) {
+        let open = |c: &RefCell<Option<RtcDataChannel>>| {
+            c.borrow()
+                .clone()
+                .filter(|dc| dc.ready_state() == RtcDataChannelState::Open)
+        };
+        let Some(dc) = open(&self.drive_channel).or_else(|| open(&self.default_channel)) else {
+            return;
+        };
+        let pending = self.pending_drive.borrow_mut().take();
+        if let Some(text) = pending {
+            if let Err(e) = dc.send_with_str(&text) {
+                web_sys::console::error_2(&"rtcbot: could not send a drive state".into(), &e);
+            }
+        }
     }
 
     /// Listens to a data channel: messages go to the subscriber; the `default` one
@@ -126,6 +161,19 @@ impl Inner {
         }
         self.channels.borrow_mut().push(dc);
         self.listeners.borrow_mut().extend(listeners);
+    }
+
+    /// Creates the drive channel (offerer only); a pending drive state goes out when it
+    /// opens.
+    fn open_drive_channel(self: &Rc<Self>) {
+        let dc = session::drive_channel(&self.pc);
+        let listener = EventListener::new(&dc, "open", {
+            let inner = Rc::clone(self);
+            move |_| inner.flush_drive()
+        });
+        *self.drive_channel.borrow_mut() = Some(dc.clone());
+        self.channels.borrow_mut().push(dc);
+        self.listeners.borrow_mut().push(listener);
     }
 
     fn on_track(&self, event: &RtcTrackEvent) {
@@ -200,6 +248,7 @@ impl Inner {
             )));
         }
         self.adopt_channel(session::data_channel(&self.pc, self.ordered), true);
+        self.open_drive_channel();
         let options = RtcOfferOptions::new();
         options.set_offer_to_receive_video(self.video.offer_to_receive.get());
         options.set_offer_to_receive_audio(self.audio.offer_to_receive.get());
@@ -216,7 +265,9 @@ impl Inner {
             dc.close();
         }
         self.default_channel.borrow_mut().take();
+        self.drive_channel.borrow_mut().take();
         self.queued.borrow_mut().clear();
+        self.pending_drive.borrow_mut().take();
         self.pc.close();
     }
 }
@@ -345,8 +396,10 @@ impl RtcConnection {
             pc: pc.clone(),
             ordered,
             default_channel: RefCell::new(None),
+            drive_channel: RefCell::new(None),
             channels: RefCell::new(Vec::new()),
             queued: RefCell::new(Vec::new()),
+            pending_drive: RefCell::new(None),
             on_message: RefCell::new(None),
             video: Media::default(),
             audio: Media::default(),

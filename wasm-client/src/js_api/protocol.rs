@@ -73,14 +73,15 @@ pub struct DriveSender {
 
 #[wasm_bindgen]
 impl DriveSender {
-    /// A sender on `conn`'s data channel (states put before it opens are queued).
+    /// A sender on `conn`'s drive channel (unordered, no retransmission; the default
+    /// channel until it opens). Before any channel opens only the newest state is kept.
     #[wasm_bindgen(constructor)]
     pub fn new(conn: &RtcConnection) -> DriveSender {
         let inner = conn.inner();
         let sender = crate::drive::DriveSender::new(REPEAT_MS, {
             move |state: &DriveState| {
                 // A closed connection refuses; the repeat stops with `stop()`/`close()`.
-                let _ = inner.send_text(Control::Drive(*state).to_text());
+                let _ = inner.send_drive(Control::Drive(*state).to_text());
             }
         });
         Self { sender }

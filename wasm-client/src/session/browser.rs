@@ -7,7 +7,7 @@ use futures::channel::oneshot;
 use futures::future::{self, Either};
 use gloo::events::EventListener;
 use gloo::timers::future::TimeoutFuture;
-use shared_protocol::DEFAULT_CHANNEL;
+use shared_protocol::{DEFAULT_CHANNEL, DRIVE_CHANNEL};
 use std::cell::RefCell;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -42,6 +42,15 @@ pub fn data_channel(pc: &RtcPeerConnection, ordered: bool) -> RtcDataChannel {
     let init = RtcDataChannelInit::new();
     init.set_ordered(ordered);
     pc.create_data_channel_with_data_channel_dict(DEFAULT_CHANNEL, &init)
+}
+
+/// Creates the `drive` channel drive states go on: unordered, no retransmission, so a
+/// lost packet never holds back newer states (see `shared_protocol::DRIVE_CHANNEL`).
+pub fn drive_channel(pc: &RtcPeerConnection) -> RtcDataChannel {
+    let init = RtcDataChannelInit::new();
+    init.set_ordered(false);
+    init.set_max_retransmits(0);
+    pc.create_data_channel_with_data_channel_dict(DRIVE_CHANNEL, &init)
 }
 
 /// Makes the offer (with `options`, if any), sets it and returns it once ICE gathering
