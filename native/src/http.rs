@@ -172,6 +172,7 @@ async fn health(State(robot): State<Robot>) -> Response {
         "viewers": c.viewers,
         "encoders_started": c.encoders_started,
         "frames_encoded": c.frames_encoded,
+        "keyframe_requests_dropped": c.keyframe_requests_dropped,
         "encoder": robot.encoder_name(),
         "driver": robot.controls().driver().is_some(),
         "drive": drive,
@@ -352,6 +353,7 @@ mod tests {
         let health: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(health["status"], "ok");
         assert_eq!(health["peers"], 0);
+        assert_eq!(health["keyframe_requests_dropped"], 0);
         assert_eq!(health["drive"]["forward"], 0.0);
         let response = app
             .oneshot(Request::get("/").body(Body::empty()).unwrap())
