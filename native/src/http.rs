@@ -7,6 +7,8 @@
 //! - `POST /connect`: RTCBot's signaling. The body is an offer
 //!   `{"type":"offer","sdp":"..."}`; the response is the answer. Bad JSON or SDP gets
 //!   400 with the reason, a body over [`MAX_BODY_BYTES`] gets 413, a full robot 503.
+//!   A failure on the robot's side gets 500 with a generic message; its details go
+//!   to the log (tracing), not to whoever sent the offer.
 //! - `/connect` answers cross-origin requests only from `cors_origins`.
 //! - `GET /health`: JSON with peer and video counters and the drive state in force.
 //! - `GET /`: the built `www` bundle, or a page saying how to build it.
@@ -138,13 +140,25 @@ async fn connect(State(robot): State<Robot>, body: Bytes) -> Response {
     }
     match robot.connect(&offer).await {
         Ok(answer) => Json(answer).into_response(),
-        Err(err @ PeerError::BadOffer(_)) => error(StatusCode::BAD_REQUEST, err.to_string()),
-        Err(err @ (PeerError::TooMany(_) | PeerError::ShuttingDown)) => {
+        Err(err) => connect_error(&err),
+    }
+}
+
+/// The 500 body: the details are in the robot's log, not for whoever sent the offer.
+const INTERNAL_ERROR: &str = "the robot could not answer the offer; its log says why";
+
+/// What a failed `/connect` answers: the user's own mistake (400) or a full or
+/// stopping robot (503) with the reason, anything else a 500 with a generic message
+/// and the details logged.
+fn connect_error(err: &PeerError) -> Response {
+    match err {
+        PeerError::BadOffer(_) => error(StatusCode::BAD_REQUEST, err.to_string()),
+        PeerError::TooMany(_) | PeerError::ShuttingDown => {
             error(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
         }
-        Err(err) => {
-            tracing::error!("connect failed: {err}");
-            error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())
+        PeerError::WebRtc(_) | PeerError::Negotiation(_) => {
+            tracing::error!(error = %err, "connect failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR)
         }
     }
 }
@@ -158,6 +172,7 @@ async fn health(State(robot): State<Robot>) -> Response {
         "viewers": c.viewers,
         "encoders_started": c.encoders_started,
         "frames_encoded": c.frames_encoded,
+        "keyframe_requests_dropped": c.keyframe_requests_dropped,
         "encoder": robot.encoder_name(),
         "driver": robot.controls().driver().is_some(),
         "drive": drive,
@@ -170,7 +185,13 @@ async fn index(State(robot): State<Robot>, request: axum::extract::Request) -> R
     if index.is_file() {
         return match ServeFile::new(index).try_call(request).await {
             Ok(response) => response.into_response(),
-            Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot serve index.html");
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the robot could not read its web page; its log says why",
+                )
+            }
         };
     }
     Html(format!(
@@ -244,6 +265,39 @@ mod tests {
         assert_eq!(status, StatusCode::BAD_REQUEST);
     }
 
+    async fn body_text(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn internal_failures_answer_500_without_their_details() {
+        let secret = "udp bind 10.1.2.3:5000 failed in /srv/robot";
+        for err in [
+            PeerError::WebRtc(webrtc::error::Error::Other(secret.into())),
+            PeerError::Negotiation("no local description after answering"),
+        ] {
+            let response = connect_error(&err);
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let text = body_text(response).await;
+            assert_eq!(text, INTERNAL_ERROR, "{err}");
+        }
+        // The user's own mistakes and a full or stopping robot keep their reasons.
+        let response = connect_error(&PeerError::TooMany(4));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body_text(response).await.contains("the limit is 4"));
+        let response = connect_error(&PeerError::ShuttingDown);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body_text(response).await.contains("shutting down"));
+        let response = connect_error(&PeerError::BadOffer(webrtc::error::Error::Other(
+            "no m= line".into(),
+        )));
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(body_text(response).await.contains("no m= line"));
+    }
+
     #[tokio::test]
     async fn cross_origin_connects_only_from_configured_origins() {
         let preflight = |origin: &str| {
@@ -299,6 +353,7 @@ mod tests {
         let health: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(health["status"], "ok");
         assert_eq!(health["peers"], 0);
+        assert_eq!(health["keyframe_requests_dropped"], 0);
         assert_eq!(health["drive"]["forward"], 0.0);
         let response = app
             .oneshot(Request::get("/").body(Body::empty()).unwrap())

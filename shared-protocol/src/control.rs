@@ -131,11 +131,77 @@ pub enum GamepadEvent {
 /// A round-trip probe: the robot echoes `id` and `t` back in a pong.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Ping {
-    /// The sender's sequence number.
-    pub id: u64,
+    /// The sender's number for this ping: any JSON integer, negative included (from
+    /// `i64::MIN` to `u64::MAX`), echoed back exactly; see [`ping_id`].
+    #[serde(with = "ping_id")]
+    pub id: i128,
     /// The sender's clock when sent, in milliseconds; echoed untouched.
     #[serde(default)]
     pub t: f64,
+}
+
+/// Reads and writes ping and pong ids: any JSON integer from `i64::MIN` to `u64::MAX`
+/// (what JSON parsers hold exactly), written back as it was read. A fraction or a
+/// string is refused with a clear error. An id outside that range, which no message
+/// can carry, is written clamped to it.
+pub mod ping_id {
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::Serializer;
+    use std::fmt;
+
+    /// The smallest id.
+    pub const MIN: i128 = i64::MIN as i128;
+    /// The largest id.
+    pub const MAX: i128 = u64::MAX as i128;
+
+    /// Writes `id` as a JSON integer (clamped to [`MIN`]..=[`MAX`]).
+    pub fn serialize<S: Serializer>(id: &i128, serializer: S) -> Result<S::Ok, S::Error> {
+        let id = (*id).clamp(MIN, MAX);
+        match u64::try_from(id) {
+            Ok(id) => serializer.serialize_u64(id),
+            // Negative and at least MIN: fits.
+            Err(_) => serializer.serialize_i64(id as i64),
+        }
+    }
+
+    /// `id` as a JSON number (clamped to [`MIN`]..=[`MAX`]).
+    pub fn to_value(id: i128) -> serde_json::Value {
+        let id = id.clamp(MIN, MAX);
+        match u64::try_from(id) {
+            Ok(id) => id.into(),
+            // Negative and at least MIN: fits.
+            Err(_) => (id as i64).into(),
+        }
+    }
+
+    /// Reads any JSON integer, negative included.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i128, D::Error> {
+        deserializer.deserialize_any(IdVisitor)
+    }
+
+    struct IdVisitor;
+
+    impl Visitor<'_> for IdVisitor {
+        type Value = i128;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an integer id")
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i128, E> {
+            Ok(v.into())
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i128, E> {
+            Ok(v.into())
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<i128, E> {
+            Err(E::custom(format_args!(
+                "the id must be an integer from -2^63 to 2^64-1, not {v}"
+            )))
+        }
+    }
 }
 
 impl Control {
@@ -204,7 +270,9 @@ impl Control {
             }
             Self::Key(k) => serde_json::to_string(k).expect("key events serialise"),
             Self::Gamepad(g) => g.to_value().to_string(),
-            Self::Ping(p) => json!({"type": "ping", "id": p.id, "t": p.t}).to_string(),
+            Self::Ping(p) => {
+                json!({"type": "ping", "id": ping_id::to_value(p.id), "t": p.t}).to_string()
+            }
             Self::Json(v) => v.to_string(),
             Self::Text(t) => t.clone(),
         }
@@ -362,7 +430,12 @@ mod tests {
             ),
             (r#"{"type":7}"#, "must be a string"),
             (r#"{"type":"keydown"}"#, "missing field `key`"),
-            (r#"{"type":"ping","id":-1}"#, "malformed ping"),
+            (
+                r#"{"type":"ping","id":1.5}"#,
+                "malformed ping: the id must be an integer",
+            ),
+            (r#"{"type":"ping","id":"7"}"#, "malformed ping"),
+            (r#"{"type":"ping","id":1e30}"#, "must be an integer"),
             (r#"{"type":"drive", forward: 1}"#, "malformed JSON message"),
             ("[1, 2", "malformed JSON message"),
         ];
@@ -373,6 +446,36 @@ mod tests {
                 "{input:?} gave {err:?}, wanted {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn pings_take_any_integer_id_and_echo_it_exactly() {
+        // RTCBot's clients number pings as they like: negative, zero, huge.
+        for (text, id) in [
+            (r#"{"type":"ping","id":-1,"t":5.5}"#, -1),
+            (r#"{"type":"ping","id":0,"t":5.5}"#, 0),
+            (
+                r#"{"type":"ping","id":-9223372036854775808,"t":5.5}"#,
+                i128::from(i64::MIN),
+            ),
+            (
+                r#"{"type":"ping","id":18446744073709551615,"t":5.5}"#,
+                i128::from(u64::MAX),
+            ),
+        ] {
+            let ping = Control::parse(text).unwrap();
+            assert_eq!(ping, Control::Ping(Ping { id, t: 5.5 }), "{text}");
+            let sent: Value = serde_json::from_str(&ping.to_text()).unwrap();
+            let want: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(sent, want, "{text} written back");
+        }
+        // An id no JSON message can carry is written clamped, never a panic.
+        let text = Control::Ping(Ping {
+            id: i128::MIN,
+            t: 0.0,
+        })
+        .to_text();
+        assert!(text.contains("-9223372036854775808"), "{text}");
     }
 
     #[test]

@@ -32,8 +32,9 @@ pub enum Telemetry {
 /// The answer to a ping.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Pong {
-    /// The ping's `id`.
-    pub id: u64,
+    /// The ping's `id`, exactly as it came (see [`crate::control::ping_id`]).
+    #[serde(with = "crate::control::ping_id")]
+    pub id: i128,
     /// The ping's `t`, untouched: the sender subtracts it from its clock for the RTT.
     pub t: f64,
     /// The robot's clock when it answered, microseconds since the Unix epoch.

@@ -624,7 +624,10 @@ impl Session {
                 }
                 let id = watch.next_ping.get();
                 watch.next_ping.set(id + 1);
-                let _ = dc.send_with_str(&wire::ping(&Ping { id, t: now_ms() }));
+                let _ = dc.send_with_str(&wire::ping(&Ping {
+                    id: i128::from(id),
+                    t: now_ms(),
+                }));
             }));
         }
         {

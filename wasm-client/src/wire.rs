@@ -124,7 +124,7 @@ impl RobotMessage {
 
     fn pong(f: &Fields<Value>) -> Result<Self, String> {
         Ok(Self::Pong(Pong {
-            id: f.count("id")?,
+            id: f.integer("id")?,
             t: f.number("t")?,
             robot_us: f.count("robot_us")?,
         }))
@@ -238,6 +238,15 @@ impl<'a, V: Parsed> Fields<'a, V> {
             .filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n <= MAX_SAFE_INTEGER)
             .and_then(|n| T::try_from(n as u64).ok())
             .ok_or_else(|| self.wrong(key, "a non-negative integer"))
+    }
+
+    /// Any integer JSON numbers hold exactly (a ping id may be negative).
+    fn integer(&self, key: &str) -> Result<i128, String> {
+        self.get(key)
+            .and_then(|v| v.as_f64())
+            .filter(|n| n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER)
+            .map(|n| n as i128)
+            .ok_or_else(|| self.wrong(key, "an integer"))
     }
 
     fn boolean(&self, key: &str) -> Result<bool, String> {

@@ -26,7 +26,7 @@ async fn connect(url: &str, video: bool) -> anyhow::Result<RobotClient> {
     Ok(RobotClient::connect(url, options).await?)
 }
 
-async fn wait_pong(client: &mut RobotClient, id: u64) -> anyhow::Result<()> {
+async fn wait_pong(client: &mut RobotClient, id: i128) -> anyhow::Result<()> {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), client.recv()).await {
             Ok(Some(Telemetry::Pong(p))) if p.id == id => return Ok(()),

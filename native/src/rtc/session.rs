@@ -97,6 +97,22 @@ mod tests {
     }
 
     #[test]
+    fn pings_with_any_integer_id_get_their_pong() {
+        // A negative id (RTCBot clients number pings as they like) is echoed exactly.
+        let action = read(br#"{"type":"ping","id":-3,"t":1}"#, 5);
+        let Action::Reply(pong) = action else {
+            panic!("expected a pong, got {action:?}");
+        };
+        assert_eq!(
+            pong.to_text(),
+            r#"{"type":"pong","id":-3,"t":1.0,"robot_us":5}"#
+        );
+        // A fraction is refused with a clear error, not ignored.
+        let text = error_text(read(br#"{"type":"ping","id":2.5}"#, 0));
+        assert!(text.contains("the id must be an integer"), "{text}");
+    }
+
+    #[test]
     fn controls_go_to_the_hub_and_text_passes_through() {
         assert_eq!(
             read(br#"{"type":"drive","forward":0.5,"turn":0,"seq":3}"#, 0),

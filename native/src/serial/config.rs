@@ -181,8 +181,9 @@ impl SerialConfig {
         Ok(())
     }
 
+    /// How incoming bytes are cut, checked ([`Framing::check`]).
     pub(crate) fn framing(&self) -> Result<Framing, SerialError> {
-        Ok(match self.read_mode() {
+        let framing = match self.read_mode() {
             ReadMode::Lines => Framing::Lines {
                 delimiter: self.delimiter.as_bytes().to_vec(),
             },
@@ -201,7 +202,9 @@ impl SerialConfig {
                     start_byte: self.start_byte,
                 }
             }
-        })
+        };
+        framing.check()?;
+        Ok(framing)
     }
 }
 
@@ -287,5 +290,20 @@ mod tests {
             };
             assert!(err.contains(expected), "{err} lacks {expected}");
         }
+    }
+
+    #[test]
+    fn the_framing_itself_refuses_an_empty_delimiter() {
+        // Even without validate(), an empty delimiter never reaches the framer (where
+        // it used to panic on the first byte).
+        let config = SerialConfig {
+            delimiter: String::new(),
+            ..SerialConfig::default()
+        };
+        let err = config.framing().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid serial setting serial.delimiter: must not be empty: it is what ends each line"
+        );
     }
 }

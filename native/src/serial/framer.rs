@@ -1,6 +1,7 @@
 //! Cutting the bytes a microcontroller sends into messages: lines, raw chunks or C
 //! structs (with an optional start byte). Pure: no I/O, unit-tested here.
 
+use super::config::SerialError;
 use super::structs::StructCodec;
 use serde_json::Value;
 
@@ -64,13 +65,38 @@ pub struct Framer {
     buf: Vec<u8>,
 }
 
+impl Framing {
+    /// Checks that this framing can cut a stream into messages: lines need a
+    /// non-empty delimiter, structs at least one byte.
+    pub fn check(&self) -> Result<(), SerialError> {
+        let refuse = |field, reason: &str| {
+            Err(SerialError::Config {
+                field,
+                reason: reason.into(),
+            })
+        };
+        match self {
+            Self::Lines { delimiter } if delimiter.is_empty() => refuse(
+                "serial.delimiter",
+                "must not be empty: it is what ends each line",
+            ),
+            Self::Struct { codec, .. } if codec.size() == 0 => {
+                refuse("serial.read_format", "describes an empty struct")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Framer {
-    /// A framer with an empty buffer.
-    pub fn new(framing: Framing) -> Self {
-        Self {
+    /// A framer with an empty buffer; refuses a framing that cannot cut messages (an
+    /// empty line delimiter, an empty struct), see [`Framing::check`].
+    pub fn new(framing: Framing) -> Result<Self, SerialError> {
+        framing.check()?;
+        Ok(Self {
             framing,
             buf: Vec::new(),
-        }
+        })
     }
 
     /// Feeds bytes; complete messages and problems are appended to `out`.
@@ -197,7 +223,8 @@ mod tests {
     fn splits_lines_across_chunks_with_any_delimiter() {
         let mut f = Framer::new(Framing::Lines {
             delimiter: b"\n".to_vec(),
-        });
+        })
+        .unwrap();
         let got = events(
             &mut f,
             &[b"I received: 72\r\nI rec", b"eived: 101\r\n", b"x"],
@@ -206,14 +233,16 @@ mod tests {
 
         let mut f = Framer::new(Framing::Lines {
             delimiter: b";;".to_vec(),
-        });
+        })
+        .unwrap();
         let got = events(&mut f, &[b"a;", b";b;;", b"\xFF\xFE;;c"]);
         assert_eq!(got[..2], [line("a"), line("b")]);
         assert!(matches!(&got[2], SerialEvent::Garbled(m) if m.contains("not UTF-8")));
 
         let mut f = Framer::new(Framing::Lines {
             delimiter: b"\n".to_vec(),
-        });
+        })
+        .unwrap();
         let got = events(&mut f, &[&[b'a'; MAX_LINE + 1], b"ok\n"]);
         assert!(matches!(&got[0], SerialEvent::Garbled(m) if m.contains("no line delimiter")));
         assert_eq!(got[1], line("ok"));
@@ -222,7 +251,7 @@ mod tests {
     fn sensor_framer(start_byte: Option<u8>) -> Framer {
         let codec =
             StructCodec::new("<BH", Some(vec!["sensorID".into(), "measurement".into()])).unwrap();
-        Framer::new(Framing::Struct { codec, start_byte })
+        Framer::new(Framing::Struct { codec, start_byte }).unwrap()
     }
 
     fn sensor(id: u8, m: u16) -> SerialEvent {
@@ -242,7 +271,8 @@ mod tests {
         let mut f = Framer::new(Framing::Struct {
             codec,
             start_byte: Some(0xAA),
-        });
+        })
+        .unwrap();
         let got = events(
             &mut f,
             &[&[1, 2, 3, 0xAA, 1, 5, 0], &[0xAA, 9, 0xAA, 0, 7, 0]],
@@ -287,8 +317,27 @@ mod tests {
     }
 
     #[test]
+    fn a_framing_that_cannot_cut_messages_is_refused() {
+        let err = Framer::new(Framing::Lines { delimiter: vec![] })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("serial.delimiter") && err.contains("must not be empty"),
+            "{err}"
+        );
+        let codec = StructCodec::new("<0h", None).unwrap();
+        let err = Framer::new(Framing::Struct {
+            codec,
+            start_byte: None,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("empty struct"), "{err}");
+    }
+
+    #[test]
     fn raw_chunks_pass_through() {
-        let mut f = Framer::new(Framing::Raw);
+        let mut f = Framer::new(Framing::Raw).unwrap();
         assert_eq!(
             events(&mut f, &[&[0, 255]]),
             [SerialEvent::Message(Incoming::Bytes(vec![0, 255]))]

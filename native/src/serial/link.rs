@@ -323,7 +323,11 @@ fn read_loop(
     stop: &AtomicBool,
     dead: &AtomicBool,
 ) -> String {
-    let mut framer = Framer::new(framing);
+    // The framing was checked when the link opened; this only fails if it was not.
+    let mut framer = match Framer::new(framing) {
+        Ok(framer) => framer,
+        Err(err) => return err.to_string(),
+    };
     let mut buf = [0u8; 1024];
     let mut out = Vec::new();
     loop {

@@ -129,11 +129,49 @@ impl ParameterSets {
         out
     }
 
-    /// The picture size from the latest SPS.
+    /// The picture size from the latest SPS; `None` before one, or when it is unreadable.
     pub fn size(&self) -> Option<(u32, u32)> {
-        self.sps.as_deref().and_then(sps_size)
+        self.sps.as_deref().and_then(|sps| sps_size(sps).ok())
     }
 }
+
+/// Why an SPS gave no picture size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpsError {
+    /// The NAL unit is empty or of another type.
+    #[error("not a sequence parameter set (NAL type {0})")]
+    NotSps(u8),
+    /// The SPS ends before its picture size.
+    #[error("the SPS is truncated")]
+    Truncated,
+    /// An exp-Golomb code is longer than the 32-bit values the SPS holds.
+    #[error("the SPS has an exp-Golomb code longer than 32 bits")]
+    CodeTooLong,
+    /// A field is outside the range H.264 allows.
+    #[error("SPS field {field} = {value} is out of range ({range})")]
+    OutOfRange {
+        /// The field, as the H.264 specification names it.
+        field: &'static str,
+        /// The value read.
+        value: i64,
+        /// The values allowed.
+        range: &'static str,
+    },
+    /// The cropping window is larger than the coded picture.
+    #[error("the SPS crops {crop} pixels off a {coded}-pixel {axis}")]
+    CropTooLarge {
+        /// `width` or `height`.
+        axis: &'static str,
+        /// The pixels cropped off.
+        crop: u64,
+        /// The coded size.
+        coded: u64,
+    },
+}
+
+/// The widest or tallest picture, in macroblocks, an SPS may declare. H.264's largest
+/// level (6.2) allows 1055; this leaves room for encoders that ignore levels.
+pub const MAX_SPS_MBS: u32 = 4096;
 
 /// Reads bits from an RBSP (emulation prevention bytes removed).
 struct Bits {
@@ -156,88 +194,103 @@ impl Bits {
         Self { data, pos: 0 }
     }
 
-    fn bit(&mut self) -> Option<u32> {
-        let byte = self.data.get(self.pos / 8)?;
+    fn bit(&mut self) -> Result<u32, SpsError> {
+        let byte = self.data.get(self.pos / 8).ok_or(SpsError::Truncated)?;
         let bit = (byte >> (7 - self.pos % 8)) & 1;
         self.pos += 1;
-        Some(u32::from(bit))
+        Ok(u32::from(bit))
     }
 
-    fn bits(&mut self, n: u32) -> Option<u32> {
-        (0..n).try_fold(0u32, |acc, _| Some((acc << 1) | self.bit()?))
+    fn flag(&mut self) -> Result<bool, SpsError> {
+        Ok(self.bit()? == 1)
     }
 
-    fn ue(&mut self) -> Option<u32> {
+    /// `n` bits, `n` at most 32.
+    fn bits(&mut self, n: u32) -> Result<u32, SpsError> {
+        (0..n).try_fold(0u32, |acc, _| Ok((acc << 1) | self.bit()?))
+    }
+
+    /// ue(v): at most 31 leading zeros, so at most 2^32 - 2.
+    fn ue(&mut self) -> Result<u32, SpsError> {
         let mut zeros = 0;
         while self.bit()? == 0 {
             zeros += 1;
             if zeros > 31 {
-                return None;
+                return Err(SpsError::CodeTooLong);
             }
         }
-        Some((1u32 << zeros) - 1 + self.bits(zeros)?)
+        // 2^zeros - 1 + suffix <= 2^32 - 2: no overflow.
+        Ok(((1u64 << zeros) - 1 + u64::from(self.bits(zeros)?)) as u32)
     }
 
-    fn se(&mut self) -> Option<i32> {
-        let k = self.ue()?;
-        Some(if k % 2 == 1 {
-            k.div_ceil(2) as i32
-        } else {
-            -((k / 2) as i32)
-        })
+    /// ue(v) that must lie in `0..=max`.
+    fn ue_max(
+        &mut self,
+        field: &'static str,
+        max: u32,
+        range: &'static str,
+    ) -> Result<u32, SpsError> {
+        let value = self.ue()?;
+        if value > max {
+            return Err(SpsError::OutOfRange {
+                field,
+                value: i64::from(value),
+                range,
+            });
+        }
+        Ok(value)
+    }
+
+    /// se(v), exact over the whole ue(v) range.
+    fn se(&mut self) -> Result<i64, SpsError> {
+        let k = i64::from(self.ue()?);
+        Ok(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
     }
 }
 
 /// Width and height in pixels from an SPS NAL unit (header byte included), cropping
-/// applied. `None` when it is not an SPS or is truncated.
-pub fn sps_size(sps: &[u8]) -> Option<(u32, u32)> {
+/// applied. Every value is range-checked: a hostile or corrupt SPS is an error, never
+/// an overflow.
+pub fn sps_size(sps: &[u8]) -> Result<(u32, u32), SpsError> {
     if nal_type(sps) != NAL_SPS {
-        return None;
+        return Err(SpsError::NotSps(nal_type(sps)));
     }
-    let mut r = Bits::new(sps.get(1..)?);
+    let mut r = Bits::new(sps.get(1..).ok_or(SpsError::Truncated)?);
     let profile = r.bits(8)?;
     r.bits(16)?; // constraint flags, level
-    r.ue()?; // seq_parameter_set_id
+    r.ue_max("seq_parameter_set_id", 31, "0..=31")?;
     let mut chroma_format = 1;
     if matches!(
         profile,
         100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
     ) {
-        chroma_format = r.ue()?;
+        chroma_format = r.ue_max("chroma_format_idc", 3, "0..=3")?;
         if chroma_format == 3 {
             r.bit()?; // separate_colour_plane_flag
         }
-        r.ue()?; // bit_depth_luma
-        r.ue()?; // bit_depth_chroma
+        r.ue_max("bit_depth_luma_minus8", 6, "0..=6")?;
+        r.ue_max("bit_depth_chroma_minus8", 6, "0..=6")?;
         r.bit()?; // qpprime_y_zero_transform_bypass
-        if r.bit()? == 1 {
+        if r.flag()? {
             let lists = if chroma_format == 3 { 12 } else { 8 };
             for i in 0..lists {
-                if r.bit()? == 1 {
-                    let size = if i < 6 { 16 } else { 64 };
-                    let (mut last, mut next) = (8i32, 8i32);
-                    for _ in 0..size {
-                        if next != 0 {
-                            next = (last + r.se()? + 256) % 256;
-                        }
-                        if next != 0 {
-                            last = next;
-                        }
-                    }
+                if r.flag()? {
+                    skip_scaling_list(&mut r, if i < 6 { 16 } else { 64 })?;
                 }
             }
         }
     }
-    r.ue()?; // log2_max_frame_num
-    match r.ue()? {
+    r.ue_max("log2_max_frame_num_minus4", 12, "0..=12")?;
+    match r.ue_max("pic_order_cnt_type", 2, "0..=2")? {
         0 => {
-            r.ue()?; // log2_max_pic_order_cnt_lsb
+            r.ue_max("log2_max_pic_order_cnt_lsb_minus4", 12, "0..=12")?;
         }
         1 => {
-            r.bit()?;
-            r.se()?;
-            r.se()?;
-            for _ in 0..r.ue()?.min(255) {
+            r.bit()?; // delta_pic_order_always_zero_flag
+            r.se()?; // offset_for_non_ref_pic
+            r.se()?; // offset_for_top_to_bottom_field
+            let cycle = r.ue_max("num_ref_frames_in_pic_order_cnt_cycle", 255, "0..=255")?;
+            for _ in 0..cycle {
                 r.se()?;
             }
         }
@@ -245,26 +298,63 @@ pub fn sps_size(sps: &[u8]) -> Option<(u32, u32)> {
     }
     r.ue()?; // max_num_ref_frames
     r.bit()?; // gaps_in_frame_num_allowed
-    let width_mbs = r.ue()? + 1;
-    let height_map = r.ue()? + 1;
+    let mbs_range = "0..=4095";
+    let width_mbs = r.ue_max("pic_width_in_mbs_minus1", MAX_SPS_MBS - 1, mbs_range)? + 1;
+    let height_map = r.ue_max("pic_height_in_map_units_minus1", MAX_SPS_MBS - 1, mbs_range)? + 1;
     let frame_mbs_only = r.bit()?;
     if frame_mbs_only == 0 {
         r.bit()?; // mb_adaptive_frame_field
     }
     r.bit()?; // direct_8x8_inference
-    let height_mbs = (2 - frame_mbs_only) * height_map;
-    let (mut w, mut h) = (width_mbs * 16, height_mbs * 16);
-    if r.bit()? == 1 {
+              // In u64 from here: every term is below 2^32, so no product or sum overflows.
+    let field_factor = u64::from(2 - frame_mbs_only);
+    let coded_w = u64::from(width_mbs) * 16;
+    let coded_h = field_factor * u64::from(height_map) * 16;
+    let (mut w, mut h) = (coded_w, coded_h);
+    if r.flag()? {
         let (left, right, top, bottom) = (r.ue()?, r.ue()?, r.ue()?, r.ue()?);
         let (cx, cy) = match chroma_format {
-            0 | 3 => (1, 2 - frame_mbs_only),
-            2 => (2, 2 - frame_mbs_only),
-            _ => (2, 2 * (2 - frame_mbs_only)),
+            0 | 3 => (1, field_factor),
+            2 => (2, field_factor),
+            _ => (2, 2 * field_factor),
         };
-        w = w.checked_sub((left + right).checked_mul(cx)?)?;
-        h = h.checked_sub((top + bottom).checked_mul(cy)?)?;
+        let crop_w = (u64::from(left) + u64::from(right)) * cx;
+        let crop_h = (u64::from(top) + u64::from(bottom)) * cy;
+        w = coded_w.checked_sub(crop_w).ok_or(SpsError::CropTooLarge {
+            axis: "width",
+            crop: crop_w,
+            coded: coded_w,
+        })?;
+        h = coded_h.checked_sub(crop_h).ok_or(SpsError::CropTooLarge {
+            axis: "height",
+            crop: crop_h,
+            coded: coded_h,
+        })?;
     }
-    Some((w, h))
+    // At most 2 * 4096 * 16 pixels: fits.
+    Ok((w as u32, h as u32))
+}
+
+/// Reads past one scaling list (H.264 7.3.2.1.1.1), checking each delta_scale.
+fn skip_scaling_list(r: &mut Bits, size: usize) -> Result<(), SpsError> {
+    let (mut last, mut next) = (8i64, 8i64);
+    for _ in 0..size {
+        if next != 0 {
+            let delta = r.se()?;
+            if !(-128..=127).contains(&delta) {
+                return Err(SpsError::OutOfRange {
+                    field: "delta_scale",
+                    value: delta,
+                    range: "-128..=127",
+                });
+            }
+            next = (last + delta).rem_euclid(256);
+        }
+        if next != 0 {
+            last = next;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -298,7 +388,7 @@ mod tests {
             .into_iter()
             .find(|n| nal_type(n) == NAL_SPS)
             .expect("the first keyframe has an SPS");
-        assert_eq!(sps_size(sps), Some((320, 240)));
+        assert_eq!(sps_size(sps), Ok((320, 240)));
     }
 
     #[test]
@@ -320,6 +410,191 @@ mod tests {
         assert!(types.contains(&NAL_IDR));
         // Non-IDR units pass unchanged.
         assert_eq!(sets.complete(&units[1]), units[1]);
+    }
+
+    /// Writes an SPS bit by bit, as a hostile sender may: RBSP bits, then emulation
+    /// prevention bytes, behind the NAL header.
+    #[derive(Default)]
+    struct SpsWriter {
+        bits: Vec<bool>,
+    }
+
+    impl SpsWriter {
+        fn bits(&mut self, n: u32, value: u64) -> &mut Self {
+            for i in (0..n).rev() {
+                self.bits.push(value >> i & 1 == 1);
+            }
+            self
+        }
+
+        /// ue(v) of `value` (up to 2^32 - 2, the longest code the reader takes).
+        fn ue(&mut self, value: u64) -> &mut Self {
+            let code = value + 1;
+            let len = 64 - code.leading_zeros();
+            self.bits(len - 1, 0).bits(len, code)
+        }
+
+        /// se(v): positive k is 2k - 1, zero or negative k is -2k.
+        fn se(&mut self, value: i64) -> &mut Self {
+            let k = if value > 0 {
+                2 * value as u64 - 1
+            } else {
+                2 * value.unsigned_abs()
+            };
+            self.ue(k)
+        }
+
+        fn nal(&mut self) -> Vec<u8> {
+            self.bits.push(true); // rbsp_stop_one_bit
+            while self.bits.len() % 8 != 0 {
+                self.bits.push(false);
+            }
+            let mut out = vec![0x67];
+            let mut zeros = 0;
+            for byte in self.bits.chunks(8) {
+                let b = byte.iter().fold(0u8, |acc, &bit| acc << 1 | u8::from(bit));
+                if zeros >= 2 && b <= 3 {
+                    out.push(3);
+                    zeros = 0;
+                }
+                zeros = if b == 0 { zeros + 1 } else { 0 };
+                out.push(b);
+            }
+            out
+        }
+    }
+
+    /// A baseline SPS up to the picture size, with `width_mbs - 1`, `height_map - 1`
+    /// and `frame_mbs_only` as given.
+    fn baseline_sps(width: u64, height: u64, frame_mbs_only: bool) -> SpsWriter {
+        let mut w = SpsWriter::default();
+        w.bits(8, 66).bits(16, 0x001F).ue(0); // profile, constraints + level, id
+        w.ue(0).ue(2).ue(1).bits(1, 0); // frame_num, POC type 2, refs, gaps
+        w.ue(width).ue(height).bits(1, u64::from(frame_mbs_only));
+        if !frame_mbs_only {
+            w.bits(1, 0);
+        }
+        w.bits(1, 1); // direct_8x8_inference
+        w
+    }
+
+    const HUGE: u64 = (1 << 32) - 2;
+
+    #[test]
+    fn hostile_sps_values_are_refused_without_overflow() {
+        // The writer agrees with the reader on a plain SPS: 320x240.
+        assert_eq!(
+            sps_size(&baseline_sps(19, 14, true).bits(1, 0).nal()),
+            Ok((320, 240))
+        );
+        let out_of_range = |field| move |e: &SpsError| matches!(e, SpsError::OutOfRange { field: f, .. } if *f == field);
+        type Expect = Box<dyn Fn(&SpsError) -> bool>;
+        let cases: Vec<(&str, Vec<u8>, Expect)> = vec![
+            (
+                "huge width",
+                baseline_sps(HUGE, 14, true).bits(1, 0).nal(),
+                Box::new(out_of_range("pic_width_in_mbs_minus1")),
+            ),
+            (
+                "huge height",
+                baseline_sps(19, HUGE, true).bits(1, 0).nal(),
+                Box::new(out_of_range("pic_height_in_map_units_minus1")),
+            ),
+            (
+                "huge field height",
+                baseline_sps(19, (1 << 31) + 5, false).bits(1, 0).nal(),
+                Box::new(out_of_range("pic_height_in_map_units_minus1")),
+            ),
+            (
+                "largest size",
+                baseline_sps(4095, 4095, false)
+                    .bits(1, 1)
+                    .ue(HUGE)
+                    .ue(0)
+                    .ue(0)
+                    .ue(0)
+                    .nal(),
+                Box::new(|e| matches!(e, SpsError::CropTooLarge { axis: "width", .. })),
+            ),
+            (
+                "crop sum",
+                baseline_sps(19, 14, true)
+                    .bits(1, 1)
+                    .ue(HUGE)
+                    .ue(HUGE)
+                    .ue(0)
+                    .ue(0)
+                    .nal(),
+                Box::new(|e| matches!(e, SpsError::CropTooLarge { axis: "width", .. })),
+            ),
+            (
+                "crop sum height",
+                baseline_sps(19, 14, true)
+                    .bits(1, 1)
+                    .ue(0)
+                    .ue(0)
+                    .ue(HUGE)
+                    .ue(HUGE)
+                    .nal(),
+                Box::new(|e| matches!(e, SpsError::CropTooLarge { axis: "height", .. })),
+            ),
+            (
+                "a 33-bit code",
+                {
+                    let mut w = baseline_sps(19, 14, true);
+                    w.bits(1, 1).bits(32, 0).bits(1, 1).bits(32, 0);
+                    w.nal()
+                },
+                Box::new(|e| *e == SpsError::CodeTooLong),
+            ),
+            (
+                "scaling list",
+                {
+                    let mut w = SpsWriter::default();
+                    w.bits(8, 100).bits(16, 0x001F).ue(0); // High profile
+                    w.ue(1).ue(0).ue(0).bits(1, 0); // 4:2:0, 8 bits, no bypass
+                    w.bits(1, 1).bits(1, 1); // a scaling matrix, list 0 present
+                    w.se(i64::from(i32::MAX)).nal()
+                },
+                Box::new(out_of_range("delta_scale")),
+            ),
+            (
+                "negative scaling delta",
+                {
+                    let mut w = SpsWriter::default();
+                    w.bits(8, 100).bits(16, 0x001F).ue(0);
+                    w.ue(1).ue(0).ue(0).bits(1, 0);
+                    w.bits(1, 1).bits(1, 1);
+                    w.se(1 - (1i64 << 31)).nal()
+                },
+                Box::new(out_of_range("delta_scale")),
+            ),
+        ];
+        for (what, sps, expected) in cases {
+            match sps_size(&sps) {
+                Err(err) => {
+                    assert!(expected(&err), "{what}: {err:?}");
+                    assert!(!err.to_string().is_empty());
+                }
+                Ok(size) => panic!("{what}: got {size:?}"),
+            }
+        }
+        // Cropping exactly the coded picture's margin stays valid: 16x16 coded,
+        // cropped by 2 chroma units (4 pixels) a side.
+        assert_eq!(
+            sps_size(
+                &baseline_sps(0, 0, true)
+                    .bits(1, 1)
+                    .ue(1)
+                    .ue(1)
+                    .ue(1)
+                    .ue(1)
+                    .nal()
+            ),
+            Ok((12, 12))
+        );
+        let err = sps_size(&[0x65, 0]).unwrap_err();
+        assert_eq!(err.to_string(), "not a sequence parameter set (NAL type 5)");
     }
 
     #[test]
@@ -347,7 +622,7 @@ mod tests {
             &[0x65, 1, 2],
             &[0xFF; 40],
         ] {
-            assert_eq!(sps_size(junk), None, "{junk:?}");
+            assert!(sps_size(junk).is_err(), "{junk:?}");
             assert!(split_access_units(junk).is_empty(), "{junk:?}");
         }
         // A real SPS cut short anywhere gives no size or the right one, never a wrong
@@ -356,18 +631,18 @@ mod tests {
             .into_iter()
             .find(|n| nal_type(n) == NAL_SPS)
             .expect("an SPS in the keyframe");
-        assert_eq!(sps_size(sps), Some((330, 250)));
+        assert_eq!(sps_size(sps), Ok((330, 250)));
         for cut in 1..sps.len() {
             let size = sps_size(&sps[..cut]);
             assert!(
-                size.is_none() || size == Some((330, 250)),
+                size.is_err() || size == Ok((330, 250)),
                 "cut at {cut} of {}: {size:?}",
                 sps.len()
             );
         }
         assert_eq!(
             sps_size(&sps[..3]),
-            None,
+            Err(SpsError::Truncated),
             "only the profile and constraints"
         );
         // A unit of junk after a start code is one access unit holding exactly it.

@@ -7,6 +7,7 @@
 //!   between them);
 //! - [`h264`]: just enough Annex B parsing to pass H.264 through;
 //! - [`stream`]: the one capture/encode thread whose frames every viewer shares;
+//! - [`keyframes`]: when that encoder forces a keyframe (viewers' requests throttled);
 //! - [`pipeline`]: which source and encoder the configuration asks for;
 //! - [`config`]: the `[video]` settings.
 //!
@@ -16,6 +17,7 @@ pub mod config;
 pub mod encoder;
 pub mod frame;
 pub mod h264;
+pub mod keyframes;
 pub mod pipeline;
 pub mod source;
 pub mod stream;
@@ -23,6 +25,7 @@ pub mod stream;
 pub use config::{EncoderChoice, VideoConfig};
 pub use encoder::{EncoderError, EncoderSettings, VideoEncoder};
 pub use frame::{now_us, EncodedFrame, Frame};
+pub use keyframes::{KeyframePolicy, KEYFRAME_REQUEST_INTERVAL};
 pub use pipeline::{open_pipeline, PipelineError};
 pub use source::{test_pattern::TestPattern, Camera, EncodedSource, SourceError, VideoSource};
 pub use stream::{Pipeline, StreamCounters, VideoStream, Viewer};

@@ -7,7 +7,9 @@
 //! [`StreamCounters::frames_encoded`] let tests and benchmarks check that.
 //!
 //! A new viewer asks for a keyframe and skips frames until one arrives; a viewer that
-//! falls behind does the same.
+//! falls behind does the same. Viewers' own requests (PLI, FIR through
+//! [`VideoStream::request_keyframe`]) are throttled for the whole stream by a
+//! [`KeyframePolicy`]: at most one forced keyframe per 500 ms.
 //!
 //! A [`Pipeline`] is either a raw source and an encoder, or an [`EncodedSource`] whose
 //! H.264 passes straight through (no decode, no encode; `encoders_started` stays 0 and
@@ -15,6 +17,7 @@
 
 use super::encoder::VideoEncoder;
 use super::frame::{EncodedFrame, Frame};
+use super::keyframes::KeyframePolicy;
 use super::source::{EncodedSource, VideoSource};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -66,6 +69,9 @@ pub struct StreamCounters {
     pub frames_encoded: u64,
     /// Keyframes among them.
     pub keyframes: u64,
+    /// Viewers' keyframe requests (PLI, FIR) that got no keyframe of their own: the
+    /// throttle merged them into one already due.
+    pub keyframe_requests_dropped: u64,
     /// Encoded bytes.
     pub bytes_encoded: u64,
     /// Time spent inside the encoder, nanoseconds.
@@ -86,7 +92,7 @@ struct Counters {
 
 struct Inner {
     frames: broadcast::Sender<Arc<EncodedFrame>>,
-    keyframe_wanted: AtomicBool,
+    keyframes: Mutex<KeyframePolicy>,
     counters: Counters,
     viewers: Mutex<u64>,
     wake: Condvar,
@@ -125,7 +131,7 @@ impl VideoStream {
         let size = pipeline.size();
         let inner = Arc::new(Inner {
             frames,
-            keyframe_wanted: AtomicBool::new(true),
+            keyframes: Mutex::new(KeyframePolicy::default()),
             counters: Counters::default(),
             viewers: Mutex::new(0),
             wake: Condvar::new(),
@@ -157,7 +163,8 @@ impl VideoStream {
     pub fn subscribe(&self) -> Viewer {
         let frames = self.inner.frames.subscribe();
         *self.inner.viewers.lock().expect("viewers lock") += 1;
-        self.request_keyframe();
+        // Its first keyframe bypasses the throttle: the next frame.
+        self.inner.keyframe_policy().viewer_needs_keyframe();
         self.inner.wake.notify_all();
         Viewer {
             frames,
@@ -166,9 +173,12 @@ impl VideoStream {
         }
     }
 
-    /// Asks the encoder to make the next frame a keyframe.
+    /// A viewer asks for a keyframe (it sent a PLI or FIR). Throttled for the whole
+    /// stream: at most one forced keyframe per
+    /// [`KEYFRAME_REQUEST_INTERVAL`](super::keyframes::KEYFRAME_REQUEST_INTERVAL); a
+    /// request inside that window is served when it ends.
     pub fn request_keyframe(&self) {
-        self.inner.keyframe_wanted.store(true, Ordering::Relaxed);
+        self.inner.keyframe_policy().request();
     }
 
     /// A snapshot of the counters.
@@ -179,6 +189,7 @@ impl VideoStream {
             frames_captured: c.frames_captured.load(Ordering::Relaxed),
             frames_encoded: c.frames_encoded.load(Ordering::Relaxed),
             keyframes: c.keyframes.load(Ordering::Relaxed),
+            keyframe_requests_dropped: self.inner.keyframe_policy().dropped(),
             bytes_encoded: c.bytes_encoded.load(Ordering::Relaxed),
             encode_ns: c.encode_ns.load(Ordering::Relaxed),
             viewers: *self.inner.viewers.lock().expect("viewers lock"),
@@ -205,6 +216,13 @@ impl VideoStream {
     pub fn stop(&self) {
         self.inner.stopped.store(true, Ordering::Relaxed);
         self.inner.wake.notify_all();
+    }
+}
+
+impl Inner {
+    fn keyframe_policy(&self) -> std::sync::MutexGuard<'_, KeyframePolicy> {
+        // The policy is plain data, valid even if a holder panicked.
+        self.keyframes.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -235,6 +253,7 @@ fn publish(inner: &Inner, frame: EncodedFrame) {
         .fetch_add(frame.data.len() as u64, Ordering::Relaxed);
     if frame.keyframe {
         c.keyframes.fetch_add(1, Ordering::Relaxed);
+        inner.keyframe_policy().keyframe_sent();
     }
     // No receiver is not an error: the last viewer may just have left.
     let _ = inner.frames.send(Arc::new(frame));
@@ -310,7 +329,7 @@ fn run(
             }
         }
         let Some(enc) = encoder.as_mut() else { break };
-        let force = inner.keyframe_wanted.swap(false, Ordering::Relaxed);
+        let force = inner.keyframe_policy().force(Instant::now());
         let started = Instant::now();
         let result = enc.encode(&frame, force);
         let c = &inner.counters;
@@ -323,7 +342,7 @@ fn run(
             Ok(Some(encoded)) => publish(inner, encoded),
             Ok(None) => {
                 if force {
-                    inner.keyframe_wanted.store(true, Ordering::Relaxed);
+                    inner.keyframe_policy().retry();
                 }
             }
             Err(err) => {
@@ -332,7 +351,7 @@ fn run(
                     tracing::warn!("dropping a frame ({failures} in a row): {err}");
                 }
                 if force {
-                    inner.keyframe_wanted.store(true, Ordering::Relaxed);
+                    inner.keyframe_policy().retry();
                 }
             }
         }
@@ -370,7 +389,7 @@ impl Viewer {
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::debug!("viewer fell {missed} frames behind; waiting for a keyframe");
                     self.need_keyframe = true;
-                    self.inner.keyframe_wanted.store(true, Ordering::Relaxed);
+                    self.inner.keyframe_policy().viewer_needs_keyframe();
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
@@ -494,6 +513,42 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(stream.counters().viewers, 0);
+        stream.stop();
+    }
+
+    #[tokio::test]
+    async fn a_viewer_flooding_keyframe_requests_does_not_make_every_frame_a_keyframe() {
+        let stream = stream();
+        let mut flooder = stream.subscribe();
+        assert!(next(&mut flooder, "the first keyframe").await.keyframe);
+        let started = Instant::now();
+        let before = stream.counters();
+        let mut keyframes = 0u32;
+        for _ in 0..30 {
+            for _ in 0..10 {
+                stream.request_keyframe();
+            }
+            keyframes += u32::from(next(&mut flooder, "a flooded frame").await.keyframe);
+        }
+        // At most one forced keyframe per 500 ms (plus one for the window under way).
+        let windows = (started.elapsed().as_millis() / 500) as u32 + 1;
+        assert!(
+            keyframes <= windows,
+            "{keyframes} keyframes in {:?} of 30 frames",
+            started.elapsed()
+        );
+        let dropped =
+            stream.counters().keyframe_requests_dropped - before.keyframe_requests_dropped;
+        // Each forced keyframe lets at most two requests through (one served at the
+        // force, one answered when it is published), plus the first.
+        assert!(dropped >= 300 - 1 - u64::from(windows) * 2, "{dropped}");
+        // A new viewer still starts at once with a keyframe of its own.
+        let mut newcomer = stream.subscribe();
+        assert!(
+            next(&mut newcomer, "the newcomer's first frame")
+                .await
+                .keyframe
+        );
         stream.stop();
     }
 }

@@ -134,9 +134,17 @@ fn drive_states_are_written_as_shared_protocol_writes_them() {
 #[test]
 fn pings_are_written_as_shared_protocol_writes_them() {
     let times = [0.0, 1.0, 1234.567, 86_400_000.125, 1e-7, 3.0e21];
-    for (id, t) in [0, 1, 42, u64::from(u32::MAX), (1 << 53) - 1]
-        .into_iter()
-        .zip(times.iter().cycle())
+    for (id, t) in [
+        0,
+        1,
+        42,
+        i128::from(u32::MAX),
+        (1 << 53) - 1,
+        -1,
+        -(1 << 53) + 1,
+    ]
+    .into_iter()
+    .zip(times.iter().cycle())
     {
         let ping_msg = Ping { id, t: *t };
         let ours = ping(&ping_msg);
@@ -250,6 +258,18 @@ fn reads_the_telemetry_shared_protocol_writes() {
             }),
         ),
         (
+            Telemetry::Pong(Pong {
+                id: -7,
+                t: 1.5,
+                robot_us: 2,
+            }),
+            RobotMessage::Pong(Pong {
+                id: -7,
+                t: 1.5,
+                robot_us: 2,
+            }),
+        ),
+        (
             Telemetry::Error {
                 message: "drive refused: \"forward\" = 2 is out of range".into(),
             },
@@ -292,7 +312,6 @@ fn refuses_the_telemetry_shared_protocol_refuses() {
     let refused = [
         r#"{"type":"pong","id":"x","t":0,"robot_us":0}"#,
         r#"{"type":"pong","id":1,"t":2}"#,
-        r#"{"type":"pong","id":-1,"t":0,"robot_us":0}"#,
         r#"{"type":"pong","id":1.5,"t":0,"robot_us":0}"#,
         r#"{"type":"pong","id":1,"t":"now","robot_us":0}"#,
         r#"{"type":"stats","viewers":1,"frames_encoded":1,"fps":1,"bitrate_kbps":1,"width":1,"height":1}"#,

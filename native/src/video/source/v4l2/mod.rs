@@ -107,12 +107,17 @@ pub fn list_cameras() -> Vec<CameraInfo> {
         .collect()
 }
 
+/// A device opened for capture: the negotiated format and the row stride the driver
+/// set (`bytesperline`; 0 when it reports none).
+struct Opened {
+    dev: Device,
+    choice: Choice,
+    stride: usize,
+    stream: v4l::io::mmap::Stream<'static>,
+}
+
 /// Opens `path` in the negotiated format.
-fn open_device(
-    path: &Path,
-    want: (u32, u32),
-    fps: u32,
-) -> Result<(Device, Choice, v4l::io::mmap::Stream<'static>), SourceError> {
+fn open_device(path: &Path, want: (u32, u32), fps: u32) -> Result<Opened, SourceError> {
     let info = probe(path)?.ok_or_else(|| device_error(path, "is not a video capture device"))?;
     let choice = negotiate(&info.options, want, f64::from(fps)).ok_or_else(|| {
         device_error(
@@ -143,7 +148,14 @@ fn open_device(
         .map_err(|e| device_error(path, e))?;
     // A camera that stops delivering is an error, not a hung video thread.
     stream.set_timeout(CAPTURE_TIMEOUT);
-    Ok((dev, choice, stream))
+    // Drivers may pad rows (to 32 or 64 bytes, say): conversions follow this stride.
+    let stride = set.stride as usize;
+    Ok(Opened {
+        dev,
+        choice,
+        stride,
+        stream,
+    })
 }
 
 /// A V4L2 camera delivering raw or MJPEG frames, converted to I420.
@@ -153,6 +165,8 @@ pub struct V4lCamera {
     _dev: Device,
     stream: v4l::io::mmap::Stream<'static>,
     choice: Choice,
+    /// Bytes from one row to the next in the driver's buffers (0: unpadded).
+    stride: usize,
     next: u32,
 }
 
@@ -182,9 +196,9 @@ impl VideoSource for V4lCamera {
             .next()
             .map_err(|e| device_error(&self.path, e))?;
         let converted = match self.choice.format {
-            PixelFormat::Yuv420 => copy_i420(buf, w, h, &mut frame.data),
-            PixelFormat::Nv12 => nv12_to_i420(buf, w, h, &mut frame.data),
-            PixelFormat::Yuyv => yuyv_to_i420(buf, w, h, &mut frame.data),
+            PixelFormat::Yuv420 => copy_i420(buf, w, h, self.stride, &mut frame.data),
+            PixelFormat::Nv12 => nv12_to_i420(buf, w, h, self.stride, &mut frame.data),
+            PixelFormat::Yuyv => yuyv_to_i420(buf, w, h, self.stride, &mut frame.data),
             PixelFormat::Mjpeg => mjpeg_to_i420(buf, w, h, &mut frame.data),
             PixelFormat::H264 => Err("H.264 is passed through, not captured raw".into()),
         };
@@ -245,7 +259,12 @@ pub enum OpenedCamera {
 
 /// Opens a V4L2 device in the best format it offers for `want` at `fps`.
 pub fn open_camera(path: &Path, want: (u32, u32), fps: u32) -> Result<OpenedCamera, SourceError> {
-    let (dev, choice, stream) = open_device(path, want, fps)?;
+    let Opened {
+        dev,
+        choice,
+        stride,
+        stream,
+    } = open_device(path, want, fps)?;
     let name = format!("{}:{:?}", path.display(), choice.format);
     tracing::info!(
         "camera {} opened: {:?} {}x{} @ {} fps",
@@ -272,6 +291,7 @@ pub fn open_camera(path: &Path, want: (u32, u32), fps: u32) -> Result<OpenedCame
             _dev: dev,
             stream,
             choice,
+            stride,
             next: 0,
         })
     })
