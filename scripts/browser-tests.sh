@@ -5,6 +5,7 @@
 # rtcbot0 (10.77.0.1/24, one end of a veth pair whose other end is also inside), which
 # Chromium needs to gather host candidates for a page-to-page session. Every packet
 # stays inside the namespace. Under CI=true no namespace is a failure, not a fallback.
+# RTCBOT_E2E_NETNS=1 tells the tests they may set nftables rules (lossy links).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 browser=tests/browser
@@ -23,7 +24,7 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && ip netns add "$ns" 2>/dev/n
   ip -n "$ns" link set rtcbot1 up
   ip -n "$ns" link set rtcbot0 up
   ip -n "$ns" route add default via 10.77.0.2 dev rtcbot0
-  ip netns exec "$ns" "${run[@]}"
+  ip netns exec "$ns" env RTCBOT_E2E_NETNS=1 "${run[@]}"
 elif [ "${CI:-}" = true ]; then
   echo "browser-tests: cannot make a network namespace (needs root and iproute2); CI=true fails instead of running on the host's network" >&2
   exit 1

@@ -7,7 +7,7 @@
 # Idempotent; quick when everything is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh nasm pkg-config libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 chromium chromium-driver socat ffmpeg
+bash scripts/setup.sh nasm pkg-config libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 nftables chromium chromium-driver socat ffmpeg
 bash scripts/build-web.sh
 # The VM with real V4L2 drivers (vivid camera, vicodec M2M encoder) that
 # tests/tests/v4l2_vm.rs boots: qemu, busybox, Debian's kernel, two modules built here.

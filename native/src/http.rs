@@ -27,6 +27,9 @@ use tower_http::services::{ServeDir, ServeFile};
 
 /// The largest `/connect` body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The longest a `/connect` body may take to arrive: a client that trickles its body
+/// (or never sends it) is cut off instead of holding a connection for good.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves the robot's [`router`] on `listener` until `shutdown` completes, then shuts
 /// the robot down (every peer closed, the motors stopped).
@@ -48,6 +51,7 @@ pub async fn serve_app(
 ) -> std::io::Result<()> {
     // The robot stops when `shutdown` completes, not when the last HTTP connection
     // closes: a long-lived route of yours must not keep the motors running.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -83,7 +87,9 @@ pub async fn shutdown_signal() {
 /// The robot's routes: `POST /connect`, `GET /health`, the browser bundle.
 pub fn router(robot: Robot) -> Router {
     let www = robot.config().www.clone();
-    let connect_route = post(connect);
+    let connect_route = post(connect).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        BODY_TIMEOUT,
+    ));
     let connect_route = match cors(&robot.config().cors_origins) {
         Some(layer) => connect_route.layer(layer),
         None => connect_route,
@@ -124,7 +130,16 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-async fn connect(State(robot): State<Robot>, body: Bytes) -> Response {
+/// `POST /connect`: the caller's address (when served with connect info, as [`serve`]
+/// does) bounds its connecting peers.
+async fn connect(
+    State(robot): State<Robot>,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let client = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
     let Ok(text) = std::str::from_utf8(&body) else {
         return error(StatusCode::BAD_REQUEST, "the body must be UTF-8 JSON");
     };
@@ -138,7 +153,7 @@ async fn connect(State(robot): State<Robot>, body: Bytes) -> Response {
             "expected {\"type\":\"offer\"}: the robot answers, the browser offers",
         );
     }
-    match robot.connect(&offer).await {
+    match robot.connect_from(&offer, client).await {
         Ok(answer) => Json(answer).into_response(),
         Err(err) => connect_error(&err),
     }
@@ -153,7 +168,10 @@ const INTERNAL_ERROR: &str = "the robot could not answer the offer; its log says
 fn connect_error(err: &PeerError) -> Response {
     match err {
         PeerError::BadOffer(_) => error(StatusCode::BAD_REQUEST, err.to_string()),
-        PeerError::TooMany(_) | PeerError::ShuttingDown => {
+        PeerError::TooManyConnecting {
+            per_client: true, ..
+        } => error(StatusCode::TOO_MANY_REQUESTS, err.to_string()),
+        PeerError::TooMany(_) | PeerError::ShuttingDown | PeerError::TooManyConnecting { .. } => {
             error(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
         }
         PeerError::WebRtc(_) | PeerError::Negotiation(_) => {
@@ -173,8 +191,10 @@ async fn health(State(robot): State<Robot>) -> Response {
         "encoders_started": c.encoders_started,
         "frames_encoded": c.frames_encoded,
         "keyframe_requests_dropped": c.keyframe_requests_dropped,
+        "process": crate::robot::ProcessStats::now(),
         "encoder": robot.encoder_name(),
         "driver": robot.controls().driver().is_some(),
+        "silence_stops": robot.controls().silence_stops(),
         "drive": drive,
     }))
     .into_response()

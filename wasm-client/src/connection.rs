@@ -312,6 +312,10 @@ impl Connection {
 
     /// Closes the session and stops reconnecting.
     pub fn close(&self) {
+        // The session closes now, not when the loop next runs: when the page is being
+        // left (`pagehide`) there may be no next time, and the robot should learn at
+        // once (DTLS close, SCTP abort) that this driver is gone.
+        close_session(&self.shared);
         let _ = self.shared.signals.unbounded_send((0, Signal::Close));
     }
 }

@@ -19,11 +19,55 @@ use shared_protocol::{Control, DriveState, Ping, Telemetry};
 use std::time::{Duration, Instant};
 
 async fn connect(url: &str, video: bool) -> anyhow::Result<RobotClient> {
+    connect_with(url, video, ClientOptions::default().ice_tick).await
+}
+
+async fn connect_with(
+    url: &str,
+    video: bool,
+    ice_tick: Option<Duration>,
+) -> anyhow::Result<RobotClient> {
     let options = ClientOptions {
         video,
+        ice_tick,
         ..ClientOptions::default()
     };
     Ok(RobotClient::connect(url, options).await?)
+}
+
+/// UDP datagrams received by this host (both ends of a loopback session count).
+fn udp_in_datagrams() -> Option<u64> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut lines = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let i = names.split_whitespace().position(|n| n == "InDatagrams")?;
+    values.split_whitespace().nth(i)?.parse().ok()
+}
+
+/// UDP packets a second on loopback while one idle client is connected with
+/// `ice_tick`: the keep-alive cost of the timer.
+async fn idle_packets_per_second(url: &str, ice_tick: Option<Duration>) -> anyhow::Result<f64> {
+    let c = connect_with(url, false, ice_tick).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = udp_in_datagrams().context("no /proc/net/snmp")?;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = udp_in_datagrams().context("no /proc/net/snmp")?;
+    c.close().await;
+    Ok(((after - before) as f64 / started.elapsed().as_secs_f64()).round())
+}
+
+/// Offer to open channels, `n` times one after the other; sorted milliseconds.
+async fn setups(url: &str, n: usize, ice_tick: Option<Duration>) -> anyhow::Result<Vec<f64>> {
+    let mut setups = Vec::new();
+    for _ in 0..n {
+        let started = Instant::now();
+        let c = connect_with(url, false, ice_tick).await?;
+        setups.push(started.elapsed().as_secs_f64() * 1000.0);
+        c.close().await;
+    }
+    setups.sort_by(f64::total_cmp);
+    Ok(setups)
 }
 
 async fn wait_pong(client: &mut RobotClient, id: i128) -> anyhow::Result<()> {
@@ -53,14 +97,15 @@ async fn control_figures(url: &str) -> anyhow::Result<Value> {
     }
     rtts.sort_by(f64::total_cmp);
 
-    // One-way rate: many drive states back to back, then a ping behind them on the
-    // ordered channel; its pong means the robot has read them all.
+    // One-way rate: many drive states back to back on the ordered `default` channel
+    // (not the unreliable drive channel), then a ping behind them; its pong means the
+    // robot has read them all.
     let count = 50_000u64;
     let started = Instant::now();
     for seq in 1..=count {
         let forward = (seq % 100) as f64 / 100.0;
         client
-            .send(&Control::Drive(DriveState::new(forward, 0.0, seq)?))
+            .send_text(&Control::Drive(DriveState::new(forward, 0.0, seq)?).to_text())
             .await?;
     }
     client
@@ -73,18 +118,18 @@ async fn control_figures(url: &str) -> anyhow::Result<Value> {
     let rate = count as f64 / started.elapsed().as_secs_f64();
     client.close().await;
 
-    let mut setups = Vec::new();
-    for _ in 0..20 {
-        let started = Instant::now();
-        let c = connect(url, false).await?;
-        setups.push(started.elapsed().as_secs_f64() * 1000.0);
-        c.close().await;
-    }
-    setups.sort_by(f64::total_cmp);
+    let fast = setups(url, 20, ClientOptions::default().ice_tick).await?;
+    let slow = setups(url, 10, None).await?;
+    let figures = |s: &[f64]| json!({"p50": round3(percentile(s, 0.5)), "max": round3(*s.last().unwrap_or(&f64::NAN)), "n": s.len()});
     Ok(json!({
         "control_rtt_ms": {"p50": round3(percentile(&rtts, 0.5)), "p99": round3(percentile(&rtts, 0.99)), "n": rtts.len()},
         "messages_per_second_one_way": rate.round(),
-        "setup_ms": {"p50": round3(percentile(&setups, 0.5)), "max": round3(*setups.last().unwrap_or(&f64::NAN)), "n": setups.len()},
+        "setup_ms": figures(&fast),
+        "setup_ms_default_ice_timer": figures(&slow),
+        "idle_udp_packets_per_second": {
+            "ice_tick_10ms": idle_packets_per_second(url, ClientOptions::default().ice_tick).await?,
+            "default_ice_timer": idle_packets_per_second(url, None).await?,
+        },
     }))
 }
 

@@ -14,7 +14,12 @@ use tracing_subscriber::EnvFilter;
 
 /// Our logs at info; the WebRTC stack's routine warnings (unknown DTLS extensions
 /// from browsers, ICE checks before candidates arrive) only when they are errors.
-const DEFAULT_LOG: &str = "info,rtc_dtls=error,rtc_ice=error,webrtc=error,rtc=warn";
+/// `rtc_sctp::association` is off: webrtc-rs logs every ABORT a browser or aiortc
+/// sends when it leaves normally as an ERROR (`handle_inbound got err: abort chunk`);
+/// a peer leaving is not an error, and a broken association shows as the peer's
+/// connection failing or closing, which the robot logs itself.
+const DEFAULT_LOG: &str =
+    "info,rtc_dtls=error,rtc_ice=error,webrtc=error,rtc=warn,rtc_sctp::association=off";
 
 /// Runs the robot; a bad flag, config file or start-up failure is printed as one
 /// clear line (with its causes) and exits with status 2.

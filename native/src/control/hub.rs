@@ -92,6 +92,8 @@ pub struct ControlHub {
     notices: broadcast::Sender<DriveNotice>,
     owner: Arc<Mutex<DriveOwner>>,
     silence_timeout: Duration,
+    /// Dead-man stops so far: the motors were running and the driver went silent.
+    silence_stops: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ControlHub {
@@ -110,7 +112,15 @@ impl ControlHub {
                 at: Instant::now(),
             })),
             silence_timeout,
+            silence_stops: Arc::default(),
         }
+    }
+
+    /// How many times the dead-man stopped running motors because the driver went
+    /// silent (in `/health` as `silence_stops`).
+    pub fn silence_stops(&self) -> u64 {
+        self.silence_stops
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How long the driver may send nothing before the drive stops and is released.
@@ -214,16 +224,24 @@ impl ControlHub {
 
     /// Stops and releases the drive if `peer` was driving. Called when a peer leaves.
     pub fn peer_left(&self, peer: PeerId) {
+        self.release(peer, "the driving peer left");
+    }
+
+    /// Stops and releases the drive if `peer` is driving, for `reason`: any peer may
+    /// take it next, `peer` too when it comes back. Returns whether it was the driver.
+    pub fn release(&self, peer: PeerId, reason: &str) -> bool {
         let mut owner = self.owner.lock().expect("owner lock");
-        if owner.source == DriveSource::Peer(peer) {
-            *owner = DriveOwner {
-                source: DriveSource::PeerLeft,
-                last_seq: 0,
-                at: Instant::now(),
-            };
-            drop(owner);
-            self.stop("the driving peer left");
+        if owner.source != DriveSource::Peer(peer) {
+            return false;
         }
+        *owner = DriveOwner {
+            source: DriveSource::PeerLeft,
+            last_seq: 0,
+            at: Instant::now(),
+        };
+        drop(owner);
+        self.stop(reason);
+        true
     }
 
     /// Stops the drive because of `reason` (logged and announced). The driver, if any,
@@ -251,6 +269,8 @@ impl ControlHub {
             if self.drive.borrow().is_stopped() {
                 self.notify(None, "the idle driver released the drive", false);
             } else {
+                self.silence_stops
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.stop("control went silent");
             }
             return true;
@@ -304,6 +324,36 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_driver_stops_and_releases_the_drive() {
+        let hub = ControlHub::new(Duration::from_secs(60));
+        hub.publish(1, drive(1.0, 5)).unwrap();
+        assert!(
+            !hub.release(2, "not the driver"),
+            "another peer's interruption"
+        );
+        assert_eq!(
+            hub.drive().borrow().forward,
+            1.0,
+            "does not stop the driver"
+        );
+        assert!(hub.release(1, "interrupted"));
+        assert!(
+            hub.drive().borrow().is_stopped(),
+            "the driver's interruption stops"
+        );
+        assert_eq!(hub.driver(), None, "and frees the drive");
+        hub.publish(1, drive(0.5, 6)).unwrap();
+        assert_eq!(hub.drive().borrow().forward, 0.5, "it drives on when back");
+        assert!(
+            hub.publish(2, drive(1.0, 1)).is_err(),
+            "and holds the drive again"
+        );
+        hub.release(1, "interrupted again");
+        hub.publish(2, drive(1.0, 1)).unwrap();
+        assert_eq!(hub.driver(), Some(2), "or another peer takes it meanwhile");
+    }
+
+    #[test]
     fn stops_when_the_driver_leaves_or_goes_silent() {
         let hub = ControlHub::new(Duration::from_millis(300));
         let rx = hub.drive();
@@ -313,12 +363,14 @@ mod tests {
         hub.peer_left(1);
         assert!(rx.borrow().is_stopped());
         assert_eq!(hub.driver(), None);
+        assert_eq!(hub.silence_stops(), 0, "leaving is not a dead-man stop");
 
         hub.publish(3, drive(1.0, 1)).unwrap();
         let sent = Instant::now();
         assert!(!hub.check_silence(sent + Duration::from_millis(100)));
         assert!(hub.check_silence(sent + Duration::from_millis(400)));
         assert!(rx.borrow().is_stopped());
+        assert_eq!(hub.silence_stops(), 1);
     }
 
     #[tokio::test]

@@ -16,14 +16,17 @@
 //! with a reason.
 //!
 //! Files: [`builder`] (what a robot is made from), [`registry`] (the peers),
+//! [`process`] (the process's memory, threads, descriptors and tasks, for `/health`),
 //! `reporters` (what every peer is told by itself).
 
 pub mod builder;
+pub mod process;
 pub mod registry;
 mod reporters;
 
 pub use builder::RobotBuilder;
-pub use registry::{PeerInfo, MAX_PEERS};
+pub use process::ProcessStats;
+pub use registry::{PeerInfo, MAX_CONNECTING, MAX_CONNECTING_PER_CLIENT, MAX_PEERS};
 
 use crate::config::Config;
 use crate::control::{ControlEvent, ControlHub, DriveController, PeerId};
@@ -32,6 +35,7 @@ use crate::serial::SerialConnection;
 use crate::video::{StreamCounters, VideoStream};
 use registry::Registry;
 use shared_protocol::{SessionDescription, Telemetry};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
@@ -166,17 +170,23 @@ impl Robot {
         &self,
         offer: &SessionDescription,
     ) -> Result<SessionDescription, PeerError> {
+        self.connect_from(offer, None).await
+    }
+
+    /// [`Robot::connect`] for an offer from `client` (the `/connect` route passes the
+    /// caller's address): connecting peers are limited per address (see
+    /// [`registry`](crate::robot::registry)).
+    pub async fn connect_from(
+        &self,
+        offer: &SessionDescription,
+        client: Option<IpAddr>,
+    ) -> Result<SessionDescription, PeerError> {
         let registry = &self.inner.registry;
-        if registry.shutting_down() {
-            return Err(PeerError::ShuttingDown);
-        }
-        if registry.count() >= MAX_PEERS {
-            return Err(PeerError::TooMany(MAX_PEERS));
-        }
+        let reservation = registry.reserve(client)?;
         let id = registry.next_id();
         let (peer, answer) = negotiate(self.inner.peer_context.clone(), id, offer).await?;
         // Checked again: other offers, or shutdown, may have come meanwhile.
-        if let Err((peer, err)) = registry.insert(peer) {
+        if let Err((peer, err)) = registry.insert(peer, reservation) {
             peer.close().await;
             return Err(err);
         }
@@ -274,7 +284,7 @@ impl Robot {
         if let Some(serial) = &inner.serial {
             serial.close();
         }
-        inner.stream.stop();
+        inner.stream.stop().await;
         tracing::info!("robot shut down");
     }
 }

@@ -1,14 +1,26 @@
 //! The peers the robot serves: added on `/connect`, removed when they are gone, closed
 //! at shutdown. Removal frees a peer's tasks and releases the drive if it held it.
+//!
+//! **Connecting peers are bounded apart from connected ones.** An offer holds a slot
+//! from its `POST` until it connects (or times out), so a flood of offers that never
+//! connect could lock everyone out. At most [`MAX_CONNECTING`] peers may be connecting
+//! at once, at most [`MAX_CONNECTING_PER_CLIENT`] of them from one address, and they
+//! never count against the [`MAX_PEERS`] connected ones: a connected driver is never
+//! affected, and a stranger flooding offers locks out only itself.
 
 use crate::control::{ControlHub, PeerId};
 use crate::rtc::peer::{Peer, PeerCounters, PeerError};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Peers served at once; more get a clear refusal.
+/// Connected peers served at once; more get a clear refusal.
 pub const MAX_PEERS: usize = 32;
+/// Peers connecting (negotiating, or answered but not yet connected) at once.
+pub const MAX_CONNECTING: usize = 16;
+/// Peers connecting at once from one client address.
+pub const MAX_CONNECTING_PER_CLIENT: usize = 4;
 
 /// One peer as [`crate::Robot::peers`] shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,19 +37,78 @@ pub struct PeerInfo {
     pub counters: PeerCounters,
 }
 
+/// A registered peer and the address its offer came from (`None`: not known, e.g.
+/// [`crate::Robot::connect`] called by a robot program).
+struct Entry {
+    peer: Arc<Peer>,
+    client: Option<IpAddr>,
+}
+
+#[derive(Default)]
+struct Peers {
+    entries: HashMap<PeerId, Entry>,
+    /// Offers being negotiated now (not yet in `entries`), by client address.
+    negotiating: HashMap<Option<IpAddr>, usize>,
+}
+
+impl Peers {
+    /// Connecting peers: negotiating, or registered and not connected yet.
+    fn connecting(&self, client: Option<IpAddr>) -> (usize, usize) {
+        let waiting = self.entries.values().filter(|e| !e.peer.connected());
+        let (mut all, mut mine) = (0, 0);
+        for entry in waiting {
+            all += 1;
+            mine += usize::from(client.is_some() && entry.client == client);
+        }
+        all += self.negotiating.values().sum::<usize>();
+        if client.is_some() {
+            mine += self.negotiating.get(&client).copied().unwrap_or(0);
+        }
+        (all, mine)
+    }
+
+    /// Gives back one negotiating place of `client`.
+    fn release(&mut self, client: Option<IpAddr>) {
+        if let Some(n) = self.negotiating.get_mut(&client) {
+            *n -= 1;
+            if *n == 0 {
+                self.negotiating.remove(&client);
+            }
+        }
+    }
+
+    fn connected(&self) -> usize {
+        self.entries.values().filter(|e| e.peer.connected()).count()
+    }
+}
+
 /// The registry of peers.
 pub(crate) struct Registry {
     hub: ControlHub,
-    peers: Mutex<HashMap<PeerId, Arc<Peer>>>,
+    peers: Mutex<Peers>,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
+}
+
+/// An offer's place among the connecting peers while it is negotiated; given back
+/// when dropped.
+pub(crate) struct Reservation<'a> {
+    registry: &'a Registry,
+    client: Option<IpAddr>,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut peers = self.registry.peers.lock().expect("peers lock");
+        peers.release(self.client);
+    }
 }
 
 impl Registry {
     pub(crate) fn new(hub: ControlHub) -> Self {
         Self {
             hub,
-            peers: Mutex::new(HashMap::new()),
+            peers: Mutex::new(Peers::default()),
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
         }
@@ -51,35 +122,81 @@ impl Registry {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
-    /// Adds a peer unless the robot is shutting down or full; gives it back if not.
-    pub(crate) fn insert(&self, peer: Peer) -> Result<(), (Peer, PeerError)> {
+    /// Checks the limits for an offer from `client` and holds its place among the
+    /// connecting peers while it is negotiated.
+    pub(crate) fn reserve(&self, client: Option<IpAddr>) -> Result<Reservation<'_>, PeerError> {
         let mut peers = self.peers.lock().expect("peers lock");
+        Self::admit(&peers, self.shutting_down(), client)?;
+        *peers.negotiating.entry(client).or_default() += 1;
+        Ok(Reservation {
+            registry: self,
+            client,
+        })
+    }
+
+    /// Whether one more connecting peer from `client` is allowed.
+    fn admit(peers: &Peers, shutting_down: bool, client: Option<IpAddr>) -> Result<(), PeerError> {
+        if shutting_down {
+            return Err(PeerError::ShuttingDown);
+        }
+        if peers.connected() >= MAX_PEERS {
+            return Err(PeerError::TooMany(MAX_PEERS));
+        }
+        let (all, mine) = peers.connecting(client);
+        if mine >= MAX_CONNECTING_PER_CLIENT {
+            return Err(PeerError::TooManyConnecting {
+                limit: MAX_CONNECTING_PER_CLIENT,
+                per_client: true,
+            });
+        }
+        if all >= MAX_CONNECTING {
+            return Err(PeerError::TooManyConnecting {
+                limit: MAX_CONNECTING,
+                per_client: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds a negotiated peer in place of its reservation, unless the robot is
+    /// shutting down or full of connected peers; gives it back if not.
+    pub(crate) fn insert(
+        &self,
+        peer: Peer,
+        reservation: Reservation<'_>,
+    ) -> Result<(), (Peer, PeerError)> {
+        let client = reservation.client;
+        // The place passes from the reservation to the entry under one lock.
+        std::mem::forget(reservation);
+        let mut peers = self.peers.lock().expect("peers lock");
+        peers.release(client);
         if self.shutting_down() {
             return Err((peer, PeerError::ShuttingDown));
         }
-        if peers.len() >= MAX_PEERS {
+        if peers.connected() >= MAX_PEERS {
             return Err((peer, PeerError::TooMany(MAX_PEERS)));
         }
-        peers.insert(peer.id(), Arc::new(peer));
+        let entry = Entry {
+            peer: Arc::new(peer),
+            client,
+        };
+        peers.entries.insert(entry.peer.id(), entry);
         Ok(())
     }
 
     pub(crate) fn count(&self) -> usize {
-        self.peers.lock().expect("peers lock").len()
+        self.peers.lock().expect("peers lock").entries.len()
     }
 
     pub(crate) fn get(&self, id: PeerId) -> Option<Arc<Peer>> {
-        self.peers.lock().expect("peers lock").get(&id).cloned()
+        let peers = self.peers.lock().expect("peers lock");
+        peers.entries.get(&id).map(|e| e.peer.clone())
     }
 
     /// The peers now, without holding the lock across sends.
     pub(crate) fn list(&self) -> Vec<Arc<Peer>> {
-        self.peers
-            .lock()
-            .expect("peers lock")
-            .values()
-            .cloned()
-            .collect()
+        let peers = self.peers.lock().expect("peers lock");
+        peers.entries.values().map(|e| e.peer.clone()).collect()
     }
 
     pub(crate) fn info(&self) -> Vec<PeerInfo> {
@@ -101,8 +218,8 @@ impl Registry {
 
     /// Removes a peer and frees its resources; safe to call more than once.
     pub(crate) fn remove(&self, id: PeerId, reason: &str) {
-        let peer = self.peers.lock().expect("peers lock").remove(&id);
-        if let Some(peer) = peer {
+        let entry = self.peers.lock().expect("peers lock").entries.remove(&id);
+        if let Some(Entry { peer, .. }) = entry {
             tracing::info!(peer = id, "removing peer: {reason}");
             self.hub.peer_left(id);
             peer.close_soon();
@@ -114,11 +231,72 @@ impl Registry {
         let peers: Vec<_> = {
             let mut peers = self.peers.lock().expect("peers lock");
             self.shutting_down.store(true, Ordering::SeqCst);
-            peers.drain().collect()
+            peers.entries.drain().collect()
         };
-        for (id, peer) in peers {
+        for (id, Entry { peer, .. }) in peers {
             self.hub.peer_left(id);
             peer.close().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn ip(last: u8) -> Option<IpAddr> {
+        Some(IpAddr::from([10, 0, 0, last]))
+    }
+
+    #[test]
+    fn connecting_offers_are_bounded_per_address_and_in_all() {
+        let registry = Registry::new(ControlHub::new(Duration::from_secs(1)));
+        let mine: Vec<_> = (0..MAX_CONNECTING_PER_CLIENT)
+            .map(|_| {
+                registry
+                    .reserve(ip(1))
+                    .expect("within the per-address limit")
+            })
+            .collect();
+        match registry.reserve(ip(1)) {
+            Err(PeerError::TooManyConnecting {
+                per_client: true,
+                limit,
+            }) => assert_eq!(limit, MAX_CONNECTING_PER_CLIENT),
+            other => panic!("one address past its limit: {:?}", other.err()),
+        }
+        // Others are not locked out by one address's flood...
+        let others: Vec<_> = (0..MAX_CONNECTING - MAX_CONNECTING_PER_CLIENT)
+            .map(|i| registry.reserve(ip(10 + i as u8)).expect("another address"))
+            .collect();
+        // ...until every connecting place is taken.
+        assert!(matches!(
+            registry.reserve(ip(200)),
+            Err(PeerError::TooManyConnecting {
+                per_client: false,
+                ..
+            })
+        ));
+        assert!(
+            registry.reserve(None).is_err(),
+            "unknown callers count in all"
+        );
+        drop(mine);
+        registry
+            .reserve(ip(1))
+            .expect("a finished negotiation gives its place back");
+        drop(others);
+        assert!(registry.peers.lock().unwrap().negotiating.is_empty());
+    }
+
+    #[test]
+    fn no_offer_is_taken_while_shutting_down() {
+        let registry = Registry::new(ControlHub::new(Duration::from_secs(1)));
+        registry.shutting_down.store(true, Ordering::SeqCst);
+        assert!(matches!(
+            registry.reserve(ip(1)),
+            Err(PeerError::ShuttingDown)
+        ));
     }
 }

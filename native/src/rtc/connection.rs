@@ -91,6 +91,10 @@ pub enum Side {
 /// out at once. As the DTLS (and so SCTP) server the robot only ever replies, so a
 /// browser's set-up never waits on the robot's timer. Browsers accept either role.
 ///
+/// `ice_tick` (offerer only) shortens that timer: it sets ICE's check and keep-alive
+/// intervals, so the client's flights wait at most one tick instead of 200 ms, at
+/// the cost of one STUN binding request (and its reply) per tick while connected.
+///
 /// mDNS (resolving browsers' `.local` candidates) is used when the host allows it;
 /// where the multicast socket cannot be opened, the connection is built without it
 /// and the peer is reached through peer-reflexive candidates instead.
@@ -98,6 +102,7 @@ pub async fn build_connection(
     side: Side,
     servers: &[IceServer],
     udp: &[String],
+    ice_tick: Option<Duration>,
     handler: Arc<dyn PeerConnectionEventHandler>,
 ) -> Result<Arc<dyn PeerConnection>, Error> {
     let config = RTCConfigurationBuilder::new()
@@ -112,7 +117,21 @@ pub async fn build_connection(
             MulticastDnsMode::Disabled
         });
         if side == Side::Answerer {
-            settings = settings.with_answering_dtls_role(RTCDtlsRole::Server);
+            settings = settings
+                .with_answering_dtls_role(RTCDtlsRole::Server)
+                .with_ice_timeouts(
+                    Some(super::peer::ICE_DISCONNECTED),
+                    None,
+                    Some(super::peer::ICE_KEEPALIVE),
+                );
+        }
+        if let (Side::Offerer, Some(tick)) = (side, ice_tick) {
+            // A pair fails after this many unanswered checks: keep ICE's default of
+            // about 1.4 s (7 checks at 200 ms) before giving up on a candidate pair.
+            let checks = (1400 / tick.as_millis().max(1)).clamp(7, 1000) as u16;
+            settings = settings
+                .with_ice_timeouts(None, None, Some(tick))
+                .with_ice_connection_attempts(Some(tick), Some(checks));
         }
         let limit = match side {
             Side::Answerer => SEND_BUFFER_LIMIT,

@@ -23,7 +23,7 @@ use super::feedback::is_keyframe_request;
 use super::session::{self, Action, RefusalThrottle};
 use crate::control::{ControlHub, PeerId};
 use crate::rtc::config::WebRtcConfig;
-use crate::video::stream::VideoStream;
+use crate::video::stream::{StreamEnd, VideoStream};
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -46,8 +46,21 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
-/// How long a peer may take from answer to connected before it is dropped.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Silence after which a peer's connection counts as `disconnected`. The robot sends
+/// an ICE keep-alive every [`ICE_KEEPALIVE`], so a live browser answers several times
+/// within it; a tab that vanished (closed, crashed, out of range) is noticed this fast.
+pub const ICE_DISCONNECTED: Duration = Duration::from_secs(2);
+/// The robot's ICE keep-alive interval towards each peer.
+pub const ICE_KEEPALIVE: Duration = Duration::from_millis(500);
+
+/// How long a peer may take from answer to connected before it is dropped (it holds
+/// a place among the connecting peers until then).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a `disconnected` peer (nothing received for [`ICE_DISCONNECTED`]) has to
+/// come back before it is dropped; if it drives, its drive stops and is released at
+/// once (it takes it again when back, unless another peer did). Browsers give ICE the
+/// same chance.
+pub const DISCONNECTED_GRACE: Duration = Duration::from_secs(5);
 /// Messages queued for one peer at most; more are dropped (see the module docs).
 pub const OUTBOX: usize = 256;
 
@@ -66,6 +79,18 @@ pub enum PeerError {
     /// The robot already serves its maximum number of peers.
     #[error("too many peers (the limit is {0})")]
     TooMany(usize),
+    /// Too many offers are still connecting, in all or from this client's address.
+    #[error(
+        "too many offers are still connecting{} (the limit is {limit}): try again once \
+         they connect or time out",
+        if *.per_client { " from your address" } else { "" }
+    )]
+    TooManyConnecting {
+        /// The limit that was reached.
+        limit: usize,
+        /// The limit is the one for a single client address.
+        per_client: bool,
+    },
     /// The robot is shutting down.
     #[error("the robot is shutting down")]
     ShuttingDown,
@@ -135,6 +160,11 @@ struct PeerShared {
     tasks: Mutex<Option<Vec<JoinHandle<()>>>>,
     gathered: watch::Sender<bool>,
     connected: AtomicBool,
+    /// Counts `disconnected` states; a grace timer only ends the peer if no later one
+    /// started and the connection did not come back.
+    disconnects: AtomicU64,
+    /// Whether the connection is up now (`connected` says whether it ever was).
+    up: AtomicBool,
     refusals: Mutex<RefusalThrottle>,
     received: AtomicU64,
     sent: AtomicU64,
@@ -263,13 +293,42 @@ impl PeerConnectionEventHandler for Handler {
         let shared = &self.0;
         tracing::debug!(peer = shared.id, "connection state {state}");
         match state {
-            RTCPeerConnectionState::Connected if !shared.connected.swap(true, Ordering::SeqCst) => {
-                tracing::info!(peer = shared.id, "peer connected");
-                start_video(shared);
+            RTCPeerConnectionState::Connected => {
+                shared.up.store(true, Ordering::SeqCst);
+                if !shared.connected.swap(true, Ordering::SeqCst) {
+                    tracing::info!(peer = shared.id, "peer connected");
+                    start_video(shared);
+                } else {
+                    tracing::info!(peer = shared.id, "peer connected again");
+                }
             }
-            RTCPeerConnectionState::Failed
-            | RTCPeerConnectionState::Disconnected
-            | RTCPeerConnectionState::Closed => shared.gone(&format!("connection {state}")),
+            RTCPeerConnectionState::Disconnected => {
+                shared.up.store(false, Ordering::SeqCst);
+                let epoch = shared.disconnects.fetch_add(1, Ordering::SeqCst) + 1;
+                tracing::info!(
+                    peer = shared.id,
+                    "peer disconnected: its drive stops and is released; it has {DISCONNECTED_GRACE:?} to come back"
+                );
+                shared
+                    .ctx
+                    .hub
+                    .release(shared.id, "the driving peer's connection was interrupted");
+                let weak = Arc::downgrade(shared);
+                shared.spawn(async move {
+                    tokio::time::sleep(DISCONNECTED_GRACE).await;
+                    if let Some(shared) = weak.upgrade() {
+                        if shared.disconnects.load(Ordering::SeqCst) == epoch
+                            && !shared.up.load(Ordering::SeqCst)
+                        {
+                            shared.gone("its connection was interrupted and did not come back");
+                        }
+                    }
+                });
+            }
+            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
+                shared.up.store(false, Ordering::SeqCst);
+                shared.gone(&format!("connection {state}"));
+            }
             _ => {}
         }
     }
@@ -303,6 +362,8 @@ pub async fn negotiate(
         tasks: Mutex::new(Some(Vec::new())),
         gathered,
         connected: AtomicBool::new(false),
+        disconnects: AtomicU64::new(0),
+        up: AtomicBool::new(false),
         refusals: Mutex::new(RefusalThrottle::default()),
         received: AtomicU64::new(0),
         sent: AtomicU64::new(0),
@@ -312,6 +373,7 @@ pub async fn negotiate(
         Side::Answerer,
         &ctx.webrtc.ice_servers,
         &ctx.webrtc.ice_udp,
+        None,
         Arc::new(Handler(shared.clone())),
     )
     .await?;
@@ -394,9 +456,16 @@ fn start_video(shared: &Arc<PeerShared>) {
     let stream = shared.ctx.stream.clone();
     let period = shared.ctx.frame_period;
     let id = shared.id;
+    let task_shared = Arc::downgrade(shared);
     shared.spawn(async move {
-        if let Err(err) = send_video(stream, track, sender, period).await {
+        if let Err(err) = send_video(stream.clone(), track, sender, period).await {
             tracing::warn!(peer = id, "video stopped: {err}");
+        }
+        // The viewer is told why its video ended when it was not a shutdown.
+        if let (Some(StreamEnd::Failed(why)), Some(shared)) =
+            (stream.ended(), task_shared.upgrade())
+        {
+            let _ = shared.send(&Telemetry::Error { message: why });
         }
     });
 }
@@ -521,11 +590,7 @@ async fn serve_channel(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
 
 /// Acts on one message; replies go on `reply_on`, or through the outbox to the message
 /// channel when `None` (a message from the drive channel).
-async fn handle_message(
-    shared: &PeerShared,
-    reply_on: Option<&Arc<dyn DataChannel>>,
-    data: &[u8],
-) {
+async fn handle_message(shared: &PeerShared, reply_on: Option<&Arc<dyn DataChannel>>, data: &[u8]) {
     let reply = |t: Telemetry| async move {
         match reply_on {
             Some(channel) => {

@@ -28,4 +28,4 @@ pub use frame::{now_us, EncodedFrame, Frame};
 pub use keyframes::{KeyframePolicy, KEYFRAME_REQUEST_INTERVAL};
 pub use pipeline::{open_pipeline, PipelineError};
 pub use source::{test_pattern::TestPattern, Camera, EncodedSource, SourceError, VideoSource};
-pub use stream::{Pipeline, StreamCounters, VideoStream, Viewer};
+pub use stream::{Pipeline, StreamCounters, StreamEnd, VideoStream, Viewer};

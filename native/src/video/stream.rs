@@ -22,7 +22,7 @@ use super::source::{EncodedSource, VideoSource};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Frames buffered per viewer before it counts as lagging.
 const CHANNEL_FRAMES: usize = 8;
@@ -101,6 +101,19 @@ struct Inner {
     name: String,
     /// The encoder's name once made; `pass-through` for encoded sources.
     encoder: Mutex<String>,
+    /// Set once the thread ended: viewers waiting for frames are told at once.
+    ended: watch::Sender<Option<StreamEnd>>,
+    /// The thread, joined by [`VideoStream::stop`].
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Why the stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// [`VideoStream::stop`] was called.
+    Stopped,
+    /// The video could not go on (the encoder could not start); why, for a person.
+    Failed(String),
 }
 
 /// Handle to the running stream; cheap to clone.
@@ -142,20 +155,28 @@ impl VideoStream {
                 Pipeline::Encode { .. } => String::new(),
                 Pipeline::PassThrough(_) => "pass-through".into(),
             }),
+            ended: watch::channel(None).0,
+            thread: Mutex::new(None),
         });
         let thread_inner = inner.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("video-stream".into())
-            .spawn(move || match pipeline {
-                Pipeline::Encode {
-                    mut source,
-                    make_encoder,
-                } => run(&thread_inner, source.as_mut(), make_encoder, period),
-                Pipeline::PassThrough(mut source) => {
-                    pass_through(&thread_inner, source.as_mut(), period);
-                }
+            .spawn(move || {
+                let end = match pipeline {
+                    Pipeline::Encode {
+                        mut source,
+                        make_encoder,
+                    } => run(&thread_inner, source.as_mut(), make_encoder, period),
+                    Pipeline::PassThrough(mut source) => {
+                        pass_through(&thread_inner, source.as_mut(), period);
+                        StreamEnd::Stopped
+                    }
+                };
+                // The source and encoder are dropped by now (the device is closed).
+                thread_inner.ended.send_replace(Some(end));
             })
             .expect("spawning the video thread");
+        *inner.thread.lock().expect("thread lock") = Some(thread);
         Self { inner }
     }
 
@@ -168,9 +189,15 @@ impl VideoStream {
         self.inner.wake.notify_all();
         Viewer {
             frames,
+            ended: self.inner.ended.subscribe(),
             inner: self.inner.clone(),
             need_keyframe: true,
         }
+    }
+
+    /// Why the stream ended, once it did (`None` while it runs).
+    pub fn ended(&self) -> Option<StreamEnd> {
+        self.inner.ended.borrow().clone()
     }
 
     /// A viewer asks for a keyframe (it sent a PLI or FIR). Throttled for the whole
@@ -212,9 +239,23 @@ impl VideoStream {
         self.inner.encoder.lock().expect("encoder lock").clone()
     }
 
-    /// Stops the thread; viewers see the end of the stream.
-    pub fn stop(&self) {
-        self.inner.stopped.store(true, Ordering::Relaxed);
+    /// Stops the thread and waits until it ended (the source and encoder closed);
+    /// viewers see the end of the stream.
+    pub async fn stop(&self) {
+        self.signal_stop();
+        let thread = self.inner.thread.lock().expect("thread lock").take();
+        if let Some(thread) = thread {
+            // At most one frame's capture or encode away.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+
+    /// Tells the thread to stop without waiting for it.
+    pub fn signal_stop(&self) {
+        // Under the lock the thread waits with, so the wake-up cannot fall between its
+        // check of `stopped` and its wait.
+        let _viewers = self.inner.viewers.lock().expect("viewers lock");
+        self.inner.stopped.store(true, Ordering::SeqCst);
         self.inner.wake.notify_all();
     }
 }
@@ -229,7 +270,7 @@ impl Inner {
 /// Blocks while nobody watches; false once the stream is stopped.
 fn wait_for_viewers(inner: &Inner) -> bool {
     let mut viewers = inner.viewers.lock().expect("viewers lock");
-    while *viewers == 0 && !inner.stopped.load(Ordering::Relaxed) {
+    while *viewers == 0 && !inner.stopped.load(Ordering::SeqCst) {
         viewers = inner.wake.wait(viewers).expect("viewers lock");
     }
     !inner.stopped.load(Ordering::Relaxed)
@@ -291,7 +332,7 @@ fn run(
     source: &mut dyn VideoSource,
     make_encoder: EncoderFactory,
     period: Duration,
-) {
+) -> StreamEnd {
     let mut make_encoder = Some(make_encoder);
     let mut encoder: Option<Box<dyn VideoEncoder>> = None;
     let (w, h) = source.size();
@@ -323,7 +364,9 @@ fn run(
                 }
                 Some(Err(err)) => {
                     tracing::error!("cannot start the video encoder: {err}; video is off");
-                    break;
+                    return StreamEnd::Failed(format!(
+                        "video is off: the robot cannot start its video encoder ({err})"
+                    ));
                 }
                 None => break,
             }
@@ -365,20 +408,27 @@ fn run(
         }
     }
     tracing::info!("video stream stopped");
+    StreamEnd::Stopped
 }
 
 /// One viewer's place in the stream. Dropping it leaves the stream.
 pub struct Viewer {
     frames: broadcast::Receiver<Arc<EncodedFrame>>,
+    ended: watch::Receiver<Option<StreamEnd>>,
     inner: Arc<Inner>,
     need_keyframe: bool,
 }
 
 impl Viewer {
-    /// The next frame to send, starting at a keyframe. `None` when the stream stopped.
+    /// The next frame to send, starting at a keyframe. `None` when the stream ended
+    /// ([`VideoStream::ended`] says why).
     pub async fn next(&mut self) -> Option<Arc<EncodedFrame>> {
         loop {
-            match self.frames.recv().await {
+            let received = tokio::select! {
+                received = self.frames.recv() => received,
+                _ = self.ended.wait_for(Option::is_some) => return None,
+            };
+            match received {
                 Ok(frame) => {
                     if self.need_keyframe && !frame.keyframe {
                         continue;
@@ -408,8 +458,9 @@ impl Drop for Viewer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::video::encoder::{EncoderSettings, OpenH264Encoder};
+    use crate::video::encoder::{EncoderError, EncoderSettings, OpenH264Encoder};
     use crate::video::source::test_pattern::TestPattern;
+    use crate::video::source::SourceError;
 
     fn stream() -> VideoStream {
         let source = Box::new(TestPattern::new(320, 240).unwrap());
@@ -445,6 +496,80 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn viewers_are_told_when_the_encoder_cannot_start() {
+        let stream = VideoStream::start(
+            Box::new(TestPattern::new(64, 48).unwrap()),
+            Box::new(|| Err(EncoderError::Codec("no codec here".into()))),
+            Duration::from_millis(10),
+        );
+        let mut viewer = stream.subscribe();
+        let end = tokio::time::timeout(Duration::from_secs(10), viewer.next()).await;
+        assert!(
+            matches!(end, Ok(None)),
+            "the viewer hears the end instead of waiting for frames forever"
+        );
+        match stream.ended() {
+            Some(StreamEnd::Failed(why)) => assert!(why.contains("no codec here"), "{why}"),
+            other => panic!("the stream says why it ended: {other:?}"),
+        }
+        // A later viewer is told at once too.
+        let mut late = stream.subscribe();
+        assert!(late.next().await.is_none());
+    }
+
+    /// A source that records when it is dropped (the thread closed it).
+    struct Recorded(TestPattern, Arc<AtomicBool>);
+    impl VideoSource for Recorded {
+        fn size(&self) -> (usize, usize) {
+            self.0.size()
+        }
+        fn capture(&mut self, frame: &mut Frame) -> Result<(), SourceError> {
+            self.0.capture(frame)
+        }
+        fn name(&self) -> &str {
+            "recorded"
+        }
+    }
+    impl Drop for Recorded {
+        fn drop(&mut self) {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn stop_returns_once_the_thread_closed_the_source() {
+        for watching in [false, true] {
+            let closed = Arc::new(AtomicBool::new(false));
+            let source = Recorded(TestPattern::new(64, 48).unwrap(), closed.clone());
+            let settings = EncoderSettings {
+                bitrate_kbps: 100,
+                fps: 100,
+                keyframe_interval: 100,
+            };
+            let stream = VideoStream::start(
+                Box::new(source),
+                Box::new(move || {
+                    Ok(Box::new(OpenH264Encoder::new(settings)?) as Box<dyn VideoEncoder>)
+                }),
+                Duration::from_millis(10),
+            );
+            let mut viewer = watching.then(|| stream.subscribe());
+            if let Some(viewer) = viewer.as_mut() {
+                next(viewer, "a frame before stopping").await;
+            }
+            stream.stop().await;
+            assert!(
+                closed.load(Ordering::SeqCst),
+                "the source is closed when stop returns (watching: {watching})"
+            );
+            assert_eq!(stream.ended(), Some(StreamEnd::Stopped));
+            if let Some(mut viewer) = viewer {
+                while viewer.next().await.is_some() {}
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn captures_nothing_while_nobody_watches() {
         let clock = stream();
         let idle = stream();
@@ -468,8 +593,8 @@ mod tests {
             "captured {} frames in 10 periods after the last viewer left",
             later - left
         );
-        clock.stop();
-        idle.stop();
+        clock.stop().await;
+        idle.stop().await;
     }
 
     #[tokio::test]
@@ -513,7 +638,7 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(stream.counters().viewers, 0);
-        stream.stop();
+        stream.stop().await;
     }
 
     #[tokio::test]
@@ -549,6 +674,6 @@ mod tests {
                 .await
                 .keyframe
         );
-        stream.stop();
+        stream.stop().await;
     }
 }

@@ -4,7 +4,7 @@
 // the joystick with mouse and touch, stops the robot when keys are released, the
 // window loses focus, the tab is hidden, the page navigates away or the tab vanishes,
 // follows `?connect=` and `?ice=`, shows `failed` when refused, and reconnects after
-// the robot restarts. The robot's dead-man is 60 s (DEADMAN_ARGS), so every stop seen
+// the robot restarts. The robot's dead-man is 60 s (DEADMAN_MS), so every stop seen
 // here within 10 s came from the page or the peer leaving.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -51,7 +51,7 @@ const SCRIPTED_PAD = () => {
 /** Gamepad polls the page made in `ms` of its own clock. */
 async function pollsIn(page, ms) {
   const start = await page.evaluate(() => ({ n: window.__polls, t: performance.now() }));
-  await eventually(`${ms} ms of polling`, () => page.evaluate((t) => performance.now() - t >= ms, start.t), ms + 5000);
+  await eventually(`${ms} ms of polling`, () => page.evaluate(([t, span]) => performance.now() - t >= span, [start.t, ms]), ms + 5000);
   return (await page.evaluate(() => window.__polls)) - start.n;
 }
 

@@ -304,7 +304,7 @@ test('Keyboard and Gamepad emit rtcbot.js event shapes; setGamepadRate sets the 
   // Poll rates as counts over 2 s of the page's clock (10 Hz: about 20, 50 Hz: about 100).
   const pollsIn = async (ms) => {
     const start = await page.evaluate(() => ({ n: window.__polls.length, t: performance.now() }));
-    await eventually(`${ms} ms of polling`, () => page.evaluate((t) => performance.now() - t >= ms, start.t), ms + 5000);
+    await eventually(`${ms} ms of polling`, () => page.evaluate(([t, span]) => performance.now() - t >= span, [start.t, ms]), ms + 5000);
     return (await page.evaluate(() => window.__polls.length)) - start.n;
   };
   const at10 = await pollsIn(2000);

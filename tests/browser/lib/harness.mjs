@@ -21,7 +21,7 @@ export const WAIT_MS = 20_000;
  * test sees within WAIT_MS was sent by the page (key release, focus loss, leaving)
  * or by the robot noticing the peer gone, never by the dead-man timer.
  */
-export const DEADMAN_ARGS = ['--deadman-ms', '60000'];
+export const DEADMAN_MS = 60_000;
 
 /** Whether a skipped test must fail instead: under CI nothing may silently skip. */
 export const IN_CI = process.env.CI === 'true';
@@ -33,11 +33,11 @@ export function skipOrFail(t, why) {
 }
 
 /** The robot binary, serving the built bundle, on 127.0.0.1 (port 0 = free port). */
-export async function startRobot({ port = 0, args = [] } = {}) {
+export async function startRobot({ port = 0, args = [], deadmanMs = DEADMAN_MS, iceUdp = '127.0.0.1:0' } = {}) {
   const proc = spawn(
     ROBOT_BIN,
-    ['--listen', `127.0.0.1:${port}`, '--ice-udp', '127.0.0.1:0', '--www', join(ROOT, 'www', 'dist'), '--print-addr', ...DEADMAN_ARGS, ...args],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,rtc_dtls=error,rtc_ice=error,webrtc=error' } },
+    ['--listen', `127.0.0.1:${port}`, '--ice-udp', iceUdp, '--www', join(ROOT, 'www', 'dist'), '--print-addr', '--deadman-ms', String(deadmanMs), ...args],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,rtc_dtls=error,rtc_ice=error,webrtc=error,rtc=error' } },
   );
   const lines = createInterface({ input: proc.stdout });
   const [first] = await Promise.race([
@@ -107,7 +107,7 @@ export function robotDrive(robot, what, pred, timeoutMs = WAIT_MS) {
 
 /**
  * Waits for the robot's drive state to be a stop, within 10 s: well before the
- * 60 s dead-man (DEADMAN_ARGS), so the stop came from the page or the peer leaving.
+ * 60 s dead-man (DEADMAN_MS), so the stop came from the page or the peer leaving.
  */
 export function robotStops(robot, why) {
   return robotDrive(robot, `a stop ${why} (long before the 60 s dead-man)`, (d) => d.forward === 0 && d.turn === 0, 10_000);
@@ -116,11 +116,11 @@ export function robotStops(robot, why) {
 // ---- npm package (scripts/build-npm.sh) -------------------------------------------
 
 /** The robot binary like `startRobot`, but serving `www` (any folder) at `/`. */
-export async function startRobotServing(www, { args = [] } = {}) {
+export async function startRobotServing(www, { args = [], deadmanMs = DEADMAN_MS, iceUdp = '127.0.0.1:0' } = {}) {
   const proc = spawn(
     ROBOT_BIN,
-    ['--listen', '127.0.0.1:0', '--ice-udp', '127.0.0.1:0', '--www', www, '--print-addr', ...DEADMAN_ARGS, ...args],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,rtc_dtls=error,rtc_ice=error,webrtc=error' } },
+    ['--listen', '127.0.0.1:0', '--ice-udp', iceUdp, '--www', www, '--print-addr', '--deadman-ms', String(deadmanMs), ...args],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,rtc_dtls=error,rtc_ice=error,webrtc=error,rtc=error' } },
   );
   const lines = createInterface({ input: proc.stdout });
   const [first] = await Promise.race([

@@ -42,7 +42,8 @@ impl TestRobot {
         let robot = Robot::start(config).expect("robot starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = rtcbot::router(robot.clone());
+        // With the caller's address, as `rtcbot::serve` does (it bounds connecting peers).
+        let app = rtcbot::router(robot.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { robot, addr }
     }

@@ -24,8 +24,23 @@ pub fn use_connection(dispatch: UseReducerDispatcher<AppState>) -> Rc<Connection
         Connection::start(config, move |event| dispatch.dispatch(Action::Conn(event)))
     });
     {
+        // Leaving the page (navigation, closing the tab) closes the connection while the
+        // page can still send, so the robot frees the drive at once instead of waiting
+        // for ICE to notice the silence. `pagehide`, not `unload`: it also fires when
+        // the page goes into the back/forward cache.
         let connection = Rc::clone(&connection);
-        use_effect_with((), move |_| move || connection.close());
+        use_effect_with((), move |_| {
+            let on_pagehide = {
+                let connection = Rc::clone(&connection);
+                gloo::events::EventListener::new(&gloo::utils::window(), "pagehide", move |_| {
+                    connection.close()
+                })
+            };
+            move || {
+                drop(on_pagehide);
+                connection.close();
+            }
+        });
     }
     connection
 }

@@ -69,6 +69,8 @@ pub(crate) struct Inner {
     /// Listeners hold an `Rc<Inner>`, like a JS peer connection keeps its handlers
     /// alive; `close()` clears them and so breaks the cycle.
     listeners: RefCell<Vec<EventListener>>,
+    /// Closes the connection on `pagehide`; holds it weakly.
+    page_listener: RefCell<Option<EventListener>>,
 }
 
 impl Inner {
@@ -407,6 +409,7 @@ impl RtcConnection {
             offered: Cell::new(false),
             closed: Cell::new(false),
             listeners: RefCell::new(Vec::new()),
+            page_listener: RefCell::new(None),
         });
         let track = EventListener::new(&pc, "track", {
             let inner = Rc::clone(&inner);
@@ -427,6 +430,21 @@ impl RtcConnection {
             }
         });
         inner.listeners.borrow_mut().extend([track, datachannel]);
+        // A page being left closes its connections while it can still send, so the
+        // robot learns at once that this peer (and maybe its driver) is gone.
+        if let Some(window) = web_sys::window() {
+            let pagehide = EventListener::new(&window, "pagehide", {
+                let inner = Rc::downgrade(&inner);
+                move |_| {
+                    if let Some(inner) = inner.upgrade() {
+                        inner.close();
+                    }
+                }
+            });
+            // Kept apart from `listeners`, which `close()` drops: this one may be the
+            // caller. It holds the connection weakly, so it makes no cycle.
+            *inner.page_listener.borrow_mut() = Some(pagehide);
+        }
         // `put_nowait` is a bound function, as in rtcbot.js, so that
         // `keyboard.subscribe(conn.put_nowait)` works.
         let put_nowait = Closure::<dyn Fn(JsValue) -> Result<(), JsValue>>::new({

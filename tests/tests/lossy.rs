@@ -1,0 +1,149 @@
+//! Driving through a lossy link: the Rust client drives at 20 Hz for 60 s while
+//! nftables drops 5% of all UDP packets at random, and the robot's 300 ms dead-man
+//! must never stop the motors on its own. Drive states go on the unordered `drive`
+//! channel without retransmission, so a lost packet costs one state, never the states
+//! behind it.
+//!
+//! The test runs itself again inside a new network namespace (`unshare --net`), whose
+//! loopback gets the nftables rule (`meta l4proto udp numgen random mod 100 < 5 drop`
+//! on the output hook), so no packet of the host is touched. It needs root, util-linux's
+//! `unshare` and Debian's `nft` (installed by `scripts/test.sh`); without them it fails
+//! and says so. `RTCBOT_LOSSY_SECS` shortens the drive for a quick local run. The
+//! round-trip figures it prints are for reading; the benchmark reports them as JSON.
+
+mod common;
+
+use common::{within, TestRobot, WAIT};
+use rtcbot::rtc::{ClientOptions, RobotClient};
+use shared_protocol::{Control, DriveState, Ping, Telemetry};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Set in the re-run inside the namespace.
+const INNER: &str = "RTCBOT_LOSSY_INNER";
+const TEST: &str = "twenty_hz_driving_through_5_percent_loss_never_trips_the_deadman";
+const RULES: &str = "table inet lossy {
+  chain out {
+    type filter hook output priority 0;
+    meta l4proto udp numgen random mod 100 < 5 drop
+  }
+}";
+
+#[test]
+fn twenty_hz_driving_through_5_percent_loss_never_trips_the_deadman() {
+    if std::env::var_os(INNER).is_some() {
+        return tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(drive_through_loss());
+    }
+    let exe = std::env::current_exe().unwrap();
+    let script = format!(
+        "set -e; ip link set lo up; printf '%s\\n' '{RULES}' | nft -f -; \
+         nft list ruleset | grep -q 'numgen random mod 100 < 5 drop'; \
+         exec \"$0\" --exact {TEST} --nocapture --test-threads=1"
+    );
+    let status = Command::new("unshare")
+        .args(["--net", "--", "sh", "-c", &script])
+        .arg(&exe)
+        .env(INNER, "1")
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run unshare (util-linux): {e}"));
+    assert!(
+        status.success(),
+        "the lossy-link run failed ({status}); it needs root, `unshare` and `nft` \
+         (Debian's nftables): see its output above"
+    );
+}
+
+async fn drive_through_loss() {
+    let secs: u64 = std::env::var("RTCBOT_LOSSY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let t = TestRobot::start().await;
+    assert_eq!(
+        t.robot.controls().silence_timeout(),
+        Duration::from_millis(300),
+        "the default dead-man"
+    );
+    let options = ClientOptions {
+        video: false,
+        ..ClientOptions::default()
+    };
+    // Set-up itself goes through the loss: SCTP and DTLS resend what is lost.
+    let mut client = within(
+        "the client to connect through 5% loss",
+        RobotClient::connect(&t.url("/connect"), options),
+    )
+    .await
+    .expect("the client connects through 5% loss");
+    assert!(
+        client.wait_drive_channel(WAIT).await,
+        "the drive channel opens"
+    );
+    let mut notices = t.robot.controls().notices();
+    let mut drive = t.robot.controls().drive();
+
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let mut seq = 0u64;
+    let mut pings = std::collections::HashMap::new();
+    let mut rtts = Vec::new();
+    let mut silence_stops = Vec::new();
+    let mut seen = 0u64;
+    while started.elapsed() < Duration::from_secs(secs) {
+        tokio::select! {
+            _ = tick.tick() => {
+                seq += 1;
+                let state = DriveState::new(0.5, if seq % 40 < 20 { 0.25 } else { -0.25 }, seq).unwrap();
+                client.send(&Control::Drive(state)).await.expect("a drive state is sent");
+                if seq % 2 == 0 {
+                    pings.insert(seq as i128, Instant::now());
+                    client
+                        .send(&Control::Ping(Ping { id: seq as i128, t: 0.0 }))
+                        .await
+                        .expect("a ping is sent");
+                }
+            }
+            Ok(()) = drive.changed() => {
+                seen += 1;
+            }
+            Ok(notice) = notices.recv() => {
+                if notice.stopped {
+                    silence_stops.push(format!("{:.1} s: {}", started.elapsed().as_secs_f64(), notice.reason));
+                }
+            }
+            Some(msg) = client.recv() => {
+                if let Telemetry::Pong(pong) = msg {
+                    if let Some(sent) = pings.remove(&pong.id) {
+                        rtts.push(sent.elapsed());
+                    }
+                }
+            }
+        }
+    }
+    rtts.sort();
+    let pct =
+        |p: f64| rtts.get(((rtts.len() as f64 * p) as usize).min(rtts.len().saturating_sub(1)));
+    println!(
+        "lossy link: {seq} drive states sent in {secs} s, the robot saw {seen} changes; \
+         ping round trip p50 {:?}, p99 {:?} over {} pongs ({} lost)",
+        pct(0.5),
+        pct(0.99),
+        rtts.len(),
+        pings.len()
+    );
+    assert!(
+        silence_stops.is_empty(),
+        "the dead-man stopped the motors while the driver kept sending at 20 Hz through \
+         5% loss: {silence_stops:?}"
+    );
+    assert!(
+        seen * 100 >= seq * 80,
+        "the robot saw only {seen} of {seq} drive states through 5% loss"
+    );
+    assert!(!rtts.is_empty(), "some pings came back through 5% loss");
+    client.close().await;
+}
