@@ -192,6 +192,7 @@ async fn health(State(robot): State<Robot>) -> Response {
         "frames_encoded": c.frames_encoded,
         "keyframe_requests_dropped": c.keyframe_requests_dropped,
         "process": crate::robot::ProcessStats::now(),
+        "peer_states": crate::rtc::peer::live_peer_states(),
         "encoder": robot.encoder_name(),
         "driver": robot.controls().driver().is_some(),
         "silence_stops": robot.controls().silence_stops(),

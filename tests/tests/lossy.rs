@@ -44,12 +44,19 @@ fn twenty_hz_driving_through_5_percent_loss_never_trips_the_deadman() {
          nft list ruleset | grep -q 'numgen random mod 100 < 5 drop'; \
          exec \"$0\" --exact {TEST} --nocapture --test-threads=1"
     );
-    let status = Command::new("unshare")
+    let run = Command::new("unshare")
         .args(["--net", "--", "sh", "-c", &script])
         .arg(&exe)
         .env(INNER, "1")
-        .status()
+        .output()
         .unwrap_or_else(|e| panic!("cannot run unshare (util-linux): {e}"));
+    // The inner run's lines, but not its own "test result" line: the runner's summary
+    // counts this test once, from the outer run.
+    for line in String::from_utf8_lossy(&run.stdout).lines() {
+        println!("  inner: {}", line.replace("test result:", "inner result:"));
+    }
+    eprint!("{}", String::from_utf8_lossy(&run.stderr));
+    let status = run.status;
     assert!(
         status.success(),
         "the lossy-link run failed ({status}); it needs root, `unshare` and `nft` \

@@ -40,6 +40,17 @@ async fn a_hundred_viewer_cycles_leave_no_descriptor_or_task_behind() {
     }
     let baseline = baseline.unwrap();
     let end = settled(&t).await;
+    // Every closed peer's state is freed: a reference cycle between a connection and
+    // its handler once kept each one (and ~370 KB of the WebRTC stack) alive.
+    let deadline = Instant::now() + WAIT;
+    while rtcbot::rtc::peer::live_peer_states() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        rtcbot::rtc::peer::live_peer_states(),
+        0,
+        "closed peers' states are still alive after {CYCLES} cycles"
+    );
     println!(
         "soak: {CYCLES} cycles in {:.1} s; after {WARM_UP}: {baseline:?}; at the end: {end:?}",
         started.elapsed().as_secs_f64()

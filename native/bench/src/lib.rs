@@ -29,7 +29,7 @@ impl RobotProcess {
                 "--print-addr",
             ])
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,rtc_ice=error,rtc=error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

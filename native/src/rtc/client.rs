@@ -324,6 +324,9 @@ impl RobotClient {
     /// Closes the connection.
     pub async fn close(&self) {
         let _ = self.pc.close().await;
+        // The connection owns the handler, which shares the track slot: empty it so
+        // that no cycle keeps the closed connection's memory alive.
+        self.track.lock().expect("track lock").take();
     }
 }
 

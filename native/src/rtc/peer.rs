@@ -142,6 +142,16 @@ pub struct PeerCounters {
     pub dropped: u64,
 }
 
+/// Peer states alive in this process (a closed peer's is freed once its connection
+/// and tasks are gone); `/health` reports it, and the soak test checks it returns to
+/// zero, which catches a reference cycle that keeps closed connections alive.
+static LIVE_PEER_STATES: AtomicU64 = AtomicU64::new(0);
+
+/// How many peers' states are alive, closed ones not yet freed included.
+pub fn live_peer_states() -> u64 {
+    LIVE_PEER_STATES.load(Ordering::SeqCst)
+}
+
 /// A peer's video track and the sender that negotiated it.
 type VideoSender = (Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>);
 
@@ -217,15 +227,24 @@ impl Peer {
     pub async fn close(&self) {
         self.shared.abort_tasks();
         let _ = self.pc.close().await;
+        self.shared.release_webrtc();
     }
 
     /// Stops its tasks now and closes its connection in the background.
     pub fn close_soon(&self) {
         self.shared.abort_tasks();
         let pc = self.pc.clone();
+        let shared = self.shared.clone();
         tokio::spawn(async move {
             let _ = pc.close().await;
+            shared.release_webrtc();
         });
+    }
+}
+
+impl Drop for PeerShared {
+    fn drop(&mut self) {
+        LIVE_PEER_STATES.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -268,6 +287,14 @@ impl PeerShared {
 
     fn gone(&self, reason: &str) {
         (self.ctx.on_gone)(self.id, reason);
+    }
+
+    /// Drops what this peer holds of the WebRTC stack (its channel, track and
+    /// sender). The connection owns the event handler, which owns this state: without
+    /// this, that cycle would keep every closed connection's memory alive.
+    fn release_webrtc(&self) {
+        self.channel.lock().expect("channel lock").take();
+        self.video.lock().expect("video lock").take();
     }
 
     /// Stops every task of this peer.
@@ -350,6 +377,7 @@ pub async fn negotiate(
     let wants_video = offer.sdp.lines().any(|l| l.starts_with("m=video"));
     let (gathered, mut gathered_rx) = watch::channel(false);
     let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
+    LIVE_PEER_STATES.fetch_add(1, Ordering::SeqCst);
     let shared = Arc::new(PeerShared {
         id,
         ctx: ctx.clone(),

@@ -498,7 +498,7 @@ mod tests {
     #[tokio::test]
     async fn viewers_are_told_when_the_encoder_cannot_start() {
         let stream = VideoStream::start(
-            Box::new(TestPattern::new(64, 48).unwrap()),
+            Box::new(TestPattern::new(320, 240).unwrap()),
             Box::new(|| Err(EncoderError::Codec("no codec here".into()))),
             Duration::from_millis(10),
         );
@@ -540,7 +540,7 @@ mod tests {
     async fn stop_returns_once_the_thread_closed_the_source() {
         for watching in [false, true] {
             let closed = Arc::new(AtomicBool::new(false));
-            let source = Recorded(TestPattern::new(64, 48).unwrap(), closed.clone());
+            let source = Recorded(TestPattern::new(320, 240).unwrap(), closed.clone());
             let settings = EncoderSettings {
                 bitrate_kbps: 100,
                 fps: 100,
