@@ -6,7 +6,7 @@
 // follows `?connect=` and `?ice=`, shows `failed` when refused, and reconnects after
 // the robot restarts. The robot's dead-man is 60 s (DEADMAN_MS), so every stop seen
 // here within 10 s came from the page or the peer leaving.
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
@@ -83,6 +83,11 @@ describe('browser app', () => {
   before(async () => {
     robot = await startRobot();
     browser = await launchBrowser();
+  });
+
+  // A failed test leaves no page behind to hold the drive for the next one.
+  afterEach(async () => {
+    for (const context of browser?.contexts() ?? []) await context.close();
   });
 
   after(async () => {
