@@ -95,18 +95,21 @@ pub fn round3(v: f64) -> f64 {
 
 /// Reads `--seconds N` (the only flag the benchmarks take), or `default`.
 pub fn seconds_arg(default: f64) -> anyhow::Result<f64> {
-    let mut seconds = default;
+    number_arg("--seconds", default)
+}
+
+/// Reads `FLAG N`, the one flag a benchmark binary takes, or `default`.
+pub fn number_arg<T: std::str::FromStr>(flag: &str, default: T) -> anyhow::Result<T> {
+    let mut value = default;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--seconds" => {
-                seconds = args
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .context("--seconds takes a number")?;
-            }
-            other => bail!("unknown argument {other:?} (expected --seconds N)"),
+        if arg != flag {
+            bail!("unknown argument {arg:?} (expected {flag} N)");
         }
+        value = args
+            .next()
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("{flag} takes a number"))?;
     }
-    Ok(seconds)
+    Ok(value)
 }

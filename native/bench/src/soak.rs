@@ -15,19 +15,7 @@ use std::time::{Duration, Instant};
 const BASELINE_AT: usize = 100;
 
 fn cycles_arg() -> anyhow::Result<usize> {
-    let mut cycles = 1000;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--cycles" => {
-                cycles = args
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .context("--cycles takes a number")?;
-            }
-            other => bail!("unknown argument {other:?} (expected --cycles N)"),
-        }
-    }
+    let cycles = rtcbot_bench::number_arg("--cycles", 1000)?;
     if cycles <= BASELINE_AT {
         bail!("--cycles must be more than {BASELINE_AT}");
     }
