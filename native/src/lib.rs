@@ -39,6 +39,8 @@
 pub mod config;
 pub mod control;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod robot;
 pub mod rtc;

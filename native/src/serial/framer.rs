@@ -63,6 +63,9 @@ pub enum Framing {
 pub struct Framer {
     framing: Framing,
     buf: Vec<u8>,
+    /// Lines: how many leading bytes of `buf` are known to start no delimiter, so
+    /// that a long line arriving in small chunks is scanned once, not once per chunk.
+    searched: usize,
 }
 
 impl Framing {
@@ -96,6 +99,7 @@ impl Framer {
         Ok(Self {
             framing,
             buf: Vec::new(),
+            searched: 0,
         })
     }
 
@@ -110,7 +114,9 @@ impl Framer {
             Framing::Lines { delimiter } => {
                 self.buf.extend_from_slice(bytes);
                 let strip_cr = delimiter.as_slice() == b"\n";
-                while let Some(at) = find(&self.buf, delimiter) {
+                while let Some(at) = find(&self.buf[self.searched..], delimiter) {
+                    let at = self.searched + at;
+                    self.searched = 0;
                     let mut line: Vec<u8> = self.buf.drain(..at + delimiter.len()).collect();
                     line.truncate(at);
                     if strip_cr && line.last() == Some(&b'\r') {
@@ -124,12 +130,15 @@ impl Framer {
                         ))),
                     }
                 }
+                // A delimiter may still start in its last `len - 1` bytes.
+                self.searched = self.buf.len().saturating_sub(delimiter.len() - 1);
                 if self.buf.len() > MAX_LINE {
                     out.push(SerialEvent::Garbled(format!(
                         "skipped {} bytes with no line delimiter (lines are at most {MAX_LINE} bytes)",
                         self.buf.len()
                     )));
                     self.buf.clear();
+                    self.searched = 0;
                 }
             }
             Framing::Struct { codec, start_byte } => {
@@ -246,6 +255,34 @@ mod tests {
         let got = events(&mut f, &[&[b'a'; MAX_LINE + 1], b"ok\n"]);
         assert!(matches!(&got[0], SerialEvent::Garbled(m) if m.contains("no line delimiter")));
         assert_eq!(got[1], line("ok"));
+    }
+
+    /// Found by `cargo fuzz run framer` (214 exec/s): each chunk re-scanned the whole
+    /// pending line for the delimiter, quadratic in the line's length.
+    #[test]
+    fn a_long_line_in_one_byte_chunks_is_scanned_once_and_still_split() {
+        let mut f = Framer::new(Framing::Lines {
+            delimiter: b"<|>".to_vec(),
+        })
+        .unwrap();
+        let mut input = vec![b'<'; MAX_LINE - 10];
+        input.extend_from_slice(b"<|<|>x<|");
+        let mut out = Vec::new();
+        for b in &input {
+            f.push(std::slice::from_ref(b), &mut out);
+        }
+        f.push(b">", &mut out);
+        let mut want = "<".repeat(MAX_LINE - 10);
+        want.push_str("<|");
+        assert_eq!(out, [line(&want), line("x")]);
+        assert_eq!(f.searched, 0);
+        f.push(b"a<", &mut out);
+        assert_eq!(
+            f.searched, 0,
+            "2 bytes, a 3-byte delimiter may start at either"
+        );
+        f.push(b"b", &mut out);
+        assert_eq!(f.searched, 1);
     }
 
     fn sensor_framer(start_byte: Option<u8>) -> Framer {

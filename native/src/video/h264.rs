@@ -157,7 +157,7 @@ pub enum SpsError {
         /// The values allowed.
         range: &'static str,
     },
-    /// The cropping window is larger than the coded picture.
+    /// The cropping window is as large as the coded picture, or larger.
     #[error("the SPS crops {crop} pixels off a {coded}-pixel {axis}")]
     CropTooLarge {
         /// `width` or `height`.
@@ -320,16 +320,24 @@ pub fn sps_size(sps: &[u8]) -> Result<(u32, u32), SpsError> {
         };
         let crop_w = (u64::from(left) + u64::from(right)) * cx;
         let crop_h = (u64::from(top) + u64::from(bottom)) * cy;
-        w = coded_w.checked_sub(crop_w).ok_or(SpsError::CropTooLarge {
-            axis: "width",
-            crop: crop_w,
-            coded: coded_w,
-        })?;
-        h = coded_h.checked_sub(crop_h).ok_or(SpsError::CropTooLarge {
-            axis: "height",
-            crop: crop_h,
-            coded: coded_h,
-        })?;
+        // H.264 7.4.2.1.1: the crop leaves at least one crop unit, never an empty
+        // picture.
+        w = coded_w
+            .checked_sub(crop_w)
+            .filter(|w| *w > 0)
+            .ok_or(SpsError::CropTooLarge {
+                axis: "width",
+                crop: crop_w,
+                coded: coded_w,
+            })?;
+        h = coded_h
+            .checked_sub(crop_h)
+            .filter(|h| *h > 0)
+            .ok_or(SpsError::CropTooLarge {
+                axis: "height",
+                crop: crop_h,
+                coded: coded_h,
+            })?;
     }
     // At most 2 * 4096 * 16 pixels: fits.
     Ok((w as u32, h as u32))
@@ -595,6 +603,40 @@ mod tests {
         );
         let err = sps_size(&[0x65, 0]).unwrap_err();
         assert_eq!(err.to_string(), "not a sequence parameter set (NAL type 5)");
+    }
+
+    /// Found writing the `h264` fuzz target: cropping the whole coded picture gave a
+    /// 0-pixel size, which an Annex B source then reported as its frame size.
+    #[test]
+    fn a_crop_of_the_whole_picture_is_refused() {
+        // 16x16 coded, 4:2:0 crop units of 2: 8 units off each axis is all of it.
+        let crop = |left, right, top, bottom| {
+            baseline_sps(0, 0, true)
+                .bits(1, 1)
+                .ue(left)
+                .ue(right)
+                .ue(top)
+                .ue(bottom)
+                .nal()
+        };
+        assert!(matches!(
+            sps_size(&crop(8, 0, 1, 1)),
+            Err(SpsError::CropTooLarge {
+                axis: "width",
+                crop: 16,
+                coded: 16
+            })
+        ));
+        assert!(matches!(
+            sps_size(&crop(1, 1, 3, 5)),
+            Err(SpsError::CropTooLarge {
+                axis: "height",
+                crop: 16,
+                coded: 16
+            })
+        ));
+        // One crop unit short of the whole picture is the smallest valid size.
+        assert_eq!(sps_size(&crop(7, 0, 0, 7)), Ok((2, 2)));
     }
 
     #[test]

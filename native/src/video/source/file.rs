@@ -12,8 +12,8 @@ use crate::video::frame::{now_us, EncodedFrame, Frame};
 use crate::video::h264::{is_keyframe, split_access_units, ParameterSets};
 use bytes::Bytes;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The largest H.264 file loaded (it is held in memory).
@@ -26,11 +26,16 @@ fn file_error(path: &Path, reason: impl std::fmt::Display) -> SourceError {
     }
 }
 
+/// What a [`Y4mSource`] reads from: a buffered file, or bytes in memory.
+trait Input: BufRead + Seek + Send {}
+
+impl<T: BufRead + Seek + Send> Input for T {}
+
 /// A YUV4MPEG2 file of 4:2:0 frames, looped.
 pub struct Y4mSource {
     name: String,
-    path: std::path::PathBuf,
-    reader: BufReader<File>,
+    path: PathBuf,
+    reader: Box<dyn Input>,
     width: usize,
     height: usize,
     data_start: u64,
@@ -42,7 +47,29 @@ impl Y4mSource {
     /// Opens `path` and reads its header.
     pub fn open(path: &Path) -> Result<Self, SourceError> {
         let file = File::open(path).map_err(|e| file_error(path, e))?;
-        let mut reader = BufReader::new(file);
+        Self::from_reader(
+            format!("file:{}", path.display()),
+            path.to_owned(),
+            Box::new(BufReader::new(file)),
+        )
+    }
+
+    /// Reads a whole YUV4MPEG2 stream held in memory; `name` stands for the file in
+    /// errors and logs.
+    pub fn from_bytes(name: &str, data: Vec<u8>) -> Result<Self, SourceError> {
+        Self::from_reader(
+            name.to_owned(),
+            PathBuf::from(name),
+            Box::new(Cursor::new(data)),
+        )
+    }
+
+    fn from_reader(
+        name: String,
+        path: PathBuf,
+        mut reader: Box<dyn Input>,
+    ) -> Result<Self, SourceError> {
+        let path = path.as_path();
         let mut header = Vec::new();
         (&mut reader)
             .take(1024)
@@ -58,23 +85,26 @@ impl Y4mSource {
         }
         let (mut width, mut height, mut fps) = (0usize, 0usize, None);
         for word in words {
-            let (tag, value) = word.split_at(word.len().min(1));
+            // The tag is one character, which need not be ASCII in a hostile file.
+            let mut chars = word.chars();
+            let tag = chars.next();
+            let value = chars.as_str();
             match tag {
-                "W" => width = value.parse().unwrap_or(0),
-                "H" => height = value.parse().unwrap_or(0),
-                "F" => {
+                Some('W') => width = value.parse().unwrap_or(0),
+                Some('H') => height = value.parse().unwrap_or(0),
+                Some('F') => {
                     fps = value
                         .split_once(':')
                         .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
                         .filter(|(a, b)| *a > 0 && *b > 0);
                 }
-                "C" if !value.starts_with("420") => {
+                Some('C') if !value.starts_with("420") => {
                     return Err(file_error(
                         path,
                         format!("colour space C{value} is not supported (only 4:2:0)"),
                     ))
                 }
-                "I" if !matches!(value, "p" | "?") => {
+                Some('I') if !matches!(value, "p" | "?") => {
                     return Err(file_error(path, "interlaced files are not supported"))
                 }
                 _ => {}
@@ -94,7 +124,7 @@ impl Y4mSource {
         }
         let data_start = reader.stream_position().map_err(|e| file_error(path, e))?;
         Ok(Self {
-            name: format!("file:{}", path.display()),
+            name,
             path: path.to_owned(),
             reader,
             width,
@@ -328,6 +358,43 @@ mod tests {
             .err()
             .unwrap();
         assert!(missing.to_string().contains("/nonexistent.y4m"));
+    }
+
+    #[test]
+    fn y4m_from_bytes_reads_like_a_file() {
+        let frames = pattern_frames(2);
+        let mut bytes = Vec::new();
+        write_y4m(&mut bytes, &frames, 25).unwrap();
+        let mut src = Y4mSource::from_bytes("memory.y4m", bytes).unwrap();
+        assert_eq!((src.name(), src.size()), ("memory.y4m", (320, 240)));
+        let mut f = Frame::new(2, 2);
+        for i in 0..3 {
+            src.capture(&mut f).unwrap();
+            assert_eq!(f.data, frames[i % 2].data, "frame {i}");
+        }
+        let err = Y4mSource::from_bytes("x.y4m", b"P5\n".to_vec())
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(err, "video file x.y4m: not a YUV4MPEG2 file");
+    }
+
+    /// Found writing the `y4m` fuzz target: a header word starting with a multi-byte
+    /// character made `split_at(1)` panic off a char boundary.
+    #[test]
+    fn a_non_ascii_header_tag_is_skipped_not_a_panic() {
+        let mut bytes = b"YUV4MPEG2 W4 H2 \xC3\xA9x \xE2\x82\xAC\nFRAME\n".to_vec();
+        bytes.extend_from_slice(&[7; 12]);
+        let mut src = Y4mSource::from_bytes("odd.y4m", bytes).unwrap();
+        assert_eq!(src.size(), (4, 2));
+        let mut f = Frame::new(4, 2);
+        src.capture(&mut f).unwrap();
+        assert_eq!(f.data, [7; 12]);
+        let err = Y4mSource::from_bytes("odd.y4m", "YUV4MPEG2 \u{e9}\n".into())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("frame size 0x0"), "{err}");
     }
 
     #[test]
