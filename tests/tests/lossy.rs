@@ -6,7 +6,7 @@
 //!
 //! The test runs itself again inside a new network namespace (`unshare --net`), whose
 //! loopback gets the nftables rule (`meta l4proto udp numgen random mod 100 < 5 drop`
-//! on the output hook), so no packet of the host is touched. It needs root, util-linux's
+//! on the input hook), so no packet of the host is touched. It needs root, util-linux's
 //! `unshare` and Debian's `nft` (installed by `scripts/test.sh`); without them it fails
 //! and says so. `RTCBOT_LOSSY_SECS` shortens the drive for a quick local run. The
 //! round-trip figures it prints are for reading; the benchmark reports them as JSON.
@@ -19,35 +19,38 @@ use shared_protocol::{Control, DriveState, Ping, Telemetry};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Set in the re-run inside the namespace.
+/// Set (to the test's name) in the re-run inside the namespace.
 const INNER: &str = "RTCBOT_LOSSY_INNER";
-const TEST: &str = "twenty_hz_driving_through_5_percent_loss_never_trips_the_deadman";
-const RULES: &str = "table inet lossy {
-  chain out {
-    type filter hook output priority 0;
-    meta l4proto udp numgen random mod 100 < 5 drop
-  }
-}";
 
-#[test]
-fn twenty_hz_driving_through_5_percent_loss_never_trips_the_deadman() {
-    if std::env::var_os(INNER).is_some() {
+/// Runs `inner` here when this is the re-run of `test` inside the lossy namespace;
+/// otherwise runs `test` again inside a new network namespace whose loopback drops
+/// `loss_percent`% of UDP packets at random, and fails if that run fails.
+fn in_lossy_namespace(test: &str, loss_percent: u32, inner: impl std::future::Future<Output = ()>) {
+    if std::env::var(INNER).is_ok_and(|t| t == test) {
         return tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(drive_through_loss());
+            .block_on(inner);
     }
+    let rules = format!(
+        "table inet lossy {{
+  chain out {{
+    type filter hook input priority 0;
+    meta l4proto udp numgen random mod 100 < {loss_percent} drop
+  }}
+}}"
+    );
     let exe = std::env::current_exe().unwrap();
     let script = format!(
-        "set -e; ip link set lo up; printf '%s\\n' '{RULES}' | nft -f -; \
-         nft list ruleset | grep -q 'numgen random mod 100 < 5 drop'; \
-         exec \"$0\" --exact {TEST} --nocapture --test-threads=1"
+        "set -e; ip link set lo up; printf '%s\\n' '{rules}' | nft -f -; \
+         nft list ruleset | grep -q 'numgen random mod 100 < {loss_percent} drop'; \
+         exec \"$0\" --exact {test} --nocapture --test-threads=1"
     );
     let run = Command::new("unshare")
         .args(["--net", "--", "sh", "-c", &script])
         .arg(&exe)
-        .env(INNER, "1")
+        .env(INNER, test)
         .output()
         .unwrap_or_else(|e| panic!("cannot run unshare (util-linux): {e}"));
     // The inner run's lines, but not its own "test result" line: the runner's summary
@@ -56,11 +59,29 @@ fn twenty_hz_driving_through_5_percent_loss_never_trips_the_deadman() {
         println!("  inner: {}", line.replace("test result:", "inner result:"));
     }
     eprint!("{}", String::from_utf8_lossy(&run.stderr));
-    let status = run.status;
     assert!(
-        status.success(),
-        "the lossy-link run failed ({status}); it needs root, `unshare` and `nft` \
-         (Debian's nftables): see its output above"
+        run.status.success(),
+        "the lossy-link run failed ({}); it needs root, `unshare` and `nft` \
+         (Debian's nftables): see its output above",
+        run.status
+    );
+}
+
+#[test]
+fn twenty_hz_driving_through_5_percent_loss_never_trips_the_deadman() {
+    in_lossy_namespace(
+        "twenty_hz_driving_through_5_percent_loss_never_trips_the_deadman",
+        5,
+        drive_through_loss(),
+    );
+}
+
+#[test]
+fn video_through_2_percent_loss_never_freezes_for_a_second() {
+    in_lossy_namespace(
+        "video_through_2_percent_loss_never_freezes_for_a_second",
+        2,
+        video_through_loss(),
     );
 }
 
@@ -152,5 +173,90 @@ async fn drive_through_loss() {
         "the robot saw only {seen} of {seq} drive states through 5% loss"
     );
     assert!(!rtts.is_empty(), "some pings came back through 5% loss");
+    client.close().await;
+}
+
+/// Watches the test pattern for `RTCBOT_LOSSY_VIDEO_SECS` (20) through 2% loss,
+/// decoding every frame as a browser would and asking for a keyframe (PLI) when a
+/// picture does not decode or carries no readable stamp. A freeze is the time between
+/// two pictures shown; the longest must stay under a second.
+async fn video_through_loss() {
+    use openh264::decoder::Decoder;
+    use openh264::formats::YUVSource;
+    use shared_protocol::Stamp;
+    let secs: u64 = std::env::var("RTCBOT_LOSSY_VIDEO_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let t = TestRobot::start().await;
+    let options = ClientOptions {
+        video: true,
+        ..ClientOptions::default()
+    };
+    let mut client = within(
+        "the client to connect through 2% loss",
+        RobotClient::connect(&t.url("/connect"), options),
+    )
+    .await
+    .expect("the client connects through 2% loss");
+    let mut video = client.take_video().expect("video");
+    let mut decoder = Decoder::new().expect("openh264 decoder");
+    let mut shown = 0u64;
+    let mut last_shown: Option<Instant> = None;
+    let mut last_number = 0u32;
+    let mut freezes = Vec::new();
+    let mut plis = 0u32;
+    let mut last_pli = Instant::now() - Duration::from_secs(1);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(secs) {
+        let frame = within("a video frame through 2% loss", video.recv())
+            .await
+            .expect("the video stream goes on");
+        let stamp = match decoder.decode(&frame.data) {
+            Ok(Some(picture)) => {
+                let (w, h) = picture.dimensions();
+                let (stride, _, _) = picture.strides();
+                let y = picture.y();
+                Stamp::read(w, h, |x, yy| y[yy * stride + x])
+            }
+            _ => None,
+        };
+        match stamp {
+            Some(stamp) if shown == 0 || stamp.frame > last_number => {
+                last_number = stamp.frame;
+                let now = Instant::now();
+                if let Some(previous) = last_shown {
+                    let gap = now - previous;
+                    if gap > Duration::from_millis(200) {
+                        freezes.push(gap);
+                    }
+                }
+                last_shown = Some(now);
+                shown += 1;
+            }
+            _ => {
+                if last_pli.elapsed() > Duration::from_millis(200) {
+                    last_pli = Instant::now();
+                    plis += 1;
+                    let _ = client.request_keyframe().await;
+                }
+            }
+        }
+    }
+    freezes.sort();
+    let longest = freezes.last().copied().unwrap_or_default();
+    println!(
+        "video through 2% loss: {shown} pictures shown in {secs} s (30 fps sent), {} freezes \
+         over 200 ms, the longest {longest:?}; {plis} keyframe requests",
+        freezes.len()
+    );
+    assert!(
+        longest < Duration::from_secs(1),
+        "the video froze for {longest:?} through 2% loss (freezes over 200 ms: {freezes:?})"
+    );
+    assert!(
+        shown >= secs * 30 / 2,
+        "only {shown} pictures shown in {secs} s of 30 fps through 2% loss"
+    );
     client.close().await;
 }

@@ -65,7 +65,7 @@ test(`${SECONDS} s of driving at 20 Hz through 5% loss: no dead-man stop, from t
   robots = [appRobot, npmRobot];
 
   nft('add', 'table', 'inet', 'lossy');
-  nft('add', 'chain', 'inet', 'lossy', 'out', '{ type filter hook output priority 0; }');
+  nft('add', 'chain', 'inet', 'lossy', 'out', '{ type filter hook input priority 0; }');
   const ports = `{ ${appPort}, ${npmPort} }`;
   nft('add', 'rule', 'inet', 'lossy', 'out', 'udp', 'sport', ports, 'numgen', 'random', 'mod', '100', '<', '5', 'drop');
   nft('add', 'rule', 'inet', 'lossy', 'out', 'udp', 'dport', ports, 'numgen', 'random', 'mod', '100', '<', '5', 'drop');
