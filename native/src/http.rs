@@ -153,7 +153,18 @@ async fn connect(
             "expected {\"type\":\"offer\"}: the robot answers, the browser offers",
         );
     }
-    match robot.connect_from(&offer, client).await {
+    // Negotiated in a task of its own: a client that hangs up mid-request cancels this
+    // handler, and a negotiation cut off half-way would leave a connection nobody
+    // closes. The task finishes it and adds (or closes) the peer either way.
+    let negotiation = {
+        let robot = robot.clone();
+        tokio::spawn(async move { robot.connect_from(&offer, client).await })
+    };
+    let Ok(answered) = negotiation.await else {
+        tracing::error!("the negotiation task failed");
+        return error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR);
+    };
+    match answered {
         Ok(answer) => Json(answer).into_response(),
         Err(err) => connect_error(&err),
     }

@@ -127,7 +127,7 @@ async fn drive_through_loss() {
                 seq += 1;
                 let state = DriveState::new(0.5, if seq % 40 < 20 { 0.25 } else { -0.25 }, seq).unwrap();
                 client.send(&Control::Drive(state)).await.expect("a drive state is sent");
-                if seq.is_multiple_of(2) {
+                if seq & 1 == 0 {
                     pings.insert(seq as i128, Instant::now());
                     client
                         .send(&Control::Ping(Ping { id: seq as i128, t: 0.0 }))

@@ -287,9 +287,11 @@ impl Connection {
 
     /// Sends a drive state (see [`wire::drive`]) on the drive channel (unordered, no
     /// retransmission), or on the message channel while the drive channel is not open.
+    /// A stop always goes on the reliable message channel: it is sent once and must not
+    /// be lost (`seq` orders states across the two channels).
     pub fn send_drive(&self, state: &DriveState) -> bool {
         let text = wire::drive(state);
-        {
+        if !state.is_stopped() {
             let session = self.shared.session.borrow();
             if let Some(s) = session.as_ref() {
                 if s.drive.ready_state() == RtcDataChannelState::Open {

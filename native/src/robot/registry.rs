@@ -139,10 +139,11 @@ impl Registry {
         if shutting_down {
             return Err(PeerError::ShuttingDown);
         }
-        if peers.connected() >= MAX_PEERS {
+        let (all, mine) = peers.connecting(client);
+        // Connecting peers may become connected ones: together they stay in the limit.
+        if peers.connected() + all >= MAX_PEERS {
             return Err(PeerError::TooMany(MAX_PEERS));
         }
-        let (all, mine) = peers.connecting(client);
         if mine >= MAX_CONNECTING_PER_CLIENT {
             return Err(PeerError::TooManyConnecting {
                 limit: MAX_CONNECTING_PER_CLIENT,

@@ -264,11 +264,14 @@ impl RobotClient {
         Ok((channel, drive, messages))
     }
 
-    /// Sends one control message: a drive state on the drive channel when it is open,
-    /// everything else (and drive states before then) on `default`.
+    /// Sends one control message: a moving drive state on the drive channel when it is
+    /// open; everything else on `default`, which is reliable: a stop in particular
+    /// (sent once, it must not be lost), and drive states before the drive channel is
+    /// open. `seq` orders states across the two channels.
     pub async fn send(&self, control: &Control) -> Result<(), ClientError> {
         let text = control.to_text();
-        if matches!(control, Control::Drive(_)) && *self.drive.open.borrow() {
+        let moving = matches!(control, Control::Drive(s) if !s.is_stopped());
+        if moving && *self.drive.open.borrow() {
             return Ok(self.drive.channel.send_text(&text).await?);
         }
         self.send_text(&text).await

@@ -252,7 +252,11 @@ impl PeerShared {
     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let handle = tokio::spawn(task);
         match self.tasks.lock().expect("tasks lock").as_mut() {
-            Some(tasks) => tasks.push(handle),
+            Some(tasks) => {
+                // A peer that keeps dropping and coming back starts a timer each time.
+                tasks.retain(|t| !t.is_finished());
+                tasks.push(handle);
+            }
             None => handle.abort(),
         }
     }
@@ -591,6 +595,13 @@ async fn serve_channel(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
                 match outbox {
                     Some(outbox) => {
                         let _ = shared.outbox.try_send(status.to_text().into());
+                        // Video that failed before the channel opened is explained now.
+                        if let (true, Some(StreamEnd::Failed(why))) =
+                            (shared.wants_video, shared.ctx.stream.ended())
+                        {
+                            let error = Telemetry::Error { message: why };
+                            let _ = shared.outbox.try_send(error.to_text().into());
+                        }
                         shared.open.store(true, Ordering::SeqCst);
                         let writer = shared.clone();
                         shared.spawn(write_outbox(writer, outbox));

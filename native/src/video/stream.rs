@@ -107,6 +107,19 @@ struct Inner {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
+/// Marks the stream as failed if its thread unwinds before saying how it ended.
+struct EndOnPanic(Arc<Inner>);
+
+impl Drop for EndOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.ended.send_replace(Some(StreamEnd::Failed(
+                "video is off: the video thread failed".into(),
+            )));
+        }
+    }
+}
+
 /// Why the stream ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamEnd {
@@ -162,6 +175,8 @@ impl VideoStream {
         let thread = std::thread::Builder::new()
             .name("video-stream".into())
             .spawn(move || {
+                // Should the thread panic, viewers still hear that the stream ended.
+                let _guard = EndOnPanic(thread_inner.clone());
                 let end = match pipeline {
                     Pipeline::Encode {
                         mut source,

@@ -36,8 +36,18 @@ pub fn use_connection(dispatch: UseReducerDispatcher<AppState>) -> Rc<Connection
                     connection.close()
                 })
             };
+            // A page restored from the back/forward cache had its connection closed
+            // on the way out: load it afresh, which connects again.
+            let on_pageshow =
+                gloo::events::EventListener::new(&gloo::utils::window(), "pageshow", |event| {
+                    let persisted = js_sys::Reflect::get(event, &"persisted".into())
+                        .is_ok_and(|p| p.is_truthy());
+                    if persisted {
+                        let _ = gloo::utils::window().location().reload();
+                    }
+                });
             move || {
-                drop(on_pagehide);
+                drop((on_pagehide, on_pageshow));
                 connection.close();
             }
         });

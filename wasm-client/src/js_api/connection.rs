@@ -59,7 +59,7 @@ pub(crate) struct Inner {
     queued: RefCell<Vec<String>>,
     /// The newest drive state put before any channel opened: drive states are
     /// latest-wins, so older ones are not replayed.
-    pending_drive: RefCell<Option<String>>,
+    pending_drive: RefCell<Option<(String, bool)>>,
     on_message: RefCell<Option<js_sys::Function>>,
     video: Media,
     audio: Media,
@@ -113,11 +113,13 @@ impl Inner {
     /// Sends a drive state: on the drive channel when open, else on the default
     /// channel when open, else keeps it as the one pending state (replacing an older
     /// one), sent when a channel opens.
-    pub(crate) fn send_drive(&self, text: String) -> Result<(), JsValue> {
+    /// A stop (`stopped`) always goes on the reliable default channel: it is sent once
+    /// and must not be lost (`seq` orders states across the two channels).
+    pub(crate) fn send_drive(&self, text: String, stopped: bool) -> Result<(), JsValue> {
         if self.closed.get() {
             return Err(err("DriveSender: the connection is closed"));
         }
-        *self.pending_drive.borrow_mut() = Some(text);
+        *self.pending_drive.borrow_mut() = Some((text, stopped));
         self.flush_drive();
         Ok(())
     }
@@ -128,11 +130,17 @@ impl Inner {
                 .clone()
                 .filter(|dc| dc.ready_state() == RtcDataChannelState::Open)
         };
-        let Some(dc) = open(&self.drive_channel).or_else(|| open(&self.default_channel)) else {
+        let stopped = matches!(*self.pending_drive.borrow(), Some((_, true)));
+        let channel = if stopped {
+            open(&self.default_channel)
+        } else {
+            open(&self.drive_channel).or_else(|| open(&self.default_channel))
+        };
+        let Some(dc) = channel else {
             return;
         };
         let pending = self.pending_drive.borrow_mut().take();
-        if let Some(text) = pending {
+        if let Some((text, _)) = pending {
             if let Err(e) = dc.send_with_str(&text) {
                 web_sys::console::error_2(&"rtcbot: could not send a drive state".into(), &e);
             }

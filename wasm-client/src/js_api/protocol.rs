@@ -81,7 +81,7 @@ impl DriveSender {
         let sender = crate::drive::DriveSender::new(REPEAT_MS, {
             move |state: &DriveState| {
                 // A closed connection refuses; the repeat stops with `stop()`/`close()`.
-                let _ = inner.send_drive(Control::Drive(*state).to_text());
+                let _ = inner.send_drive(Control::Drive(*state).to_text(), state.is_stopped());
             }
         });
         Self { sender }

@@ -108,9 +108,10 @@ impl HttpError {
         }
     }
 
-    /// A 4xx: the robot refused the offer (trying the same again will not help).
+    /// A 4xx: the robot refused the offer (trying the same again will not help). Not
+    /// 408 or 429: those say "later", and a later try may well work.
     pub fn refused(&self) -> bool {
-        (400..500).contains(&self.status)
+        (400..500).contains(&self.status) && !matches!(self.status, 408 | 429)
     }
 
     /// True when the body is an HTML page (a proxy's or server's error page), which
@@ -165,6 +166,8 @@ mod tests {
         assert!(reply(499, "").refused());
         assert!(!reply(500, "").refused());
         assert!(!reply(399, "").refused());
+        assert!(!reply(429, "").refused(), "too many connecting: later");
+        assert!(!reply(408, "").refused(), "timed out: later");
     }
 
     #[test]
