@@ -27,7 +27,8 @@ pub const MAX_CONNECTING_PER_CLIENT: usize = 4;
 pub struct PeerInfo {
     /// Its id, as in [`crate::control::ControlEvent::peer`] and [`crate::Robot::send`].
     pub id: PeerId,
-    /// Its connection is up (false while it is still connecting).
+    /// Its connection is up now (false while it is still connecting, or while an
+    /// interrupted connection has its few seconds to come back).
     pub connected: bool,
     /// It asked for video.
     pub video: bool,
@@ -35,6 +36,22 @@ pub struct PeerInfo {
     pub drives: bool,
     /// Its message counters.
     pub counters: PeerCounters,
+}
+
+/// What one client is known by for the per-client limit: its IPv4 address, or the
+/// /64 network of an IPv6 one (one host usually holds a whole /64, so counting its
+/// addresses one by one would let it take every connecting place).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
 }
 
 /// A registered peer and the address its offer came from (`None`: not known, e.g.
@@ -125,6 +142,7 @@ impl Registry {
     /// Checks the limits for an offer from `client` and holds its place among the
     /// connecting peers while it is negotiated.
     pub(crate) fn reserve(&self, client: Option<IpAddr>) -> Result<Reservation<'_>, PeerError> {
+        let client = client.map(client_key);
         let mut peers = self.peers.lock().expect("peers lock");
         Self::admit(&peers, self.shutting_down(), client)?;
         *peers.negotiating.entry(client).or_default() += 1;
@@ -207,7 +225,7 @@ impl Registry {
             .iter()
             .map(|p| PeerInfo {
                 id: p.id(),
-                connected: p.connected(),
+                connected: p.up(),
                 video: p.wants_video(),
                 drives: driver == Some(p.id()),
                 counters: p.counters(),
@@ -289,6 +307,29 @@ mod tests {
             .expect("a finished negotiation gives its place back");
         drop(others);
         assert!(registry.peers.lock().unwrap().negotiating.is_empty());
+    }
+
+    #[test]
+    fn one_ipv6_network_counts_as_one_client() {
+        let registry = Registry::new(ControlHub::new(Duration::from_secs(1)));
+        let host = |last: u16| Some(IpAddr::from([0x2001, 0xdb8, 1, 2, 0, 0, 0, last]));
+        let mine: Vec<_> = (0..MAX_CONNECTING_PER_CLIENT as u16)
+            .map(|i| registry.reserve(host(i + 1)).expect("within the limit"))
+            .collect();
+        assert!(
+            registry.reserve(host(999)).is_err(),
+            "another address of the same /64 is the same client"
+        );
+        let neighbour = Some(IpAddr::from([0x2001, 0xdb8, 1, 3, 0, 0, 0, 1]));
+        registry
+            .reserve(neighbour)
+            .expect("another /64 is another client");
+        let mapped = Some(IpAddr::from([0, 0, 0, 0, 0, 0xffff, 0x0a00, 0x0001]));
+        let _plain = registry.reserve(ip(1)).expect("10.0.0.1");
+        let _also = registry
+            .reserve(mapped)
+            .expect("::ffff:10.0.0.1 is 10.0.0.1 too");
+        drop(mine);
     }
 
     #[test]

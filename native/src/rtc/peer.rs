@@ -193,9 +193,15 @@ impl Peer {
         self.shared.id
     }
 
-    /// Whether its connection is up.
+    /// Whether its connection ever came up (it stays counted as connected while an
+    /// interruption's grace runs).
     pub fn connected(&self) -> bool {
         self.shared.connected.load(Ordering::SeqCst)
+    }
+
+    /// Whether its connection is up now (false while connecting or interrupted).
+    pub fn up(&self) -> bool {
+        self.shared.up.load(Ordering::SeqCst)
     }
 
     /// Whether it asked for video.
