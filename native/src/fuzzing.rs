@@ -59,6 +59,31 @@ fn json_close(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// `message`, sent as its wire text and parsed again, is the same kind of message
+/// saying the same. A canonical number may be longer than the input's (1e15 is
+/// written out), so a wire text over the message limit is not checked.
+fn round_trip<M: std::fmt::Debug, E: std::fmt::Display>(
+    message: &M,
+    to_text: impl Fn(&M) -> String,
+    parse: impl Fn(&str) -> Result<M, E>,
+) {
+    let wire = to_text(message);
+    if wire.len() > MAX_MESSAGE_BYTES {
+        return;
+    }
+    let again =
+        parse(&wire).unwrap_or_else(|e| panic!("{message:?} sent as {wire:?} does not parse: {e}"));
+    assert_eq!(
+        std::mem::discriminant(message),
+        std::mem::discriminant(&again),
+        "{message:?} sent as {wire:?} came back as {again:?}"
+    );
+    assert!(
+        same_wire(&wire, &to_text(&again)),
+        "{message:?} sent as {wire:?} came back as {again:?}"
+    );
+}
+
 /// Two wire texts say the same: equal JSON (see [`json_close`]), or equal text.
 fn same_wire(a: &str, b: &str) -> bool {
     match (
@@ -80,37 +105,10 @@ pub fn control(data: &[u8]) {
         return;
     };
     if let Ok(message) = Control::parse(text) {
-        let wire = message.to_text();
-        // A canonical number may be longer than the input's (1e15 is written out).
-        if wire.len() <= MAX_MESSAGE_BYTES {
-            let again = Control::parse(&wire)
-                .unwrap_or_else(|e| panic!("{message:?} sent as {wire:?} does not parse: {e}"));
-            assert_eq!(
-                std::mem::discriminant(&message),
-                std::mem::discriminant(&again),
-                "{message:?} sent as {wire:?} came back as {again:?}"
-            );
-            assert!(
-                same_wire(&wire, &again.to_text()),
-                "{message:?} sent as {wire:?} came back as {again:?}"
-            );
-        }
+        round_trip(&message, Control::to_text, Control::parse);
     }
     if let Ok(message) = Telemetry::parse(text) {
-        let wire = message.to_text();
-        if wire.len() <= MAX_MESSAGE_BYTES {
-            let again = Telemetry::parse(&wire)
-                .unwrap_or_else(|e| panic!("{message:?} sent as {wire:?} does not parse: {e}"));
-            assert_eq!(
-                std::mem::discriminant(&message),
-                std::mem::discriminant(&again),
-                "{message:?} sent as {wire:?} came back as {again:?}"
-            );
-            assert!(
-                same_wire(&wire, &again.to_text()),
-                "{message:?} sent as {wire:?} came back as {again:?}"
-            );
-        }
+        round_trip(&message, Telemetry::to_text, Telemetry::parse);
     }
     if let Ok(description) = SessionDescription::from_json(text) {
         let wire = description.to_json();

@@ -14,7 +14,6 @@
 mod common;
 
 use common::{within, TestRobot, WAIT};
-use rtcbot::rtc::{ClientOptions, RobotClient};
 use shared_protocol::{Control, DriveState, Ping, Telemetry};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -67,6 +66,14 @@ fn in_lossy_namespace(test: &str, loss_percent: u32, inner: impl std::future::Fu
     );
 }
 
+/// How long a run lasts: `var` (seconds) for a quick local run, else `default`.
+fn seconds_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 fn twenty_hz_driving_through_5_percent_loss_never_trips_the_deadman() {
     in_lossy_namespace(
@@ -86,27 +93,15 @@ fn video_through_2_percent_loss_never_freezes_for_a_second() {
 }
 
 async fn drive_through_loss() {
-    let secs: u64 = std::env::var("RTCBOT_LOSSY_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+    let secs = seconds_from_env("RTCBOT_LOSSY_SECS", 60);
     let t = TestRobot::start().await;
     assert_eq!(
         t.robot.controls().silence_timeout(),
         Duration::from_millis(300),
         "the default dead-man"
     );
-    let options = ClientOptions {
-        video: false,
-        ..ClientOptions::default()
-    };
     // Set-up itself goes through the loss: SCTP and DTLS resend what is lost.
-    let mut client = within(
-        "the client to connect through 5% loss",
-        RobotClient::connect(&t.url("/connect"), options),
-    )
-    .await
-    .expect("the client connects through 5% loss");
+    let mut client = t.client(false).await;
     assert!(
         client.wait_drive_channel(WAIT).await,
         "the drive channel opens"
@@ -184,21 +179,9 @@ async fn video_through_loss() {
     use openh264::decoder::Decoder;
     use openh264::formats::YUVSource;
     use shared_protocol::Stamp;
-    let secs: u64 = std::env::var("RTCBOT_LOSSY_VIDEO_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+    let secs = seconds_from_env("RTCBOT_LOSSY_VIDEO_SECS", 20);
     let t = TestRobot::start().await;
-    let options = ClientOptions {
-        video: true,
-        ..ClientOptions::default()
-    };
-    let mut client = within(
-        "the client to connect through 2% loss",
-        RobotClient::connect(&t.url("/connect"), options),
-    )
-    .await
-    .expect("the client connects through 2% loss");
+    let mut client = t.client(true).await;
     let mut video = client.take_video().expect("video");
     let mut decoder = Decoder::new().expect("openh264 decoder");
     let mut shown = 0u64;

@@ -266,7 +266,7 @@ impl VideoStream {
     }
 
     /// Tells the thread to stop without waiting for it.
-    pub fn signal_stop(&self) {
+    fn signal_stop(&self) {
         // Under the lock the thread waits with, so the wake-up cannot fall between its
         // check of `stopped` and its wait.
         let _viewers = self.inner.viewers.lock().expect("viewers lock");
