@@ -7,45 +7,12 @@ mod common;
 
 use common::{within, TestRobot};
 use rtcbot::robot::MAX_CONNECTING_PER_CLIENT;
-use rtcbot::rtc::connection::{build_connection, Side};
-use shared_protocol::{Control, DriveState, Ping, SessionDescription, Telemetry};
+use shared_protocol::{Control, DriveState, Ping, Telemetry};
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-use webrtc::peer_connection::PeerConnectionEventHandler;
 
 const STRANGER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-
-struct Silent;
-impl PeerConnectionEventHandler for Silent {}
-
-/// A real offer from a peer that will never answer the robot's ICE checks.
-async fn dead_end_offer() -> (
-    SessionDescription,
-    Arc<dyn webrtc::peer_connection::PeerConnection>,
-) {
-    let pc = build_connection(
-        Side::Offerer,
-        &[],
-        &["127.0.0.1:0".into()],
-        None,
-        Arc::new(Silent),
-    )
-    .await
-    .unwrap();
-    pc.create_data_channel("default", None).await.unwrap();
-    let offer = pc.create_offer(None).await.unwrap();
-    pc.set_local_description(offer).await.unwrap();
-    let sdp = pc.local_description().await.unwrap().sdp;
-    // No candidates: the robot has nobody to check against.
-    let sdp: String = sdp
-        .lines()
-        .filter(|l| !l.starts_with("a=candidate"))
-        .map(|l| format!("{l}\r\n"))
-        .collect();
-    (SessionDescription::offer(sdp), pc)
-}
 
 fn malformed(i: usize) -> Vec<u8> {
     match i % 8 {
@@ -101,7 +68,7 @@ async fn a_driver_keeps_driving_through_malformed_offers_floods_and_slow_bodies(
             // Offers that never connect, all at once.
             let mut offers = Vec::new();
             for _ in 0..32 {
-                offers.push(dead_end_offer().await);
+                offers.push(rtcbot_bench::dead_end_offer().await.expect("an offer"));
             }
             let mut posts = tokio::task::JoinSet::new();
             for (offer, _) in &offers {

@@ -9,44 +9,14 @@
 //!
 //! `cargo build --release -p rtcbot-native -p rtcbot-bench && ./target/release/rtcbot-attack`
 
-use anyhow::Context;
-use rtcbot::rtc::connection::{build_connection, Side};
 use rtcbot::{ClientOptions, RobotClient};
 use rtcbot_bench::{percentile, round3, status_mib, RobotProcess};
 use serde_json::json;
 use shared_protocol::{Control, Ping, SessionDescription, Telemetry};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-use webrtc::peer_connection::PeerConnectionEventHandler;
-
-struct Silent;
-impl PeerConnectionEventHandler for Silent {}
-
-/// A real offer, without candidates, from a peer that will never connect.
-async fn dead_end_offer() -> anyhow::Result<SessionDescription> {
-    let pc = build_connection(
-        Side::Offerer,
-        &[],
-        &["127.0.0.1:0".into()],
-        None,
-        Arc::new(Silent),
-    )
-    .await?;
-    pc.create_data_channel("default", None).await?;
-    let offer = pc.create_offer(None).await?;
-    pc.set_local_description(offer).await?;
-    let sdp = pc.local_description().await.context("no offer")?.sdp;
-    let _ = pc.close().await;
-    let sdp: String = sdp
-        .lines()
-        .filter(|l| !l.starts_with("a=candidate"))
-        .map(|l| format!("{l}\r\n"))
-        .collect();
-    Ok(SessionDescription::offer(sdp))
-}
 
 /// Sequential pings for `span`; sorted round trips in milliseconds.
 async fn ping_for(
@@ -108,7 +78,9 @@ async fn main() -> anyhow::Result<()> {
     let offers: Vec<SessionDescription> = {
         let mut v = Vec::new();
         for _ in 0..100 {
-            v.push(dead_end_offer().await?);
+            let (offer, pc) = rtcbot_bench::dead_end_offer().await?;
+            let _ = pc.close().await;
+            v.push(offer);
         }
         v
     };

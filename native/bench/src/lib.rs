@@ -1,5 +1,6 @@
-//! What the benchmark binaries (`rtcbot-bench`, `rtcbot-hw-bench`) share: the robot
-//! as a child process, and its CPU time and memory read from `/proc`.
+//! What the benchmark binaries (`rtcbot-bench`, `rtcbot-hw-bench`, `rtcbot-soak`,
+//! `rtcbot-attack`) share, and the end-to-end tests too: the robot as a child
+//! process, its CPU time and memory read from `/proc`, and offers that never connect.
 
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader};
@@ -112,4 +113,33 @@ pub fn number_arg<T: std::str::FromStr>(flag: &str, default: T) -> anyhow::Resul
             .with_context(|| format!("{flag} takes a number"))?;
     }
     Ok(value)
+}
+
+/// A real offer, stripped of its candidates, from a peer that never answers the
+/// robot's ICE checks: the robot answers it and then waits for a connection that never
+/// comes. The peer connection is returned so the caller decides how long it lives.
+pub async fn dead_end_offer() -> anyhow::Result<(
+    shared_protocol::SessionDescription,
+    std::sync::Arc<dyn webrtc::peer_connection::PeerConnection>,
+)> {
+    struct Silent;
+    impl webrtc::peer_connection::PeerConnectionEventHandler for Silent {}
+    let pc = rtcbot::rtc::connection::build_connection(
+        rtcbot::rtc::connection::Side::Offerer,
+        &[],
+        &["127.0.0.1:0".into()],
+        None,
+        std::sync::Arc::new(Silent),
+    )
+    .await?;
+    pc.create_data_channel("default", None).await?;
+    let offer = pc.create_offer(None).await?;
+    pc.set_local_description(offer).await?;
+    let sdp = pc.local_description().await.context("no offer")?.sdp;
+    let sdp: String = sdp
+        .lines()
+        .filter(|l| !l.starts_with("a=candidate"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    Ok((shared_protocol::SessionDescription::offer(sdp), pc))
 }
