@@ -9,8 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh nasm pkg-config libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 nftables chromium chromium-driver socat ffmpeg
 bash scripts/build-web.sh
-# The VM with real V4L2 drivers (vivid camera, vicodec M2M encoder) that
-# tests/tests/v4l2_vm.rs boots: qemu, busybox, Debian's kernel, two modules built here.
+# The VM with real kernel drivers (vivid camera, vicodec M2M encoder, sch_netem) that
+# tests/tests/v4l2_vm.rs and lossy.rs boot: qemu, busybox, Debian's kernel, two
+# modules built here.
 bash scripts/v4l2-vm.sh --setup
 # The robot binary the browser tests start, and the npm package they install.
 cargo build --locked -p rtcbot-native --bin rtcbot-robot

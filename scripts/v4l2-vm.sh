@@ -5,7 +5,9 @@
 #   vivid    virtual camera (a module of Debian's stock kernel),
 #   vicodec  virtual stateful memory-to-memory FWHT encoder/decoder, plus the
 #            v4l2-mem2mem helper it needs; Debian ships neither, so they are built
-#            here, out of tree, from linux-source against Debian's kernel headers.
+#            here, out of tree, from linux-source against Debian's kernel headers;
+#   sch_netem network delay, jitter and loss (`tc qdisc … netem`), which the
+#            host's kernel may lack; the VM's loopback is there to impair.
 #
 #   scripts/v4l2-vm.sh --setup
 #       Installs the missing Debian packages, downloads Debian's current kernel and
@@ -45,7 +47,9 @@ cache="$repo/.tools/vm"
 # Bump when the layout of a kernel's cache folder changes, to force a rebuild.
 cache_format=2
 # Modules to load; their dependencies are added, in order, from modules.dep.
-top_modules=(vivid vicodec)
+# sch_netem (delay, jitter and loss, which this host's kernel lacks) serves
+# tests/tests/lossy.rs.
+top_modules=(vivid vicodec sch_netem)
 
 log() { echo "v4l2-vm: $*" >&2; }
 die() {

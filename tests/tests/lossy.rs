@@ -8,14 +8,15 @@
 //! loopback gets the nftables rule (`meta l4proto udp numgen random mod 100 < 5 drop`
 //! on the input hook), so no packet of the host is touched. It needs root, util-linux's
 //! `unshare` and Debian's `nft` (installed by `scripts/test.sh`); without them it fails
-//! and says so. `RTCBOT_LOSSY_SECS` shortens the drive for a quick local run. The
-//! round-trip figures it prints are for reading; the benchmark reports them as JSON.
+//! and says so. `RTCBOT_LOSSY_SECS` shortens the drive for a quick local run. While
+//! it drives, the robot sends a latest-wins reading at 20 Hz, which must keep flowing
+//! (no gap of 300 ms). The figures it prints are for reading; `rtcbot-lossy` reports
+//! them as JSON.
 
 mod common;
 
 use common::{within, TestRobot, WAIT};
-use shared_protocol::{Control, DriveState, Ping, Telemetry};
-use std::process::Command;
+use rtcbot_bench::lossy::{self, namespace_command};
 use std::time::{Duration, Instant};
 
 /// Set (to the test's name) in the re-run inside the namespace.
@@ -32,23 +33,9 @@ fn in_lossy_namespace(test: &str, loss_percent: u32, inner: impl std::future::Fu
             .unwrap()
             .block_on(inner);
     }
-    let rules = format!(
-        "table inet lossy {{
-  chain out {{
-    type filter hook input priority 0;
-    meta l4proto udp numgen random mod 100 < {loss_percent} drop
-  }}
-}}"
-    );
     let exe = std::env::current_exe().unwrap();
-    let script = format!(
-        "set -e; ip link set lo up; printf '%s\\n' '{rules}' | nft -f -; \
-         nft list ruleset | grep -q 'numgen random mod 100 < {loss_percent} drop'; \
-         exec \"$0\" --exact {test} --nocapture --test-threads=1"
-    );
-    let run = Command::new("unshare")
-        .args(["--net", "--", "sh", "-c", &script])
-        .arg(&exe)
+    let args = ["--exact", test, "--nocapture", "--test-threads=1"];
+    let run = namespace_command(loss_percent, &exe, &args)
         .env(INNER, test)
         .output()
         .unwrap_or_else(|e| panic!("cannot run unshare (util-linux): {e}"));
@@ -79,7 +66,7 @@ fn twenty_hz_driving_through_5_percent_loss_never_trips_the_deadman() {
     in_lossy_namespace(
         "twenty_hz_driving_through_5_percent_loss_never_trips_the_deadman",
         5,
-        drive_through_loss(),
+        drive_through_loss("5% loss"),
     );
 }
 
@@ -92,7 +79,95 @@ fn video_through_2_percent_loss_never_freezes_for_a_second() {
     );
 }
 
-async fn drive_through_loss() {
+/// 40 ms of delay with 10 ms of jitter, plus 5% loss, need `sch_netem`, which this
+/// host's kernel lacks: the test boots the test VM (`scripts/v4l2-vm.sh`, Debian's
+/// kernel) with this test binary and `tc` inside, and drives there.
+#[test]
+#[cfg_attr(
+    not(all(target_os = "linux", target_arch = "x86_64")),
+    ignore = "the test VM needs an x86_64 Linux host"
+)]
+fn twenty_hz_driving_through_40_ms_delay_with_jitter_and_loss_in_the_vm() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let exe = std::env::current_exe().expect("test binary path");
+    let tc = ["/usr/sbin/tc", "/sbin/tc"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("`tc` (Debian's iproute2, installed by scripts/test.sh)");
+    let secs = seconds_from_env("RTCBOT_LOSSY_SECS", 60).to_string();
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/v4l2-vm.sh"))
+        .args(["--file", &format!("{tc}:/sbin/tc")])
+        .args([
+            "--env",
+            "RTCBOT_IN_VM=1",
+            "--env",
+            &format!("RTCBOT_LOSSY_SECS={secs}"),
+        ])
+        .arg("--")
+        .arg(&exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "in_vm_drive_through_delay_jitter_and_loss",
+        ])
+        .args(["--nocapture", "--test-threads=1"])
+        .output()
+        .expect("running scripts/v4l2-vm.sh (bash)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in text.lines().filter(|l| l.contains("lossy link")) {
+        println!("  in the VM: {line}");
+    }
+    assert!(
+        out.status.success() && text.contains("test result: ok. 1 passed"),
+        "the drive through delay, jitter and loss inside the VM failed ({}):\n{text}",
+        out.status
+    );
+}
+
+#[test]
+#[ignore = "runs inside the test VM (sch_netem): see the test above"]
+fn in_vm_drive_through_delay_jitter_and_loss() {
+    assert_eq!(
+        std::env::var("RTCBOT_IN_VM").as_deref(),
+        Ok("1"),
+        "this test changes the loopback's qdisc: it runs inside the VM of \
+         twenty_hz_driving_through_40_ms_delay_with_jitter_and_loss_in_the_vm"
+    );
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    run(&["ip", "link", "set", "lo", "up"]);
+    // Every packet crosses the loopback once: 40 ms each way, ±10 ms, 5% lost.
+    run(&[
+        "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "40ms", "10ms", "loss", "5%",
+    ]);
+    let qdisc = run(&["tc", "qdisc", "show", "dev", "lo"]);
+    assert!(qdisc.contains("netem"), "no netem on lo: {qdisc}");
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(drive_through_loss("40 ms ± 10 ms delay and 5% loss"));
+}
+
+/// Drives at 20 Hz through the impaired link (`link` says how) and checks the drive
+/// and the robot's readings got through.
+async fn drive_through_loss(link: &str) {
     let secs = seconds_from_env("RTCBOT_LOSSY_SECS", 60);
     let t = TestRobot::start().await;
     assert_eq!(
@@ -106,68 +181,37 @@ async fn drive_through_loss() {
         client.wait_drive_channel(WAIT).await,
         "the drive channel opens"
     );
-    let mut notices = t.robot.controls().notices();
-    let mut drive = t.robot.controls().drive();
-
-    let started = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    let mut seq = 0u64;
-    let mut pings = std::collections::HashMap::new();
-    let mut rtts = Vec::new();
-    let mut silence_stops = Vec::new();
-    let mut seen = 0u64;
-    while started.elapsed() < Duration::from_secs(secs) {
-        tokio::select! {
-            _ = tick.tick() => {
-                seq += 1;
-                let state = DriveState::new(0.5, if seq % 40 < 20 { 0.25 } else { -0.25 }, seq).unwrap();
-                client.send(&Control::Drive(state)).await.expect("a drive state is sent");
-                if seq & 1 == 0 {
-                    pings.insert(seq as i128, Instant::now());
-                    client
-                        .send(&Control::Ping(Ping { id: seq as i128, t: 0.0 }))
-                        .await
-                        .expect("a ping is sent");
-                }
-            }
-            Ok(()) = drive.changed() => {
-                seen += 1;
-            }
-            Ok(notice) = notices.recv() => {
-                if notice.stopped {
-                    silence_stops.push(format!("{:.1} s: {}", started.elapsed().as_secs_f64(), notice.reason));
-                }
-            }
-            Some(msg) = client.recv() => {
-                if let Telemetry::Pong(pong) = msg {
-                    if let Some(sent) = pings.remove(&pong.id) {
-                        rtts.push(sent.elapsed());
-                    }
-                }
-            }
-        }
-    }
-    rtts.sort();
-    let pct =
-        |p: f64| rtts.get(((rtts.len() as f64 * p) as usize).min(rtts.len().saturating_sub(1)));
-    println!(
-        "lossy link: {seq} drive states sent in {secs} s, the robot saw {seen} changes; \
-         ping round trip p50 {:?}, p99 {:?} over {} pongs ({} lost)",
-        pct(0.5),
-        pct(0.99),
-        rtts.len(),
-        pings.len()
-    );
+    let f = lossy::drive(&t.robot, &mut client, secs as f64).await;
+    println!("lossy link, {link}: {}", f.to_json());
     assert!(
-        silence_stops.is_empty(),
+        f.deadman_stops.is_empty(),
         "the dead-man stopped the motors while the driver kept sending at 20 Hz through \
-         5% loss: {silence_stops:?}"
+         {link}: {:?}",
+        f.deadman_stops
     );
     assert!(
-        seen * 100 >= seq * 80,
-        "the robot saw only {seen} of {seq} drive states through 5% loss"
+        f.states_seen * 100 >= f.states_sent * 80,
+        "the robot saw only {} of {} drive states through {link}",
+        f.states_seen,
+        f.states_sent
     );
-    assert!(!rtts.is_empty(), "some pings came back through 5% loss");
+    assert!(
+        !f.ping_rtt_ms.is_empty(),
+        "no ping came back through {link}"
+    );
+    // The robot's readings go on the unreliable drive channel: a loss costs one
+    // reading, never a retransmission timeout of every reading behind it.
+    assert!(
+        f.readings_received * 100 >= f.readings_sent * 80,
+        "only {} of {} readings arrived through {link}",
+        f.readings_received,
+        f.readings_sent
+    );
+    assert!(
+        f.reading_max_gap_ms < 300.0,
+        "the robot's readings stopped for {:.0} ms through {link} (at 20 Hz)",
+        f.reading_max_gap_ms
+    );
     client.close().await;
 }
 

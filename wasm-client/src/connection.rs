@@ -585,35 +585,39 @@ impl Session {
             let watch = Rc::clone(&watch);
             move |_| watch.signal(Signal::End("the robot closed the data channel".into()))
         }));
-        listeners.push(EventListener::new(&dc, "message", {
-            let watch = Rc::clone(&watch);
-            move |event| {
-                let Some(text) = event
-                    .dyn_ref::<MessageEvent>()
-                    .and_then(|e| e.data().as_string())
-                else {
-                    return;
-                };
-                let now = now_ms();
-                watch.last_message_ms.set(now);
-                if text.contains("\"pong\"") {
-                    if let Ok(RobotMessage::Pong(pong)) = RobotMessage::parse(&text) {
-                        watch.pongs.set(watch.pongs.get() + 1);
-                        let rtt_ms = (now - pong.t).max(0.0);
-                        // The robot answered at about the middle of the round trip.
-                        let sent_us = epoch_us() - (now - pong.t) * 1000.0;
-                        let mid_us = sent_us + rtt_ms * 500.0;
-                        let clock_offset_ms = (pong.robot_us as f64 - mid_us) / 1000.0;
-                        watch.emit(Event::Rtt {
-                            rtt_ms,
-                            clock_offset_ms,
-                        });
+        // The robot's latest-wins readings (stream figures, periodic status) come on the
+        // drive channel, everything else on the message channel: both are read alike.
+        for channel in [&dc, &drive] {
+            listeners.push(EventListener::new(channel, "message", {
+                let watch = Rc::clone(&watch);
+                move |event| {
+                    let Some(text) = event
+                        .dyn_ref::<MessageEvent>()
+                        .and_then(|e| e.data().as_string())
+                    else {
                         return;
+                    };
+                    let now = now_ms();
+                    watch.last_message_ms.set(now);
+                    if text.contains("\"pong\"") {
+                        if let Ok(RobotMessage::Pong(pong)) = RobotMessage::parse(&text) {
+                            watch.pongs.set(watch.pongs.get() + 1);
+                            let rtt_ms = (now - pong.t).max(0.0);
+                            // The robot answered at about the middle of the round trip.
+                            let sent_us = epoch_us() - (now - pong.t) * 1000.0;
+                            let mid_us = sent_us + rtt_ms * 500.0;
+                            let clock_offset_ms = (pong.robot_us as f64 - mid_us) / 1000.0;
+                            watch.emit(Event::Rtt {
+                                rtt_ms,
+                                clock_offset_ms,
+                            });
+                            return;
+                        }
                     }
+                    watch.emit(Event::Message(text));
                 }
-                watch.emit(Event::Message(text));
-            }
-        }));
+            }));
+        }
 
         let mut timers = Vec::new();
         if cfg.ping_interval_ms > 0 {

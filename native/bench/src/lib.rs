@@ -2,6 +2,8 @@
 //! `rtcbot-attack`) share, and the end-to-end tests too: the robot as a child
 //! process, its CPU time and memory read from `/proc`, and offers that never connect.
 
+pub mod lossy;
+
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -221,6 +221,23 @@ impl Robot {
         self.inner.broadcast(msg)
     }
 
+    /// Queues a latest-wins message for one peer: a periodic reading that a newer one
+    /// replaces (a sensor value, a position). It goes on the peer's unreliable `drive`
+    /// channel when the peer opened one, so a lost packet on a lossy link never delays
+    /// the readings after it; else like [`Robot::send`]. Never waits.
+    pub fn send_latest(&self, peer: PeerId, msg: &Telemetry) -> Result<(), SendError> {
+        match self.inner.registry.get(peer) {
+            Some(p) => p.send_latest(msg),
+            None => Err(SendError::UnknownPeer(peer)),
+        }
+    }
+
+    /// [`Robot::send_latest`] to every peer whose channel is open; returns how many
+    /// peers it was queued for. The robot's own stream figures go this way.
+    pub fn broadcast_latest(&self, msg: &Telemetry) -> usize {
+        self.inner.broadcast_latest(msg)
+    }
+
     /// The peers now, by id: connected or not, asking for video, driving, counters.
     pub fn peers(&self) -> Vec<PeerInfo> {
         self.inner.registry.info()
@@ -296,6 +313,15 @@ impl RobotInner {
             .list()
             .iter()
             .filter(|peer| peer.send_text(text.clone()).is_ok())
+            .count()
+    }
+
+    fn broadcast_latest(&self, msg: &Telemetry) -> usize {
+        let text: Arc<str> = msg.to_text().into();
+        self.registry
+            .list()
+            .iter()
+            .filter(|peer| peer.send_latest_text(text.clone()).is_ok())
             .count()
     }
 }

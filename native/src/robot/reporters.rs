@@ -45,9 +45,11 @@ pub(super) async fn stats(robot: Weak<RobotInner>) {
             },
         });
         // The same stats for everyone, serialised once; each peer's own status after.
-        robot.broadcast(&stats);
+        // Both are periodic readings (a change of driver goes out reliably as a notice).
+        robot.broadcast_latest(&stats);
         for peer in robot.registry.list() {
-            let _ = peer.send(&Telemetry::Status(robot.hub.status_for(peer.id(), None)));
+            let status = Telemetry::Status(robot.hub.status_for(peer.id(), None));
+            let _ = peer.send_latest(&status);
         }
     }
 }

@@ -7,7 +7,10 @@
 //!
 //! Drive states go on their own `drive` channel ([`DRIVE_CHANNEL`]: unordered, no
 //! retransmission), so that on a lossy link a lost packet never holds back the newer
-//! states behind it; until that channel is open they go on `default`.
+//! states behind it; until that channel is open they go on `default`. The robot sends
+//! its latest-wins readings (stream figures, periodic status, whatever its code sends
+//! with `send_latest`) back on it; [`RobotClient::recv`] gives the messages of both
+//! channels.
 
 use super::config::IceServer;
 use super::connection::{build_connection, to_rtc, wait_gathered, Side};
@@ -105,8 +108,12 @@ struct DriveChannel {
 }
 
 impl DriveChannel {
-    /// Opens it on `pc` and watches it open (the robot sends nothing on it).
-    async fn create(pc: &Arc<dyn PeerConnection>) -> Result<Self, ClientError> {
+    /// Opens it on `pc` and watches it open; what the robot sends on it goes to
+    /// `messages` (dropped when the queue is full: a newer reading follows).
+    async fn create(
+        pc: &Arc<dyn PeerConnection>,
+        messages: mpsc::Sender<String>,
+    ) -> Result<Self, ClientError> {
         let init = RTCDataChannelInit {
             ordered: false,
             max_retransmits: Some(0),
@@ -120,6 +127,10 @@ impl DriveChannel {
                 match event {
                     DataChannelEvent::OnOpen => {
                         open_tx.send_replace(true);
+                    }
+                    DataChannelEvent::OnMessage(msg) => {
+                        let text = String::from_utf8_lossy(&msg.data).into_owned();
+                        let _ = messages.try_send(text);
                     }
                     DataChannelEvent::OnClose => break,
                     _ => {}
@@ -214,8 +225,9 @@ impl RobotClient {
         video: bool,
         gathered: &mut watch::Receiver<bool>,
     ) -> Result<(Arc<dyn DataChannel>, DriveChannel, mpsc::Receiver<String>), ClientError> {
+        let (messages_tx, messages) = mpsc::channel(MESSAGE_QUEUE);
         let channel = pc.create_data_channel(DEFAULT_CHANNEL, None).await?;
-        let drive = DriveChannel::create(pc).await?;
+        let drive = DriveChannel::create(pc, messages_tx.clone()).await?;
         if video {
             pc.add_transceiver_from_kind(
                 RtpCodecKind::Video,
@@ -238,7 +250,6 @@ impl RobotClient {
         pc.set_remote_description(answer).await?;
 
         let (opened_tx, mut opened_rx) = watch::channel(false);
-        let (messages_tx, messages) = mpsc::channel(MESSAGE_QUEUE);
         let reader = channel.clone();
         tokio::spawn(async move {
             while let Some(event) = reader.poll().await {

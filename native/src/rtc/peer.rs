@@ -17,6 +17,14 @@
 //! counted in [`PeerCounters::dropped`], and `send` says [`SendError::Full`]. Replies
 //! to a peer's own messages (pongs, errors) are written by the task reading that
 //! peer's channel.
+//!
+//! **Latest-wins messages.** Periodic readings, where a newer one replaces a lost one
+//! ([`Peer::send_latest`]: stream figures, sensor values), go on the peer's `drive`
+//! channel when it opened one: unordered with no retransmission, so on a lossy link a
+//! lost packet never holds back the readings behind it (on the reliable `default`
+//! channel each loss stalls everything after it for a retransmission timeout). Their
+//! queue keeps the newest [`LATEST_QUEUE`]; older ones are dropped first. A peer
+//! without a drive channel (rtcbot.js) gets them through the outbox.
 
 use super::connection::{build_connection, h264_codecs, to_rtc, wait_gathered, Side};
 use super::feedback::is_keyframe_request;
@@ -30,11 +38,12 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use shared_protocol::{SessionDescription, Telemetry, DEFAULT_CHANNEL, DRIVE_CHANNEL};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
@@ -63,6 +72,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DISCONNECTED_GRACE: Duration = Duration::from_secs(5);
 /// Messages queued for one peer at most; more are dropped (see the module docs).
 pub const OUTBOX: usize = 256;
+/// Latest-wins messages queued for one peer's drive channel at most; the oldest is
+/// dropped for a new one (see the module docs).
+pub const LATEST_QUEUE: usize = 16;
 
 /// Why a peer could not be made.
 #[derive(Debug, Error)]
@@ -164,6 +176,11 @@ struct PeerShared {
     /// Taken by the writer task when the message channel first opens.
     outbox_rx: Mutex<Option<mpsc::Receiver<Arc<str>>>>,
     open: AtomicBool,
+    /// The peer's open `drive` channel, where latest-wins messages go.
+    drive: Mutex<Option<Arc<dyn DataChannel>>>,
+    /// Latest-wins messages waiting for the drive channel's writer.
+    latest: Mutex<VecDeque<Arc<str>>>,
+    latest_ready: Notify,
     video: Mutex<Option<VideoSender>>,
     wants_video: bool,
     /// `None` once the peer is closed: a task spawned then is aborted at once.
@@ -229,6 +246,18 @@ impl Peer {
         self.shared.send_text(text)
     }
 
+    /// Queues a latest-wins message (a periodic reading): on the unreliable drive
+    /// channel when the peer opened one, else like [`Peer::send`] (see the module
+    /// docs). Never waits.
+    pub fn send_latest(&self, msg: &Telemetry) -> Result<(), SendError> {
+        self.shared.send_latest(msg.to_text().into())
+    }
+
+    /// [`Peer::send_latest`] with text already serialised.
+    pub fn send_latest_text(&self, text: Arc<str>) -> Result<(), SendError> {
+        self.shared.send_latest(text)
+    }
+
     /// Stops its tasks and closes its connection.
     pub async fn close(&self) {
         self.shared.abort_tasks();
@@ -285,6 +314,22 @@ impl PeerShared {
         }
     }
 
+    fn send_latest(&self, text: Arc<str>) -> Result<(), SendError> {
+        if self.drive.lock().expect("drive lock").is_none() {
+            return self.send_text(text);
+        }
+        {
+            let mut queue = self.latest.lock().expect("latest lock");
+            if queue.len() >= LATEST_QUEUE {
+                queue.pop_front();
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            queue.push_back(text);
+        }
+        self.latest_ready.notify_one();
+        Ok(())
+    }
+
     /// Writes one message on the message channel now.
     async fn write(&self, text: &str) {
         let channel = self.channel.lock().expect("channel lock").clone();
@@ -304,6 +349,7 @@ impl PeerShared {
     /// this, that cycle would keep every closed connection's memory alive.
     fn release_webrtc(&self) {
         self.channel.lock().expect("channel lock").take();
+        self.drive.lock().expect("drive lock").take();
         self.video.lock().expect("video lock").take();
     }
 
@@ -395,6 +441,9 @@ pub async fn negotiate(
         outbox,
         outbox_rx: Mutex::new(Some(outbox_rx)),
         open: AtomicBool::new(false),
+        drive: Mutex::new(None),
+        latest: Mutex::new(VecDeque::new()),
+        latest_ready: Notify::new(),
         video: Mutex::new(None),
         wants_video,
         tasks: Mutex::new(Some(Vec::new())),
@@ -575,6 +624,21 @@ async fn write_outbox(shared: Arc<PeerShared>, mut outbox: mpsc::Receiver<Arc<st
     }
 }
 
+/// Writes latest-wins messages to the drive channel as they come, until the peer
+/// closes (its tasks are aborted).
+async fn write_latest(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
+    loop {
+        shared.latest_ready.notified().await;
+        loop {
+            let next = shared.latest.lock().expect("latest lock").pop_front();
+            let Some(text) = next else { break };
+            if channel.send_text(&text).await.is_ok() {
+                shared.sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// Reads one data channel until it closes; the `default` one (or the first one that is
 /// not the drive channel) becomes the peer's message channel.
 async fn serve_channel(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
@@ -585,6 +649,9 @@ async fn serve_channel(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
         match event {
             DataChannelEvent::OnOpen if drive_only => {
                 tracing::debug!(peer = id, "drive channel open");
+                *shared.drive.lock().expect("drive lock") = Some(channel.clone());
+                let writer = shared.clone();
+                shared.spawn(write_latest(writer, channel.clone()));
             }
             DataChannelEvent::OnOpen => {
                 {
@@ -628,6 +695,9 @@ async fn serve_channel(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
         }
     }
     tracing::debug!(peer = id, "data channel {label:?} closed");
+    if drive_only {
+        shared.drive.lock().expect("drive lock").take();
+    }
     if label == DEFAULT_CHANNEL {
         shared.gone("its message channel closed");
     }

@@ -151,16 +151,7 @@ impl Inner {
     /// also carries `put_nowait` and flushes the queue when it opens.
     fn adopt_channel(self: &Rc<Self>, dc: RtcDataChannel, is_default: bool) {
         let mut listeners = Vec::with_capacity(2);
-        listeners.push(EventListener::new(&dc, "message", {
-            let inner = Rc::clone(self);
-            move |event| {
-                let Some(event) = event.dyn_ref::<MessageEvent>() else {
-                    return;
-                };
-                let callback = inner.on_message.borrow().clone();
-                call(callback.as_ref(), &event.data());
-            }
-        }));
+        listeners.push(self.message_listener(&dc));
         if is_default {
             *self.default_channel.borrow_mut() = Some(dc.clone());
             listeners.push(EventListener::new(&dc, "open", {
@@ -173,17 +164,33 @@ impl Inner {
         self.listeners.borrow_mut().extend(listeners);
     }
 
+    /// Passes every message of `dc` to the subscriber.
+    fn message_listener(self: &Rc<Self>, dc: &RtcDataChannel) -> EventListener {
+        EventListener::new(dc, "message", {
+            let inner = Rc::clone(self);
+            move |event| {
+                let Some(event) = event.dyn_ref::<MessageEvent>() else {
+                    return;
+                };
+                let callback = inner.on_message.borrow().clone();
+                call(callback.as_ref(), &event.data());
+            }
+        })
+    }
+
     /// Creates the drive channel (offerer only); a pending drive state goes out when it
-    /// opens.
+    /// opens. The robot sends its latest-wins readings (stream figures, sensor values)
+    /// back on it; they reach the subscriber like any message.
     fn open_drive_channel(self: &Rc<Self>) {
         let dc = session::drive_channel(&self.pc);
-        let listener = EventListener::new(&dc, "open", {
+        let opened = EventListener::new(&dc, "open", {
             let inner = Rc::clone(self);
             move |_| inner.flush_drive()
         });
+        let messages = self.message_listener(&dc);
         *self.drive_channel.borrow_mut() = Some(dc.clone());
         self.channels.borrow_mut().push(dc);
-        self.listeners.borrow_mut().push(listener);
+        self.listeners.borrow_mut().extend([opened, messages]);
     }
 
     fn on_track(&self, event: &RtcTrackEvent) {
