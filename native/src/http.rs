@@ -194,6 +194,7 @@ fn connect_error(err: &PeerError) -> Response {
 
 async fn health(State(robot): State<Robot>) -> Response {
     let c = robot.counters();
+    let steadiness = robot.stream().steadiness();
     let drive = *robot.controls().drive().borrow();
     Json(serde_json::json!({
         "status": "ok",
@@ -201,6 +202,9 @@ async fn health(State(robot): State<Robot>) -> Response {
         "viewers": c.viewers,
         "encoders_started": c.encoders_started,
         "frames_encoded": c.frames_encoded,
+        "frames_skipped": c.frames_skipped,
+        "fps": steadiness.fps,
+        "max_frame_gap_ms": steadiness.max_gap.as_secs_f64() * 1000.0,
         "keyframe_requests_dropped": c.keyframe_requests_dropped,
         "process": crate::robot::ProcessStats::now(),
         "peer_states": crate::rtc::peer::live_peer_states(),

@@ -48,8 +48,16 @@ pub struct StreamStats {
     pub viewers: u32,
     /// Frames the encoder produced since start.
     pub frames_encoded: u64,
-    /// Encoded frames per second over the last interval.
+    /// Encoded frames per second over the last few seconds (5).
     pub fps: f64,
+    /// Frames the encoder dropped on its own since start (0 with openh264 at the
+    /// robot's settings; absent from robots before it, read as 0).
+    #[serde(default)]
+    pub frames_skipped: u64,
+    /// The longest time between two encoded frames over the last few seconds (5), in
+    /// milliseconds: a held picture shows here, not in `fps`.
+    #[serde(default)]
+    pub max_gap_ms: f64,
     /// Encoded bitrate over the last interval, kbit/s.
     pub bitrate_kbps: f64,
     /// Frame width in pixels.
@@ -149,6 +157,8 @@ mod tests {
                 viewers: 2,
                 frames_encoded: 900,
                 fps: 30.0,
+                frames_skipped: 2,
+                max_gap_ms: 66.5,
                 bitrate_kbps: 812.5,
                 width: 640,
                 height: 480,
@@ -212,11 +222,13 @@ mod tests {
                 }),
             ),
             (
-                r#"{"type":"stats","viewers":2,"frames_encoded":900,"fps":30.0,"bitrate_kbps":812.5,"width":640,"height":480,"encoder":"test-pattern/openh264"}"#,
+                r#"{"type":"stats","viewers":2,"frames_encoded":900,"fps":30.0,"frames_skipped":0,"max_gap_ms":0.0,"bitrate_kbps":812.5,"width":640,"height":480,"encoder":"test-pattern/openh264"}"#,
                 Telemetry::Stats(StreamStats {
                     viewers: 2,
                     frames_encoded: 900,
                     fps: 30.0,
+                    frames_skipped: 0,
+                    max_gap_ms: 0.0,
                     bitrate_kbps: 812.5,
                     width: 640,
                     height: 480,
@@ -257,6 +269,12 @@ mod tests {
             let sent: Value = serde_json::from_str(&msg.to_text()).unwrap();
             let want: Value = serde_json::from_str(text).unwrap();
             assert_eq!(sent, want, "{msg:?} serialised");
+        }
+        // A robot from before `frames_skipped` and `max_gap_ms` reads as zeros.
+        let old = r#"{"type":"stats","viewers":1,"frames_encoded":9,"fps":30.0,"bitrate_kbps":1.0,"width":640,"height":480,"encoder":"e"}"#;
+        match Telemetry::parse(old).unwrap() {
+            Telemetry::Stats(s) => assert_eq!((s.frames_skipped, s.max_gap_ms), (0, 0.0)),
+            other => panic!("{other:?}"),
         }
         assert_eq!(
             Telemetry::parse("hello").unwrap(),

@@ -135,6 +135,8 @@ impl RobotMessage {
             viewers: f.count("viewers")?,
             frames_encoded: f.count("frames_encoded")?,
             fps: f.number("fps")?,
+            frames_skipped: f.optional("frames_skipped", Fields::count)?.unwrap_or(0),
+            max_gap_ms: f.optional("max_gap_ms", Fields::number)?.unwrap_or(0.0),
             bitrate_kbps: f.number("bitrate_kbps")?,
             width: f.count("width")?,
             height: f.count("height")?,
@@ -177,12 +179,14 @@ pub fn status_fields(status: &RobotStatus) -> Vec<(&'static str, Field<'_>)> {
 }
 
 /// The fields of a stats message, in shared-protocol's order.
-pub fn stats_fields(stats: &StreamStats) -> [(&'static str, Field<'_>); 8] {
+pub fn stats_fields(stats: &StreamStats) -> [(&'static str, Field<'_>); 10] {
     [
         ("type", Field::Str("stats")),
         ("viewers", Field::Num(f64::from(stats.viewers))),
         ("frames_encoded", Field::Num(stats.frames_encoded as f64)),
         ("fps", Field::Num(stats.fps)),
+        ("frames_skipped", Field::Num(stats.frames_skipped as f64)),
+        ("max_gap_ms", Field::Num(stats.max_gap_ms)),
         ("bitrate_kbps", Field::Num(stats.bitrate_kbps)),
         ("width", Field::Num(f64::from(stats.width))),
         ("height", Field::Num(f64::from(stats.height))),

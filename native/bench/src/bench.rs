@@ -144,8 +144,10 @@ fn encode_figures(width: u32, height: u32, frames: u32) -> anyhow::Result<Value>
     let mut bytes = 0usize;
     let started = Instant::now();
     let cpu_start = cpu_seconds(std::process::id());
-    for _ in 0..frames {
+    for n in 0..frames {
         source.capture(&mut frame)?;
+        // Capture times of a 30 fps camera, which the rate control budgets with.
+        frame.captured = started + FRAME_PERIOD * n;
         if let Some(out) = encoder.encode(&frame, false)? {
             bytes += out.data.len();
         }
@@ -158,6 +160,37 @@ fn encode_figures(width: u32, height: u32, frames: u32) -> anyhow::Result<Value>
         "cpu_ms_per_frame": round3(cpu * 1000.0 / f64::from(frames)),
         "cpu_percent_of_one_core_at_30fps": round3(cpu / f64::from(frames) * 30.0 * 100.0),
         "kbps_at_30fps": (bytes as f64 * 8.0 / f64::from(frames) * 30.0 / 1000.0).round(),
+    }))
+}
+
+/// The period of a 30 fps camera.
+const FRAME_PERIOD: Duration = Duration::from_micros(33_333);
+
+/// The noisy 640x480 pattern (a camera's sensor noise, ±6 levels) through openh264 at
+/// `kbps`: pictures out of `frames`, frames skipped, and the bitrate it made.
+fn noisy_figures(kbps: u32, frames: u32) -> anyhow::Result<Value> {
+    let mut source = TestPattern::new(640, 480)?.with_noise(6);
+    let mut encoder = OpenH264Encoder::new(EncoderSettings {
+        bitrate_kbps: kbps,
+        fps: 30,
+        keyframe_interval: 60,
+    })?;
+    let mut frame = Frame::new(640, 480);
+    let (mut pictures, mut bytes) = (0u32, 0usize);
+    let started = Instant::now();
+    for n in 0..frames {
+        source.capture(&mut frame)?;
+        frame.captured = started + FRAME_PERIOD * n;
+        if let Some(out) = encoder.encode(&frame, false)? {
+            pictures += 1;
+            bytes += out.data.len();
+        }
+    }
+    Ok(json!({
+        "target_kbps": kbps,
+        "encoded_fps": round3(f64::from(pictures) * 30.0 / f64::from(frames)),
+        "frames_skipped": encoder.frames_skipped(),
+        "kbps": (bytes as f64 * 8.0 / f64::from(frames) * 30.0 / 1000.0).round(),
     }))
 }
 
@@ -216,6 +249,11 @@ async fn main() -> anyhow::Result<()> {
     let encode = json!({
         "640x480": encode_figures(640, 480, 300)?,
         "1280x720": encode_figures(1280, 720, 150)?,
+        "noisy_640x480": [
+            noisy_figures(500, 300)?,
+            noisy_figures(1000, 300)?,
+            noisy_figures(2000, 300)?,
+        ],
     });
     let mut viewers = Vec::new();
     for n in [1, 2, 4, 8] {

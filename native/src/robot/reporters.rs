@@ -20,22 +20,24 @@ pub(super) async fn stats(robot: Weak<RobotInner>) {
         let Some(robot) = robot.upgrade() else { return };
         let now = Instant::now();
         let counters = robot.stream.counters();
-        let (fps, kbps) = match last {
+        // The bitrate over the last second; the frame rate over the stream's window,
+        // long enough that a skipped frame shows (in `max_gap_ms` above all).
+        let kbps = match last {
             Some((t, c)) => {
                 let secs = now.duration_since(t).as_secs_f64().max(1e-3);
-                (
-                    (counters.frames_encoded - c.frames_encoded) as f64 / secs,
-                    (counters.bytes_encoded - c.bytes_encoded) as f64 * 8.0 / 1000.0 / secs,
-                )
+                (counters.bytes_encoded - c.bytes_encoded) as f64 * 8.0 / 1000.0 / secs
             }
-            None => (0.0, 0.0),
+            None => 0.0,
         };
         last = Some((now, counters));
+        let steadiness = robot.stream.steadiness();
         let (width, height) = robot.stream.size();
         let stats = Telemetry::Stats(StreamStats {
             viewers: counters.viewers as u32,
             frames_encoded: counters.frames_encoded,
-            fps,
+            fps: steadiness.fps,
+            frames_skipped: counters.frames_skipped,
+            max_gap_ms: steadiness.max_gap.as_secs_f64() * 1000.0,
             bitrate_kbps: kbps,
             width: width as u32,
             height: height as u32,

@@ -18,6 +18,7 @@
 use super::encoder::VideoEncoder;
 use super::frame::{EncodedFrame, Frame};
 use super::keyframes::KeyframePolicy;
+use super::pace::{FrameTimes, Steadiness};
 use super::source::{EncodedSource, VideoSource};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -67,6 +68,9 @@ pub struct StreamCounters {
     pub frames_captured: u64,
     /// Frames the encoder produced.
     pub frames_encoded: u64,
+    /// Frames the encoder dropped on its own (rate control); openh264 never does with
+    /// the robot's settings: it raises the quantiser instead.
+    pub frames_skipped: u64,
     /// Keyframes among them.
     pub keyframes: u64,
     /// Viewers' keyframe requests (PLI, FIR) that got no keyframe of their own: the
@@ -85,6 +89,7 @@ struct Counters {
     encoders_started: AtomicU64,
     frames_captured: AtomicU64,
     frames_encoded: AtomicU64,
+    frames_skipped: AtomicU64,
     keyframes: AtomicU64,
     bytes_encoded: AtomicU64,
     encode_ns: AtomicU64,
@@ -94,6 +99,8 @@ struct Inner {
     frames: broadcast::Sender<Arc<EncodedFrame>>,
     keyframes: Mutex<KeyframePolicy>,
     counters: Counters,
+    /// When the recent frames were published.
+    times: Mutex<FrameTimes>,
     viewers: Mutex<u64>,
     wake: Condvar,
     stopped: AtomicBool,
@@ -158,6 +165,7 @@ impl VideoStream {
         let inner = Arc::new(Inner {
             frames,
             keyframes: Mutex::new(KeyframePolicy::default()),
+            times: Mutex::new(FrameTimes::default()),
             counters: Counters::default(),
             viewers: Mutex::new(0),
             wake: Condvar::new(),
@@ -230,12 +238,23 @@ impl VideoStream {
             encoders_started: c.encoders_started.load(Ordering::Relaxed),
             frames_captured: c.frames_captured.load(Ordering::Relaxed),
             frames_encoded: c.frames_encoded.load(Ordering::Relaxed),
+            frames_skipped: c.frames_skipped.load(Ordering::Relaxed),
             keyframes: c.keyframes.load(Ordering::Relaxed),
             keyframe_requests_dropped: self.inner.keyframe_policy().dropped(),
             bytes_encoded: c.bytes_encoded.load(Ordering::Relaxed),
             encode_ns: c.encode_ns.load(Ordering::Relaxed),
             viewers: *self.inner.viewers.lock().expect("viewers lock"),
         }
+    }
+
+    /// The frame rate and the longest gap between two frames over the last
+    /// [`pace::WINDOW`](super::pace::WINDOW).
+    pub fn steadiness(&self) -> Steadiness {
+        self.inner
+            .times
+            .lock()
+            .expect("times lock")
+            .steadiness(Instant::now())
     }
 
     /// Frame size in pixels.
@@ -311,6 +330,11 @@ fn publish(inner: &Inner, frame: EncodedFrame) {
         c.keyframes.fetch_add(1, Ordering::Relaxed);
         inner.keyframe_policy().keyframe_sent();
     }
+    inner
+        .times
+        .lock()
+        .expect("times lock")
+        .record(Instant::now());
     // No receiver is not an error: the last viewer may just have left.
     let _ = inner.frames.send(Arc::new(frame));
 }
@@ -416,6 +440,8 @@ fn run(
         while let Some(late) = enc.next_ready() {
             publish(inner, late);
         }
+        c.frames_skipped
+            .store(enc.frames_skipped(), Ordering::Relaxed);
         // Published when the encoder starts, and again if a fallback changes hands.
         if enc.name() != named {
             named = enc.name().to_owned();

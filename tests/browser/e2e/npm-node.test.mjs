@@ -50,7 +50,7 @@ test('Node imports the package and the protocol helpers work', async () => {
     assert.ok(out.exports.includes(name), `missing export ${name} in ${out.exports}`);
   }
   assert.deepEqual(JSON.parse(out.drive), { type: 'drive', forward: 0.5, turn: -0.25, seq: 7 });
-  assert.deepEqual(out.stats, { type: 'stats', viewers: 1, frames_encoded: 10, fps: 30, bitrate_kbps: 500, width: 640, height: 480, encoder: 'test' });
+  assert.deepEqual(out.stats, { type: 'stats', viewers: 1, frames_encoded: 10, fps: 30, frames_skipped: 0, max_gap_ms: 0, bitrate_kbps: 500, width: 640, height: 480, encoder: 'test' });
   assert.equal(out.text, null);
   assert.equal(out.json, null);
   assert.deepEqual(out.queue, ['a', { b: 2 }, 1, 'c', true]);

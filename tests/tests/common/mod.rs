@@ -27,6 +27,13 @@ impl TestRobot {
     }
 
     pub async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Self::config();
+        edit(&mut config);
+        Self::serve(Robot::start(config).expect("robot starts")).await
+    }
+
+    /// The tests' configuration: loopback HTTP and ICE, the test pattern.
+    pub fn config() -> Config {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
             .with_test_writer()
@@ -38,8 +45,11 @@ impl TestRobot {
         config.webrtc.ice_udp = vec!["127.0.0.1:0".into()];
         // Never a real camera in tests, even on a machine that has one.
         config.video.camera = "test-pattern".parse().unwrap();
-        edit(&mut config);
-        let robot = Robot::start(config).expect("robot starts");
+        config
+    }
+
+    /// Serves `robot` (made with [`TestRobot::config`], or a builder over it).
+    pub async fn serve(robot: Robot) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         // With the caller's address, as `rtcbot::serve` does (it bounds connecting peers).

@@ -70,7 +70,12 @@ export interface StatsMessage {
   type: "stats";
   viewers: number;
   frames_encoded: number;
+  /** Frames per second over the last 5 s. */
   fps: number;
+  /** Frames the encoder dropped on its own since start. */
+  frames_skipped: number;
+  /** The longest time between two frames over the last 5 s, ms. */
+  max_gap_ms: number;
   bitrate_kbps: number;
   width: number;
   height: number;

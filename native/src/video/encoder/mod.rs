@@ -52,6 +52,11 @@ pub trait VideoEncoder: Send + 'static {
     fn next_ready(&mut self) -> Option<EncodedFrame> {
         None
     }
+    /// Frames it dropped on its own so far (its rate control skipped them); a picture
+    /// still in the works is not one.
+    fn frames_skipped(&self) -> u64 {
+        0
+    }
 }
 
 /// Makes an encoder when it is needed (the stream's first viewer, a fallback).
@@ -68,6 +73,8 @@ pub struct FallbackEncoder {
     current: Box<dyn VideoEncoder>,
     fallback: Option<EncoderFactory>,
     failures: u32,
+    /// Frames the encoders before `current` skipped.
+    skipped_before: u64,
 }
 
 impl FallbackEncoder {
@@ -78,6 +85,7 @@ impl FallbackEncoder {
             current: first,
             fallback: Some(then),
             failures: 0,
+            skipped_before: 0,
         }
     }
 }
@@ -123,6 +131,7 @@ impl VideoEncoder for FallbackEncoder {
                     self.failures,
                     next.name()
                 );
+                self.skipped_before += self.current.frames_skipped();
                 self.current = next;
                 self.failures = 0;
                 // The new encoder starts the stream afresh: a keyframe.
@@ -133,6 +142,10 @@ impl VideoEncoder for FallbackEncoder {
             Some(err) => Err(err),
             None => Ok(None),
         }
+    }
+
+    fn frames_skipped(&self) -> u64 {
+        self.skipped_before + self.current.frames_skipped()
     }
 
     fn next_ready(&mut self) -> Option<EncodedFrame> {

@@ -1,6 +1,10 @@
 //! The built-in camera: 75% colour bars, a moving box and a [`Stamp`] (frame number
 //! and capture time) that a receiver reads back after decoding to check ordering and
 //! measure glass-to-glass latency. The default when no camera exists.
+//!
+//! A real camera's pictures are never flat: sensor noise makes every frame expensive
+//! to encode. [`TestPattern::with_noise`] adds such noise (new each frame), so tests
+//! and benchmarks can load the encoder as a camera does.
 
 use super::{SourceError, VideoSource};
 use crate::video::frame::{now_us, Frame};
@@ -13,6 +17,8 @@ pub struct TestPattern {
     height: usize,
     background: Vec<u8>,
     next: u32,
+    /// Luma offsets added to the picture, a window of it each frame (empty: none).
+    noise: Vec<i8>,
 }
 
 /// 75% colour bars as (Y, U, V): white, yellow, cyan, green, magenta, red, blue.
@@ -66,7 +72,26 @@ impl TestPattern {
             height,
             background: background.data,
             next: 0,
+            noise: Vec::new(),
         })
+    }
+
+    /// Adds sensor-like noise of up to ±`amplitude` luma levels to every pixel, a new
+    /// pattern each frame (the stamp stays readable).
+    pub fn with_noise(mut self, amplitude: u8) -> Self {
+        let span = i16::from(amplitude.min(64));
+        // Twice the picture: each frame adds a window starting at a new offset.
+        let len = 2 * self.width * self.height;
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        self.noise = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                ((seed % (2 * span as u64 + 1)) as i16 - span) as i8
+            })
+            .collect();
+        self
     }
 
     /// The next `n` pictures, each in its own frame: a recording to write to a file
@@ -115,6 +140,13 @@ impl VideoSource for TestPattern {
         let side = (h / 6) & !1;
         let (bx, by) = self.box_position(frame.number, side);
         let (y, chroma) = frame.data.split_at_mut(luma);
+        if !self.noise.is_empty() {
+            // An odd step, so consecutive frames never share a window.
+            let start = (frame.number as usize * 7919) % luma;
+            for (px, n) in y.iter_mut().zip(&self.noise[start..start + luma]) {
+                *px = px.saturating_add_signed(*n);
+            }
+        }
         for row in by..by + side {
             y[row * w + bx..row * w + bx + side].fill(235);
         }
@@ -158,6 +190,28 @@ mod tests {
         assert_ne!(&first_y[sh * 640..], &frame.y()[sh * 640..]);
         assert_eq!(frame.u().len(), 320 * 240);
         assert_eq!(frame.v().len(), 320 * 240);
+    }
+
+    #[test]
+    fn noise_changes_every_frame_within_its_amplitude_and_keeps_the_stamp() {
+        let mut clean = TestPattern::new(320, 240).unwrap();
+        let mut noisy = TestPattern::new(320, 240).unwrap().with_noise(6);
+        let read = |f: &Frame| Stamp::read(f.width, f.height, |x, y| f.y()[y * f.width + x]);
+        let (_, sh) = Stamp::area(320);
+        let mut previous_noise: Option<Vec<i16>> = None;
+        for n in 0..3 {
+            let (c, d) = (clean.record(1).unwrap(), noisy.record(1).unwrap());
+            assert_eq!(read(&d[0]).expect("stamp under noise").frame, n);
+            let noise: Vec<i16> = c[0].y()[sh * 320..]
+                .iter()
+                .zip(&d[0].y()[sh * 320..])
+                .map(|(a, b)| i16::from(*b) - i16::from(*a))
+                .collect();
+            assert!(noise.iter().all(|d| d.abs() <= 6), "frame {n}");
+            assert!(noise.iter().filter(|d| **d != 0).count() > noise.len() / 2);
+            assert_ne!(previous_noise.as_ref(), Some(&noise), "frame {n} repeats");
+            previous_noise = Some(noise);
+        }
     }
 
     #[test]

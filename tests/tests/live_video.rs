@@ -1,0 +1,90 @@
+//! Video that stays live: on a healthy link the robot sends every frame of a noisy,
+//! camera-like picture (expensive to encode) at its default settings, and a viewer
+//! sees no gap between two frames longer than 50 ms.
+//!
+//! `RTCBOT_LIVE_SECS` (60) shortens the watch for a quick local run.
+
+mod common;
+
+use common::{within, TestRobot};
+use rtcbot::video::TestPattern;
+use rtcbot::Robot;
+use shared_protocol::Telemetry;
+use std::time::{Duration, Instant};
+
+fn seconds_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_frame_of_a_noisy_picture_arrives_without_a_gap() {
+    let secs = seconds_from_env("RTCBOT_LIVE_SECS", 60);
+    let config = TestRobot::config();
+    let video = &config.video;
+    assert_eq!(
+        (video.width, video.height, video.fps, video.bitrate_kbps),
+        (640, 480, 30, 1000),
+        "the default settings"
+    );
+    let noisy = TestPattern::new(640, 480).unwrap().with_noise(6);
+    let robot = Robot::builder(config).video(noisy).start().unwrap();
+    let t = TestRobot::serve(robot).await;
+    let mut client = t.client(true).await;
+    let mut frames = client.take_video().expect("video");
+
+    // The first second is the stream starting; the gaps count after it.
+    let first = within("the first frame", frames.recv())
+        .await
+        .expect("video");
+    let settled = first.received + Duration::from_secs(1);
+    let mut previous = first.received;
+    let (mut count, mut gaps) = (1u64, Vec::new());
+    let mut worst = Duration::ZERO;
+    let mut stats = None;
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        tokio::select! {
+            frame = within("a video frame", frames.recv()) => {
+                let frame = frame.expect("the stream goes on");
+                let gap = frame.received - previous;
+                if frame.received > settled {
+                    worst = worst.max(gap);
+                    if gap > Duration::from_millis(50) {
+                        gaps.push(gap);
+                    }
+                }
+                previous = frame.received;
+                count += 1;
+            }
+            Some(msg) = client.recv() => {
+                if let Telemetry::Stats(s) = msg {
+                    stats = Some(s);
+                }
+            }
+        }
+    }
+    let skipped = t.robot.counters().frames_skipped;
+    let steadiness = t.robot.stream().steadiness();
+    println!(
+        "noisy 640x480 at the default 1000 kbit/s for {secs} s: {count} frames received, \
+         {skipped} skipped by the encoder, the longest gap {worst:?}; the robot's own \
+         figures over its last 5 s: {:.1} fps, longest gap {:?}; last stats: {stats:?}",
+        steadiness.fps, steadiness.max_gap
+    );
+    assert_eq!(skipped, 0, "the encoder skipped frames on a healthy link");
+    assert!(
+        gaps.is_empty(),
+        "{} gaps over 50 ms between frames on a healthy link: {gaps:?}",
+        gaps.len()
+    );
+    let stats = stats.expect("stats telemetry arrived");
+    assert_eq!(stats.frames_skipped, 0);
+    assert!(
+        stats.max_gap_ms > 0.0,
+        "stats carry the longest gap: {stats:?}"
+    );
+    client.close().await;
+}
