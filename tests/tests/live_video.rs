@@ -6,18 +6,11 @@
 
 mod common;
 
-use common::{within, TestRobot};
+use common::{seconds_from_env, within, TestRobot};
 use rtcbot::video::TestPattern;
 use rtcbot::Robot;
 use shared_protocol::Telemetry;
 use std::time::{Duration, Instant};
-
-fn seconds_from_env(var: &str, default: u64) -> u64 {
-    std::env::var(var)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_frame_of_a_noisy_picture_arrives_without_a_gap() {

@@ -12,6 +12,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// How long a timed run lasts: `var` (seconds) for a quick local run, else `default`.
+pub fn seconds_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Generous bound for anything a test waits on.
 pub const WAIT: Duration = Duration::from_secs(20);
 
