@@ -17,6 +17,10 @@
 //! height = 480
 //! fps = 30
 //! bitrate_kbps = 1000
+//! congestion_control = true   # follow the viewers' bandwidth (false: fixed bitrate)
+//! min_kbps = 150
+//! # max_kbps = 2500        # default: bitrate_kbps
+//! follow = "driver"        # or "slowest": whose bandwidth sets the bitrate
 //! keyframe_interval_s = 2.0
 //! encoder = "auto"         # or "software" (openh264), "hardware" (V4L2 M2M)
 //! # encoder_device = "/dev/video11"   # the hardware encoder; default: the first found
@@ -233,6 +237,16 @@ mod tests {
             ("[video]\ncamera = \"webcam\"\n", "video.camera"),
             ("[video]\ncolour = 1\n", "unknown field `colour`"),
             ("[video]\nencoder = \"gpu\"\n", "unknown variant `gpu`"),
+            ("[video]\nmin_kbps = 10\n", "video.min_kbps"),
+            (
+                "[video]\nmin_kbps = 900\nmax_kbps = 500\n",
+                "video.max_kbps",
+            ),
+            ("[video]\nmin_kbps = 2000\n", "video.min_kbps"),
+            (
+                "[video]\nfollow = \"fastest\"\n",
+                "unknown variant `fastest`",
+            ),
             (
                 "[video]\nencoder = \"software\"\nencoder_device = \"/dev/video11\"\n",
                 "video.encoder_device",

@@ -33,7 +33,7 @@
 //! - [`config`]: the one typed configuration; [`Error`]: the crate's error.
 //!
 //! The `rtcbot-robot` binary is a thin shell over these.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod config;

@@ -12,11 +12,23 @@
 //! it drives, the robot sends a latest-wins reading at 20 Hz, which must keep flowing
 //! (no gap of 300 ms). The figures it prints are for reading; `rtcbot-lossy` reports
 //! them as JSON.
+//!
+//! A link that narrows: in the same kind of namespace, with no loss, a token-bucket
+//! filter (`tc tbf`, a deep queue) on the robot's uplink carries 5 Mbit/s, then 800 kbit/s for 20 s, then
+//! 5 Mbit/s again, while the client watches the noisy test pattern at the default
+//! 1000 kbit/s and measures glass-to-glass latency from each frame's stamp
+//! (`rtcbot_bench::narrowing`). With congestion control the latency stays low and the
+//! bitrate comes back; without it (`video.congestion_control = false`) the same link
+//! makes latency grow past a second, which shows the test can fail.
+//! `RTCBOT_NARROWING_SCALE` (1.0) shortens the phases.
 
 mod common;
 
 use common::{seconds_from_env, within, TestRobot, WAIT};
+use rtcbot::video::TestPattern;
+use rtcbot::Robot;
 use rtcbot_bench::lossy::{self, namespace_command};
+use rtcbot_bench::narrowing;
 use std::time::{Duration, Instant};
 
 /// Held by each outer test for its whole run: the three share two cores, and the VM's
@@ -64,6 +76,24 @@ fn twenty_hz_driving_through_5_percent_loss_never_trips_the_deadman() {
         "twenty_hz_driving_through_5_percent_loss_never_trips_the_deadman",
         5,
         drive_through_loss("5% loss"),
+    );
+}
+
+#[test]
+fn a_narrowing_link_costs_bitrate_not_latency() {
+    in_lossy_namespace(
+        "a_narrowing_link_costs_bitrate_not_latency",
+        0,
+        watch_through_narrowing(true),
+    );
+}
+
+#[test]
+fn without_congestion_control_a_narrowing_link_builds_latency() {
+    in_lossy_namespace(
+        "without_congestion_control_a_narrowing_link_builds_latency",
+        0,
+        watch_through_narrowing(false),
     );
 }
 
@@ -283,5 +313,78 @@ async fn video_through_loss() {
         shown >= secs * 30 / 2,
         "only {shown} pictures shown in {secs} s of 30 fps through 2% loss"
     );
+    client.close().await;
+}
+
+/// Watches the noisy pattern through the narrowing link, with congestion control on
+/// or off, and checks what each must show.
+async fn watch_through_narrowing(congestion_control: bool) {
+    let scale = std::env::var("RTCBOT_NARROWING_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(1.0);
+    // Loopback's 64 KiB MTU would let one TCP segment outgrow the bucket.
+    let ip = std::process::Command::new("ip")
+        .args(["link", "set", "lo", "mtu", "1500"])
+        .status()
+        .expect("ip (iproute2)");
+    assert!(ip.success(), "ip link set lo mtu 1500 failed");
+    let mut config = TestRobot::config();
+    config.video.congestion_control = congestion_control;
+    config.webrtc.ice_udp = vec![format!("127.0.0.1:{}", narrowing::ROBOT_PORT)];
+    let noisy = TestPattern::new(640, 480).unwrap().with_noise(6);
+    let robot = Robot::builder(config).video(noisy).start().unwrap();
+    let t = TestRobot::serve(robot).await;
+    narrowing::shape_uplink(narrowing::ROBOT_PORT, 5000)
+        .expect("shaping the robot's uplink on the namespace's loopback");
+    let mut client = t.client(true).await;
+    let mut phases = narrowing::narrowing_phases(scale).to_vec();
+    if !congestion_control {
+        // Enough to show the queue building; the rest would only drain it.
+        phases.truncate(2);
+        phases[0].seconds = phases[0].seconds.min(4.0);
+    }
+    let planned: f64 = phases.iter().map(|p| p.seconds).sum();
+    let trace = tokio::time::timeout(
+        Duration::from_secs_f64(planned + 30.0),
+        narrowing::watch(&t.robot, &mut client, &phases, narrowing::set_rate),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the run through the narrowing link took {planned} s + 30 s"))
+    .expect("watching through the narrowing link");
+    let on = if congestion_control { "on" } else { "off" };
+    println!(
+        "narrowing link, congestion control {on}: {}",
+        trace.to_json()
+    );
+    let table = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("narrowing-link-congestion-control-{on}.md"));
+    if std::fs::write(&table, trace.table()).is_ok() {
+        println!("latency trace: {}", table.display());
+    }
+    let narrow = &trace.phases[1];
+    if congestion_control {
+        let p95 = narrow.latency_p(0.95);
+        assert!(
+            p95 < 250.0,
+            "glass-to-glass latency p95 {p95:.0} ms while the link carried 800 kbit/s \
+             (congestion control on): {}",
+            trace.to_json()
+        );
+        let back = &trace.phases[2];
+        assert!(
+            back.adapted_after_s.is_some_and(|s| s <= 10.0),
+            "the bitrate did not come back within 10 s of the link widening: {}",
+            trace.to_json()
+        );
+    } else {
+        let worst = narrow.latency_ms.last().copied().unwrap_or(0.0);
+        assert!(
+            worst > 1000.0,
+            "without congestion control the latency should grow past 1 s on an \
+             800 kbit/s link, but its worst was {worst:.0} ms: {}",
+            trace.to_json()
+        );
+    }
     client.close().await;
 }

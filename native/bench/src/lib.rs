@@ -1,8 +1,10 @@
 //! What the benchmark binaries (`rtcbot-bench`, `rtcbot-hw-bench`, `rtcbot-soak`,
 //! `rtcbot-attack`) share, and the end-to-end tests too: the robot as a child
-//! process, its CPU time and memory read from `/proc`, and offers that never connect.
+//! process, its CPU time and memory read from `/proc`, offers that never connect, and
+//! impaired links: [`lossy`] (random loss) and [`narrowing`] (a rate that narrows).
 
 pub mod lossy;
+pub mod narrowing;
 
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader};
@@ -130,6 +132,7 @@ pub async fn dead_end_offer() -> anyhow::Result<(
         rtcbot::rtc::connection::Side::Offerer,
         &[],
         &["127.0.0.1:0".into()],
+        None,
         None,
         std::sync::Arc::new(Silent),
     )

@@ -126,6 +126,18 @@ struct RobotArgs {
     /// Encoder bitrate in kbit/s.
     #[arg(long)]
     bitrate_kbps: Option<u32>,
+    /// Keep the bitrate fixed: no congestion control (`video.congestion_control`).
+    #[arg(long)]
+    no_congestion_control: bool,
+    /// The lowest bitrate congestion control may set, kbit/s.
+    #[arg(long)]
+    min_kbps: Option<u32>,
+    /// The highest bitrate congestion control may set, kbit/s.
+    #[arg(long)]
+    max_kbps: Option<u32>,
+    /// Whose bandwidth sets the bitrate: driver or slowest.
+    #[arg(long)]
+    follow: Option<rtcbot::video::Follow>,
     /// H.264 encoder for raw frames: auto (hardware if found, else software),
     /// software (openh264) or hardware (V4L2 memory-to-memory).
     #[arg(long)]
@@ -202,6 +214,12 @@ fn config_from(args: &RobotArgs) -> Result<Config, ConfigError> {
     v.fps = args.fps.unwrap_or(v.fps);
     v.bitrate_kbps = args.bitrate_kbps.unwrap_or(v.bitrate_kbps);
     v.encoder = args.encoder.unwrap_or(v.encoder);
+    if args.no_congestion_control {
+        v.congestion_control = false;
+    }
+    v.min_kbps = args.min_kbps.unwrap_or(v.min_kbps);
+    v.max_kbps = args.max_kbps.or(v.max_kbps);
+    v.follow = args.follow.unwrap_or(v.follow);
     if let Some(device) = &args.encoder_device {
         v.encoder_device = Some(device.clone());
     }

@@ -17,8 +17,10 @@
 //!
 //! Files: [`builder`] (what a robot is made from), [`registry`] (the peers),
 //! [`process`] (the process's memory, threads, descriptors and tasks, for `/health`),
-//! `reporters` (what every peer is told by itself).
+//! `reporters` (what every peer is told by itself), `bitrate` (congestion control:
+//! the shared encoder's bitrate from the viewers' bandwidth estimates).
 
+mod bitrate;
 pub mod builder;
 pub mod process;
 pub mod registry;
@@ -133,6 +135,10 @@ impl Robot {
             stream: stream.clone(),
             frame_period: config.frame_period(),
             webrtc: config.webrtc.clone(),
+            congestion: config.video.congestion_control.then(|| {
+                let policy = config.video.rate_policy();
+                (config.video.bitrate_kbps, policy.min_kbps, policy.max_kbps)
+            }),
             on_gone: Box::new(move |id, reason| {
                 if let Some(registry) = gone.upgrade() {
                     registry.remove(id, reason);
@@ -155,6 +161,11 @@ impl Robot {
             tokio::spawn(reporters::stats(Arc::downgrade(&inner))),
             tokio::spawn(reporters::notices(Arc::downgrade(&inner))),
         ];
+        if inner.config.video.congestion_control {
+            tasks.push(tokio::spawn(bitrate::follow_viewers(Arc::downgrade(
+                &inner,
+            ))));
+        }
         if let Some(serial) = &inner.serial {
             tasks.push(tokio::spawn(reporters::serial(
                 Arc::downgrade(&inner),

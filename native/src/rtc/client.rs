@@ -199,6 +199,7 @@ impl RobotClient {
             &options.ice_servers,
             &options.ice_udp,
             options.ice_tick,
+            None,
             handler,
         )
         .await?;

@@ -57,8 +57,11 @@ pub fn h264_codecs() -> Vec<RTCRtpCodecParameters> {
         .collect()
 }
 
-/// A media engine and interceptors that speak the robot's one video codec.
-fn media_setup() -> Result<(MediaEngine, Registry), Error> {
+/// A media engine and interceptors that speak the robot's one video codec, with
+/// congestion control for what it sends when `congestion` is given.
+fn media_setup(
+    congestion: Option<&super::feedback::CongestionSettings>,
+) -> Result<(MediaEngine, Registry), Error> {
     let mut media = MediaEngine::default();
     for codec in h264_codecs() {
         media.register_codec(codec, RtpCodecKind::Video)?;
@@ -67,6 +70,10 @@ fn media_setup() -> Result<(MediaEngine, Registry), Error> {
         rtc::interceptor::Slot::from(super::feedback::SLOT),
         super::feedback::KeyframeRequests::default(),
     );
+    let registry = match congestion {
+        Some(settings) => super::feedback::with_congestion_control(registry, &mut media, settings)?,
+        None => registry,
+    };
     Ok((media, registry))
 }
 
@@ -95,6 +102,9 @@ pub enum Side {
 /// intervals, so the client's flights wait at most one tick instead of 200 ms, at
 /// the cost of one STUN binding request (and its reply) per tick while connected.
 ///
+/// `congestion` turns on send-side congestion control (see
+/// [`super::feedback::with_congestion_control`]).
+///
 /// mDNS (resolving browsers' `.local` candidates) is used when the host allows it;
 /// where the multicast socket cannot be opened, the connection is built without it
 /// and the peer is reached through peer-reflexive candidates instead.
@@ -103,6 +113,7 @@ pub async fn build_connection(
     servers: &[IceServer],
     udp: &[String],
     ice_tick: Option<Duration>,
+    congestion: Option<&super::feedback::CongestionSettings>,
     handler: Arc<dyn PeerConnectionEventHandler>,
 ) -> Result<Arc<dyn PeerConnection>, Error> {
     let config = RTCConfigurationBuilder::new()
@@ -110,7 +121,7 @@ pub async fn build_connection(
         .build();
     loop {
         let mdns = !MDNS_UNAVAILABLE.load(Ordering::Relaxed);
-        let (media, registry) = media_setup()?;
+        let (media, registry) = media_setup(congestion)?;
         let mut settings = SettingEngineBuilder::new().with_multicast_dns_mode(if mdns {
             MulticastDnsMode::QueryOnly
         } else {

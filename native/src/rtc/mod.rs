@@ -8,7 +8,9 @@
 //!   bounded outbox, its video track fed from the shared stream;
 //! - [`client`]: the offering side (what RTCBot's Python desktop code does): drive and
 //!   watch a robot from Rust;
-//! - [`feedback`]: viewers' keyframe requests (RTCP PLI/FIR) surfaced to the stream;
+//! - [`feedback`]: viewers' keyframe requests (RTCP PLI/FIR) surfaced to the stream,
+//!   and their bandwidth estimates (congestion control) to the robot;
+//! - [`estimator`]: the bandwidth estimate from a viewer's feedback (pure, unit-tested);
 //! - [`config`]: the `[webrtc]` settings.
 //!
 //! A peer reaches the rest of the robot only through its [`peer::PeerContext`]: the
@@ -17,6 +19,7 @@
 pub mod client;
 pub mod config;
 pub mod connection;
+pub mod estimator;
 pub mod feedback;
 pub mod peer;
 pub mod session;

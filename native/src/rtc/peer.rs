@@ -27,7 +27,7 @@
 //! without a drive channel (rtcbot.js) gets them through the outbox.
 
 use super::connection::{build_connection, h264_codecs, to_rtc, wait_gathered, Side};
-use super::feedback::is_keyframe_request;
+use super::feedback::{is_keyframe_request, BandwidthEstimate, CongestionSettings};
 use super::session::{self, Action, RefusalThrottle};
 use crate::control::{ControlHub, PeerId};
 use crate::rtc::config::WebRtcConfig;
@@ -139,6 +139,9 @@ pub struct PeerContext {
     pub frame_period: Duration,
     /// ICE servers and sockets.
     pub webrtc: WebRtcConfig,
+    /// Congestion control's start and bounds, kbit/s (`initial`, `min`, `max`); `None`
+    /// sends at the encoder's fixed bitrate.
+    pub congestion: Option<(u32, u32, u32)>,
     /// Called when the peer is gone, with why; may be called more than once.
     pub on_gone: OnGone,
 }
@@ -196,6 +199,8 @@ struct PeerShared {
     received: AtomicU64,
     sent: AtomicU64,
     dropped: AtomicU64,
+    /// What its congestion control says the path to it carries.
+    estimate: BandwidthEstimate,
 }
 
 /// A connected (or connecting) peer, owned by the robot's registry.
@@ -224,6 +229,17 @@ impl Peer {
     /// Whether it asked for video.
     pub fn wants_video(&self) -> bool {
         self.shared.wants_video
+    }
+
+    /// What the path to it carries, kbit/s, by its congestion control; `None` without
+    /// congestion control or before its first feedback.
+    pub fn bandwidth_kbps(&self) -> Option<u32> {
+        self.shared.estimate.kbps()
+    }
+
+    /// Whether its video is being sent (connected, and it asked for video).
+    pub fn watching(&self) -> bool {
+        self.shared.wants_video && self.shared.up.load(Ordering::SeqCst)
     }
 
     /// Its message counters.
@@ -455,12 +471,23 @@ pub async fn negotiate(
         received: AtomicU64::new(0),
         sent: AtomicU64::new(0),
         dropped: AtomicU64::new(0),
+        estimate: BandwidthEstimate::default(),
     });
+    let congestion =
+        ctx.congestion
+            .filter(|_| wants_video)
+            .map(|(initial_kbps, min_kbps, max_kbps)| CongestionSettings {
+                initial_kbps,
+                min_kbps,
+                max_kbps,
+                estimate: shared.estimate.clone(),
+            });
     let pc = build_connection(
         Side::Answerer,
         &ctx.webrtc.ice_servers,
         &ctx.webrtc.ice_udp,
         None,
+        congestion.as_ref(),
         Arc::new(Handler(shared.clone())),
     )
     .await?;

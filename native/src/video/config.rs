@@ -1,5 +1,6 @@
 //! The `[video]` settings: source, size, rate and encoder.
 
+use super::rate::{Follow, RatePolicy};
 use super::source::Camera;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -19,8 +20,21 @@ pub struct VideoConfig {
     pub height: u32,
     /// Frames per second.
     pub fps: u32,
-    /// Target encoder bitrate in kbit/s.
+    /// Target encoder bitrate in kbit/s: where the stream starts, and what it keeps
+    /// without congestion control.
     pub bitrate_kbps: u32,
+    /// Congestion control: the robot estimates each viewer's bandwidth from its
+    /// transport-wide congestion control feedback and sets the one encoder's bitrate
+    /// from it (see `follow`), so a link that narrows costs sharpness, not latency.
+    pub congestion_control: bool,
+    /// The lowest bitrate congestion control may set, kbit/s.
+    pub min_kbps: u32,
+    /// The highest bitrate congestion control may set, kbit/s (default: `bitrate_kbps`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_kbps: Option<u32>,
+    /// Whose estimate sets the bitrate: `driver` (the driving viewer's, else the
+    /// slowest viewer's) or `slowest`.
+    pub follow: Follow,
     /// Seconds between periodic keyframes (new viewers also get one at once).
     pub keyframe_interval_s: f64,
     /// Which H.264 encoder turns raw frames into video (cameras that give H.264 need
@@ -53,6 +67,10 @@ impl Default for VideoConfig {
             height: 480,
             fps: 30,
             bitrate_kbps: 1000,
+            congestion_control: true,
+            min_kbps: 150,
+            max_kbps: None,
+            follow: Follow::Driver,
             keyframe_interval_s: 2.0,
             encoder: EncoderChoice::Auto,
             encoder_device: None,
@@ -79,6 +97,15 @@ impl VideoConfig {
         Duration::from_secs_f64(1.0 / f64::from(self.fps))
     }
 
+    /// The bounds congestion control keeps the bitrate in, and whom it follows.
+    pub fn rate_policy(&self) -> RatePolicy {
+        RatePolicy {
+            min_kbps: self.min_kbps,
+            max_kbps: self.max_kbps.unwrap_or(self.bitrate_kbps),
+            follow: self.follow,
+        }
+    }
+
     /// Checks ranges the types cannot express: the setting's name and why.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         let v = self;
@@ -101,6 +128,29 @@ impl VideoConfig {
             return Err((
                 "video.bitrate_kbps",
                 format!("{} must be in 50..=50000", v.bitrate_kbps),
+            ));
+        }
+        if !(50..=50_000).contains(&v.min_kbps) {
+            return Err((
+                "video.min_kbps",
+                format!("{} must be in 50..=50000", v.min_kbps),
+            ));
+        }
+        if let Some(max) = v.max_kbps {
+            if !(v.min_kbps..=50_000).contains(&max) {
+                return Err((
+                    "video.max_kbps",
+                    format!("{max} must be in video.min_kbps ({})..=50000", v.min_kbps),
+                ));
+            }
+        }
+        if v.min_kbps > v.bitrate_kbps.max(v.max_kbps.unwrap_or(0)) {
+            return Err((
+                "video.min_kbps",
+                format!(
+                    "{} is above video.bitrate_kbps ({}) and video.max_kbps",
+                    v.min_kbps, v.bitrate_kbps
+                ),
             ));
         }
         if !(v.keyframe_interval_s.is_finite() && (0.1..=3600.0).contains(&v.keyframe_interval_s)) {

@@ -8,6 +8,7 @@
 //! - [`h264`]: just enough Annex B parsing to pass H.264 through;
 //! - [`stream`]: the one capture/encode thread whose frames every viewer shares;
 //! - [`keyframes`]: when that encoder forces a keyframe (viewers' requests throttled);
+//! - [`rate`]: the shared encoder's bitrate from the viewers' bandwidth estimates;
 //! - [`pace`]: how steady the stream is (fps and the longest frame gap, last seconds);
 //! - [`pipeline`]: which source and encoder the configuration asks for;
 //! - [`config`]: the `[video]` settings.
@@ -21,6 +22,7 @@ pub mod h264;
 pub mod keyframes;
 pub mod pace;
 pub mod pipeline;
+pub mod rate;
 pub mod source;
 pub mod stream;
 
@@ -30,5 +32,6 @@ pub use frame::{now_us, EncodedFrame, Frame};
 pub use keyframes::{KeyframePolicy, KEYFRAME_REQUEST_INTERVAL};
 pub use pace::{FrameTimes, Steadiness};
 pub use pipeline::{open_pipeline, PipelineError};
+pub use rate::{Follow, RatePolicy, ViewerEstimate};
 pub use source::{test_pattern::TestPattern, Camera, EncodedSource, SourceError, VideoSource};
 pub use stream::{Pipeline, StreamCounters, StreamEnd, VideoStream, Viewer};

@@ -11,6 +11,10 @@
 //! [`VideoStream::request_keyframe`]) are throttled for the whole stream by a
 //! [`KeyframePolicy`]: at most one forced keyframe per 500 ms.
 //!
+//! Congestion control sets the encoder's bitrate through
+//! [`VideoStream::set_target_bitrate`]; the thread hands it to the encoder before the
+//! next frame (an encoder that cannot change it keeps its own).
+//!
 //! A [`Pipeline`] is either a raw source and an encoder, or an [`EncodedSource`] whose
 //! H.264 passes straight through (no decode, no encode; `encoders_started` stays 0 and
 //! new viewers wait for the source's next keyframe).
@@ -20,7 +24,7 @@ use super::frame::{EncodedFrame, Frame};
 use super::keyframes::KeyframePolicy;
 use super::pace::{FrameTimes, Steadiness};
 use super::source::{EncodedSource, VideoSource};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
@@ -82,6 +86,11 @@ pub struct StreamCounters {
     pub encode_ns: u64,
     /// Viewers right now.
     pub viewers: u64,
+    /// The bitrate congestion control last asked for, kbit/s (0: none yet, the
+    /// configured one holds).
+    pub target_kbps: u32,
+    /// Times the encoder's bitrate was changed while it ran.
+    pub bitrate_changes: u64,
 }
 
 #[derive(Default)]
@@ -93,12 +102,15 @@ struct Counters {
     keyframes: AtomicU64,
     bytes_encoded: AtomicU64,
     encode_ns: AtomicU64,
+    bitrate_changes: AtomicU64,
 }
 
 struct Inner {
     frames: broadcast::Sender<Arc<EncodedFrame>>,
     keyframes: Mutex<KeyframePolicy>,
     counters: Counters,
+    /// The bitrate asked for, kbit/s (0: none).
+    target_kbps: AtomicU32,
     /// When the recent frames were published.
     times: Mutex<FrameTimes>,
     viewers: Mutex<u64>,
@@ -167,6 +179,7 @@ impl VideoStream {
             keyframes: Mutex::new(KeyframePolicy::default()),
             times: Mutex::new(FrameTimes::default()),
             counters: Counters::default(),
+            target_kbps: AtomicU32::new(0),
             viewers: Mutex::new(0),
             wake: Condvar::new(),
             stopped: AtomicBool::new(false),
@@ -244,7 +257,14 @@ impl VideoStream {
             bytes_encoded: c.bytes_encoded.load(Ordering::Relaxed),
             encode_ns: c.encode_ns.load(Ordering::Relaxed),
             viewers: *self.inner.viewers.lock().expect("viewers lock"),
+            target_kbps: self.inner.target_kbps.load(Ordering::Relaxed),
+            bitrate_changes: c.bitrate_changes.load(Ordering::Relaxed),
         }
+    }
+
+    /// Asks the encoder for `kbps` from the next frame on (congestion control).
+    pub fn set_target_bitrate(&self, kbps: u32) {
+        self.inner.target_kbps.store(kbps, Ordering::Relaxed);
     }
 
     /// The frame rate and the longest gap between two frames over the last
@@ -380,6 +400,8 @@ fn run(
     let mut failures = 0u32;
     // The encoder name last published to `inner.encoder`.
     let mut named = String::new();
+    // The bitrate last handed to the encoder (0: its own).
+    let mut bitrate = 0u32;
     while wait_for_viewers(inner) {
         pace(&mut deadline, period);
 
@@ -411,6 +433,17 @@ fn run(
             }
         }
         let Some(enc) = encoder.as_mut() else { break };
+        let target = inner.target_kbps.load(Ordering::Relaxed);
+        if target != 0 && target != bitrate {
+            bitrate = target;
+            if enc.set_bitrate(target) {
+                inner
+                    .counters
+                    .bitrate_changes
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("encoder bitrate now {target} kbit/s");
+            }
+        }
         let force = inner.keyframe_policy().force(Instant::now());
         let started = Instant::now();
         let result = enc.encode(&frame, force);

@@ -57,6 +57,12 @@ pub trait VideoEncoder: Send + 'static {
     fn frames_skipped(&self) -> u64 {
         0
     }
+    /// Changes the target bitrate from the next frame on, without a keyframe
+    /// (congestion control); false when this encoder cannot, and keeps its own.
+    fn set_bitrate(&mut self, kbps: u32) -> bool {
+        let _ = kbps;
+        false
+    }
 }
 
 /// Makes an encoder when it is needed (the stream's first viewer, a fallback).
@@ -75,6 +81,8 @@ pub struct FallbackEncoder {
     failures: u32,
     /// Frames the encoders before `current` skipped.
     skipped_before: u64,
+    /// The last bitrate asked for, handed on to the fallback when it takes over.
+    bitrate: Option<u32>,
 }
 
 impl FallbackEncoder {
@@ -86,6 +94,7 @@ impl FallbackEncoder {
             fallback: Some(then),
             failures: 0,
             skipped_before: 0,
+            bitrate: None,
         }
     }
 }
@@ -134,6 +143,9 @@ impl VideoEncoder for FallbackEncoder {
                 self.skipped_before += self.current.frames_skipped();
                 self.current = next;
                 self.failures = 0;
+                if let Some(kbps) = self.bitrate {
+                    self.current.set_bitrate(kbps);
+                }
                 // The new encoder starts the stream afresh: a keyframe.
                 return self.current.encode(frame, true);
             }
@@ -146,6 +158,11 @@ impl VideoEncoder for FallbackEncoder {
 
     fn frames_skipped(&self) -> u64 {
         self.skipped_before + self.current.frames_skipped()
+    }
+
+    fn set_bitrate(&mut self, kbps: u32) -> bool {
+        self.bitrate = Some(kbps);
+        self.current.set_bitrate(kbps)
     }
 
     fn next_ready(&mut self) -> Option<EncodedFrame> {

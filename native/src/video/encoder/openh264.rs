@@ -8,6 +8,13 @@
 //! (`skip_frames`); a robot driven by video must stay live first, so it is off: an
 //! expensive picture costs quality (a higher quantiser), never a held frame. Frames
 //! carry their capture time, which the rate control budgets with.
+//!
+//! **Bitrate on the fly.** Congestion control moves the target while the stream runs;
+//! the `openh264` crate sets it only when the encoder starts, so [`set_bitrate`]
+//! reaches openh264's `SetOption` through the crate's raw API: the one `unsafe` block
+//! of the library, an FFI call with a pointer to a local struct.
+//!
+//! [`set_bitrate`]: VideoEncoder::set_bitrate
 
 use super::{EncoderError, EncoderSettings, VideoEncoder};
 use crate::video::frame::{EncodedFrame, Frame};
@@ -27,6 +34,12 @@ pub struct OpenH264Encoder {
     /// step never sends them backwards).
     first: Option<std::time::Instant>,
     skipped: u64,
+    /// The target in bit/s: what openh264 has, or will get once it started.
+    bitrate_bps: u32,
+    /// openh264 took the target above (false until its first frame initialised it).
+    bitrate_applied: bool,
+    /// The target openh264 has now, bit/s.
+    applied_bps: u32,
 }
 
 struct I420<'a>(&'a Frame);
@@ -74,7 +87,54 @@ impl OpenH264Encoder {
             out: Vec::with_capacity(64 * 1024),
             first: None,
             skipped: 0,
+            bitrate_bps: settings.bitrate_kbps.saturating_mul(1000),
+            bitrate_applied: true,
+            applied_bps: settings.bitrate_kbps.saturating_mul(1000),
         })
+    }
+
+    /// Hands openh264 the target bitrate (the crate initialises the encoder at the
+    /// first frame, so this waits for one).
+    fn apply_bitrate(&mut self) -> Result<(), EncoderError> {
+        use openh264_sys2::{
+            SBitrateInfo, ENCODER_OPTION, ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE,
+            SPATIAL_LAYER_0, SPATIAL_LAYER_ALL,
+        };
+        let bps = i32::try_from(self.bitrate_bps).unwrap_or(i32::MAX);
+        let encoder = &mut self.encoder;
+        let mut set = |option: ENCODER_OPTION, layer| {
+            let mut info = SBitrateInfo {
+                iLayer: layer,
+                iBitrate: bps,
+            };
+            // SAFETY: the encoder is initialised (it encoded a frame), and `info` is a
+            // valid `SBitrateInfo` that outlives the call, which is what openh264's
+            // SetOption reads for these two options.
+            #[allow(unsafe_code)]
+            let code = unsafe {
+                encoder
+                    .raw_api()
+                    .set_option(option, std::ptr::from_mut(&mut info).cast())
+            };
+            if code == 0 {
+                Ok(())
+            } else {
+                Err(EncoderError::Codec(format!(
+                    "openh264 refused bitrate {bps} bit/s (option {option}, code {code})"
+                )))
+            }
+        };
+        // openh264 refuses a target above the layer's ceiling: raise the ceiling
+        // first, or lower it last.
+        if self.bitrate_bps > self.applied_bps {
+            set(ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_0)?;
+            set(ENCODER_OPTION_BITRATE, SPATIAL_LAYER_ALL)?;
+        } else {
+            set(ENCODER_OPTION_BITRATE, SPATIAL_LAYER_ALL)?;
+            set(ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_0)?;
+        }
+        self.applied_bps = self.bitrate_bps;
+        Ok(())
     }
 }
 
@@ -87,6 +147,12 @@ impl VideoEncoder for OpenH264Encoder {
         self.skipped
     }
 
+    fn set_bitrate(&mut self, kbps: u32) -> bool {
+        self.bitrate_bps = kbps.saturating_mul(1000);
+        self.bitrate_applied = false;
+        true
+    }
+
     fn encode(
         &mut self,
         frame: &Frame,
@@ -94,6 +160,13 @@ impl VideoEncoder for OpenH264Encoder {
     ) -> Result<Option<EncodedFrame>, EncoderError> {
         if force_keyframe {
             self.encoder.force_intra_frame();
+        }
+        if !self.bitrate_applied && self.first.is_some() {
+            // Once: a refusal is logged, and the bitrate in force stays.
+            self.bitrate_applied = true;
+            if let Err(err) = self.apply_bitrate() {
+                tracing::warn!("{err}");
+            }
         }
         let first = *self.first.get_or_insert(frame.captured);
         let at = Timestamp::from_millis(frame.captured.duration_since(first).as_millis() as u64);
