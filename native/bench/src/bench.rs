@@ -5,7 +5,9 @@
 //! reads the robot's CPU time and peak memory from `/proc`. Figures: control round
 //! trip (p50/p99 over sequential pings), connection setup (offer to open data
 //! channel), one-way message rate, encoder speed per resolution, and robot CPU and
-//! peak RSS with 1, 2, 4 and 8 viewers.
+//! peak RSS with 1, 2, 4 and 8 viewers, the noisy clip's encoded fps and skipped
+//! frames at 500/1000/2000 kbit/s, and offer → first video frame with the stream idle
+//! (cold: the first viewer starts capture and the encoder) and running (warm).
 //!
 //! `cargo run --release -p rtcbot-native --bin rtcbot-bench [-- --seconds 5]`
 
@@ -240,11 +242,52 @@ async fn viewer_figures(viewers: usize, seconds: f64, extra: &[&str]) -> anyhow:
     }))
 }
 
+/// Offer → first video frame at the client, `n` times; with `warm`, another viewer
+/// keeps the stream running meanwhile, else the stream is idle before each.
+async fn first_frames(url: &str, n: usize, warm: bool) -> anyhow::Result<Value> {
+    let _keeper = match warm {
+        true => {
+            let mut keeper = connect(url, true).await?;
+            let mut video = keeper.take_video().context("no video")?;
+            tokio::time::timeout(Duration::from_secs(10), video.recv())
+                .await
+                .context("no video for the viewer that keeps the stream warm")?;
+            // Its frames are left to queue (bounded) and dropped.
+            Some((keeper, video))
+        }
+        false => None,
+    };
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let mut client = connect(url, true).await?;
+        let mut video = client.take_video().context("no video")?;
+        tokio::time::timeout(Duration::from_secs(10), video.recv())
+            .await
+            .context("no first frame within 10 s")?
+            .context("the video ended")?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        client.close().await;
+        // The stream goes idle once the last viewer left (cold), or keeps running.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(json!({
+        "p50": round3(percentile(&times, 0.5)),
+        "max": round3(*times.last().unwrap_or(&f64::NAN)),
+        "n": n,
+    }))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let seconds = rtcbot_bench::seconds_arg(5.0)?;
     let robot = RobotProcess::start(&[])?;
     let control = control_figures(&robot.url).await?;
+    let first_frame = json!({
+        "offer_to_first_frame_ms_cold": first_frames(&robot.url, 10, false).await?,
+        "offer_to_first_frame_ms_warm": first_frames(&robot.url, 10, true).await?,
+    });
     drop(robot);
     let encode = json!({
         "640x480": encode_figures(640, 480, 300)?,
@@ -281,6 +324,7 @@ async fn main() -> anyhow::Result<()> {
         "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
         "control": control,
         "encode": encode,
+        "first_frame": first_frame,
         "stream_640x480_30fps": viewers,
         "stream_1280x720_30fps_1_viewer": hd,
         "cpu_8_viewers_over_1": round3(cpu(3) / cpu(0)),

@@ -114,6 +114,9 @@ struct Inner {
     /// When the recent frames were published.
     times: Mutex<FrameTimes>,
     viewers: Mutex<u64>,
+    /// A viewer joined and waits for its first keyframe: the encoding thread makes the
+    /// next frame at once instead of at its next tick.
+    newcomer: AtomicBool,
     wake: Condvar,
     stopped: AtomicBool,
     size: (usize, usize),
@@ -181,6 +184,7 @@ impl VideoStream {
             counters: Counters::default(),
             target_kbps: AtomicU32::new(0),
             viewers: Mutex::new(0),
+            newcomer: AtomicBool::new(false),
             wake: Condvar::new(),
             stopped: AtomicBool::new(false),
             size,
@@ -219,10 +223,13 @@ impl VideoStream {
     /// Joins the stream as a viewer; the next frame it gets is a keyframe.
     pub fn subscribe(&self) -> Viewer {
         let frames = self.inner.frames.subscribe();
-        *self.inner.viewers.lock().expect("viewers lock") += 1;
-        // Its first keyframe bypasses the throttle: the next frame.
+        // Its first keyframe bypasses the throttle: the next frame, made at once.
         self.inner.keyframe_policy().viewer_needs_keyframe();
+        let mut viewers = self.inner.viewers.lock().expect("viewers lock");
+        *viewers += 1;
+        self.inner.newcomer.store(true, Ordering::SeqCst);
         self.inner.wake.notify_all();
+        drop(viewers);
         Viewer {
             frames,
             ended: self.inner.ended.subscribe(),
@@ -341,6 +348,39 @@ fn pace(deadline: &mut Instant, period: Duration) {
     *deadline += period;
 }
 
+/// [`pace`] for the encoding thread, which can make a keyframe whenever it is asked:
+/// a new viewer (see [`VideoStream::subscribe`]) ends the wait at once, and the
+/// cadence starts again from that frame, so the newcomer's first picture is made as
+/// its track starts rather than up to a frame period later.
+fn pace_for_newcomers(inner: &Inner, deadline: &mut Instant, period: Duration) {
+    let now = Instant::now();
+    if *deadline + period < now {
+        *deadline = now;
+    } else {
+        let mut viewers = inner.viewers.lock().expect("viewers lock");
+        loop {
+            let now = Instant::now();
+            if now >= *deadline
+                || inner.newcomer.load(Ordering::SeqCst)
+                || inner.stopped.load(Ordering::SeqCst)
+            {
+                break;
+            }
+            viewers = inner
+                .wake
+                .wait_timeout(viewers, *deadline - now)
+                .expect("viewers lock")
+                .0;
+        }
+        drop(viewers);
+        if inner.newcomer.load(Ordering::SeqCst) {
+            *deadline = Instant::now();
+        }
+    }
+    inner.newcomer.store(false, Ordering::SeqCst);
+    *deadline += period;
+}
+
 fn publish(inner: &Inner, frame: EncodedFrame) {
     let c = &inner.counters;
     c.frames_encoded.fetch_add(1, Ordering::Relaxed);
@@ -403,7 +443,7 @@ fn run(
     // The bitrate last handed to the encoder (0: its own).
     let mut bitrate = 0u32;
     while wait_for_viewers(inner) {
-        pace(&mut deadline, period);
+        pace_for_newcomers(inner, &mut deadline, period);
 
         if let Err(err) = source.capture(&mut frame) {
             tracing::error!("video source {} failed: {err}", source.name());
@@ -748,6 +788,34 @@ mod tests {
                 .await
                 .keyframe
         );
+        stream.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_newcomer_to_a_running_stream_gets_a_keyframe_without_waiting_for_the_tick() {
+        // One frame a minute: a newcomer served at the next tick would time out.
+        let settings = EncoderSettings {
+            bitrate_kbps: 300,
+            fps: 1,
+            keyframe_interval: 1000,
+        };
+        let stream = VideoStream::start(
+            Box::new(TestPattern::new(320, 240).unwrap()),
+            Box::new(
+                move || Ok(Box::new(OpenH264Encoder::new(settings)?) as Box<dyn VideoEncoder>),
+            ),
+            Duration::from_secs(60),
+        );
+        let mut first = stream.subscribe();
+        assert!(next(&mut first, "the first viewer's frame").await.keyframe);
+        let mut newcomer = stream.subscribe();
+        let frame = next(
+            &mut newcomer,
+            "the newcomer's frame, long before the next tick",
+        )
+        .await;
+        assert!(frame.keyframe);
+        assert_eq!(stream.counters().encoders_started, 1);
         stream.stop().await;
     }
 }
