@@ -10,7 +10,8 @@
 //!   A failure on the robot's side gets 500 with a generic message; its details go
 //!   to the log (tracing), not to whoever sent the offer.
 //! - `/connect` answers cross-origin requests only from `cors_origins`.
-//! - `GET /health`: JSON with peer and video counters and the drive state in force.
+//! - `GET /health`: JSON with peer and video counters, each viewer's video link
+//!   (bandwidth estimate, loss, NACKs, round trip) and the drive state in force.
 //! - `GET /`: the built `www` bundle, or a page saying how to build it.
 
 use crate::robot::Robot;
@@ -196,6 +197,21 @@ async fn health(State(robot): State<Robot>) -> Response {
     let c = robot.counters();
     let steadiness = robot.stream().steadiness();
     let drive = *robot.controls().drive().borrow();
+    let links: Vec<_> = robot
+        .peers()
+        .into_iter()
+        .filter_map(|p| {
+            let link = p.link?;
+            Some(serde_json::json!({
+                "peer": p.id,
+                "drives": p.drives,
+                "bandwidth_kbps": link.bandwidth_kbps,
+                "packets_lost": link.packets_lost,
+                "nacks": link.nacks,
+                "rtt_ms": link.rtt_ms,
+            }))
+        })
+        .collect();
     Json(serde_json::json!({
         "status": "ok",
         "peers": robot.peer_count(),
@@ -206,6 +222,9 @@ async fn health(State(robot): State<Robot>) -> Response {
         "fps": steadiness.fps,
         "max_frame_gap_ms": steadiness.max_gap.as_secs_f64() * 1000.0,
         "keyframe_requests_dropped": c.keyframe_requests_dropped,
+        "target_kbps": (c.target_kbps != 0).then_some(c.target_kbps),
+        "bitrate_changes": c.bitrate_changes,
+        "video_links": links,
         "process": crate::robot::ProcessStats::now(),
         "peer_states": crate::rtc::peer::live_peer_states(),
         "encoder": robot.encoder_name(),

@@ -66,6 +66,23 @@ pub struct StreamStats {
     pub height: u32,
     /// Which source and encoder produce the stream.
     pub encoder: String,
+    /// The bitrate congestion control asks of the encoder, kbit/s (absent without
+    /// congestion control, or before its first estimate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_kbps: Option<u32>,
+    /// What the path to the peer receiving this message carries, kbit/s, by the
+    /// robot's estimate from its feedback (absent when it has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_kbps: Option<u32>,
+    /// Video packets the receiving peer reported lost, since it connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packets_lost: Option<u64>,
+    /// Retransmission requests (NACKs) the receiving peer sent, since it connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nacks: Option<u64>,
+    /// The video round trip to the receiving peer (RTCP), ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
 }
 
 /// What the motors are doing.
@@ -163,6 +180,11 @@ mod tests {
                 width: 640,
                 height: 480,
                 encoder: "test-pattern/openh264".into(),
+                target_kbps: Some(780),
+                link_kbps: Some(812),
+                packets_lost: Some(3),
+                nacks: Some(2),
+                rtt_ms: Some(1.5),
             }),
             Telemetry::Status(RobotStatus {
                 driver: true,
@@ -233,6 +255,7 @@ mod tests {
                     width: 640,
                     height: 480,
                     encoder: "test-pattern/openh264".into(),
+                    ..StreamStats::default()
                 }),
             ),
             (

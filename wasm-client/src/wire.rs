@@ -141,6 +141,11 @@ impl RobotMessage {
             width: f.count("width")?,
             height: f.count("height")?,
             encoder: f.string("encoder")?,
+            target_kbps: f.optional("target_kbps", Fields::count)?,
+            link_kbps: f.optional("link_kbps", Fields::count)?,
+            packets_lost: f.optional("packets_lost", Fields::count)?,
+            nacks: f.optional("nacks", Fields::count)?,
+            rtt_ms: f.optional("rtt_ms", Fields::number)?,
         }))
     }
 
@@ -178,9 +183,17 @@ pub fn status_fields(status: &RobotStatus) -> Vec<(&'static str, Field<'_>)> {
     fields
 }
 
-/// The fields of a stats message, in shared-protocol's order.
-pub fn stats_fields(stats: &StreamStats) -> [(&'static str, Field<'_>); 10] {
-    [
+/// The fields of a stats message, in shared-protocol's order (the link's left out
+/// when absent).
+pub fn stats_fields(stats: &StreamStats) -> Vec<(&'static str, Field<'_>)> {
+    let optional = [
+        ("target_kbps", stats.target_kbps.map(f64::from)),
+        ("link_kbps", stats.link_kbps.map(f64::from)),
+        ("packets_lost", stats.packets_lost.map(|n| n as f64)),
+        ("nacks", stats.nacks.map(|n| n as f64)),
+        ("rtt_ms", stats.rtt_ms),
+    ];
+    let mut fields = vec![
         ("type", Field::Str("stats")),
         ("viewers", Field::Num(f64::from(stats.viewers))),
         ("frames_encoded", Field::Num(stats.frames_encoded as f64)),
@@ -191,7 +204,13 @@ pub fn stats_fields(stats: &StreamStats) -> [(&'static str, Field<'_>); 10] {
         ("width", Field::Num(f64::from(stats.width))),
         ("height", Field::Num(f64::from(stats.height))),
         ("encoder", Field::Str(&stats.encoder)),
-    ]
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            fields.push((name, Field::Num(value)));
+        }
+    }
+    fields
 }
 
 /// A status message as the object `JSON.parse` makes of its text.

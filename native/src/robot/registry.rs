@@ -9,7 +9,7 @@
 //! affected, and a stranger flooding offers locks out only itself.
 
 use crate::control::{ControlHub, PeerId};
-use crate::rtc::peer::{Peer, PeerCounters, PeerError};
+use crate::rtc::peer::{LinkStats, Peer, PeerCounters, PeerError};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,7 +23,7 @@ pub const MAX_CONNECTING: usize = 16;
 pub const MAX_CONNECTING_PER_CLIENT: usize = 4;
 
 /// One peer as [`crate::Robot::peers`] shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PeerInfo {
     /// Its id, as in [`crate::control::ControlEvent::peer`] and [`crate::Robot::send`].
     pub id: PeerId,
@@ -36,6 +36,9 @@ pub struct PeerInfo {
     pub drives: bool,
     /// Its message counters.
     pub counters: PeerCounters,
+    /// Its video link (bandwidth estimate, loss, NACKs, round trip); `None` when it
+    /// asked for no video.
+    pub link: Option<LinkStats>,
 }
 
 /// What one client is known by for the per-client limit: its IPv4 address, or the
@@ -229,6 +232,7 @@ impl Registry {
                 video: p.wants_video(),
                 drives: driver == Some(p.id()),
                 counters: p.counters(),
+                link: p.link_stats(),
             })
             .collect();
         list.sort_by_key(|p| p.id);

@@ -1,4 +1,5 @@
-//! What the robot tells every peer by itself: stream figures and status every second,
+//! What the robot tells every peer by itself: stream figures (with the peer's own
+//! video link) and status every second,
 //! changes of driver and safety stops with the reason, and the serial link's messages,
 //! problems and state.
 
@@ -32,7 +33,7 @@ pub(super) async fn stats(robot: Weak<RobotInner>) {
         last = Some((now, counters));
         let steadiness = robot.stream.steadiness();
         let (width, height) = robot.stream.size();
-        let stats = Telemetry::Stats(StreamStats {
+        let stats = StreamStats {
             viewers: counters.viewers as u32,
             frames_encoded: counters.frames_encoded,
             fps: steadiness.fps,
@@ -45,11 +46,21 @@ pub(super) async fn stats(robot: Weak<RobotInner>) {
                 name if name.is_empty() => robot.stream.source_name().to_owned(),
                 name => format!("{}/{name}", robot.stream.source_name()),
             },
-        });
-        // The same stats for everyone, serialised once; each peer's own status after.
-        // Both are periodic readings (a change of driver goes out reliably as a notice).
-        robot.broadcast_latest(&stats);
+            target_kbps: (counters.target_kbps != 0).then_some(counters.target_kbps),
+            ..StreamStats::default()
+        };
+        // The same stream figures for everyone, with each viewer's own link; each
+        // peer's own status after. Both are periodic readings (a change of driver goes
+        // out reliably as a notice).
         for peer in robot.registry.list() {
+            let mut own = stats.clone();
+            if let Some(link) = peer.link_stats() {
+                own.link_kbps = link.bandwidth_kbps;
+                own.packets_lost = Some(link.packets_lost);
+                own.nacks = Some(link.nacks);
+                own.rtt_ms = link.rtt_ms;
+            }
+            let _ = peer.send_latest(&Telemetry::Stats(own));
             let status = Telemetry::Status(robot.hub.status_for(peer.id(), None));
             let _ = peer.send_latest(&status);
         }

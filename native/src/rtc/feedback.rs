@@ -110,6 +110,8 @@ impl BandwidthEstimate {
 /// [`BandwidthEstimate`].
 pub struct EstimateTap {
     estimate: BandwidthEstimate,
+    /// The estimator's starting point: the estimate until it first changes.
+    initial_bps: f64,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
 }
@@ -128,6 +130,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for EstimateTap {
             })
         {
             self.estimate.set_bps(*bits_per_second);
+        } else if self.estimate.kbps().is_none() && is_congestion_feedback(&msg) {
+            // Feedback arrived and the estimate held where it started.
+            self.estimate.set_bps(self.initial_bps);
         }
         self.read.push_back(msg);
         Ok(())
@@ -152,6 +157,13 @@ impl Interceptor for EstimateTap {
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// True for a transport-wide congestion control report.
+fn is_congestion_feedback(msg: &TaggedPacket) -> bool {
+    use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
+    matches!(&msg.message.packet, Packet::Rtcp(packets)
+        if packets.iter().any(|p| p.as_any().is::<TransportLayerCc>()))
 }
 
 /// How a sending peer's congestion control starts and where it reports.
@@ -203,6 +215,9 @@ pub fn with_congestion_control(
             Slot::from(ESTIMATE_SLOT),
             EstimateTap {
                 estimate: settings.estimate.clone(),
+                initial_bps: bps(settings
+                    .initial_kbps
+                    .clamp(settings.min_kbps, settings.max_kbps.max(settings.min_kbps))),
                 read: VecDeque::new(),
                 write: VecDeque::new(),
             },

@@ -37,6 +37,7 @@ use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
+use rtc::statistics::report::RTCStatsReportEntry;
 use shared_protocol::{SessionDescription, Telemetry, DEFAULT_CHANNEL, DRIVE_CHANNEL};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -146,6 +147,23 @@ pub struct PeerContext {
     pub on_gone: OnGone,
 }
 
+/// How the video path to one viewer is doing: the robot's estimate of what it
+/// carries, and what the viewer's RTCP reports said (read every [`LINK_STATS_PERIOD`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LinkStats {
+    /// What the path carries, kbit/s, by the robot's estimate (congestion control).
+    pub bandwidth_kbps: Option<u32>,
+    /// Video packets the viewer reported lost.
+    pub packets_lost: u64,
+    /// Retransmission requests (NACKs) it sent.
+    pub nacks: u64,
+    /// The round trip, ms, from its receiver reports.
+    pub rtt_ms: Option<f64>,
+}
+
+/// How often a viewer's link figures are read from the WebRTC stack.
+pub const LINK_STATS_PERIOD: Duration = Duration::from_secs(1);
+
 /// Message counters of one peer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PeerCounters {
@@ -201,6 +219,8 @@ struct PeerShared {
     dropped: AtomicU64,
     /// What its congestion control says the path to it carries.
     estimate: BandwidthEstimate,
+    /// Its video link's figures from the RTCP reports (not the estimate).
+    link: Mutex<LinkStats>,
 }
 
 /// A connected (or connecting) peer, owned by the robot's registry.
@@ -235,6 +255,14 @@ impl Peer {
     /// congestion control or before its first feedback.
     pub fn bandwidth_kbps(&self) -> Option<u32> {
         self.shared.estimate.kbps()
+    }
+
+    /// Its video link's figures; `None` when it asked for no video.
+    pub fn link_stats(&self) -> Option<LinkStats> {
+        self.shared.wants_video.then(|| LinkStats {
+            bandwidth_kbps: self.shared.estimate.kbps(),
+            ..*self.shared.link.lock().expect("link lock")
+        })
     }
 
     /// Whether its video is being sent (connected, and it asked for video).
@@ -472,6 +500,7 @@ pub async fn negotiate(
         sent: AtomicU64::new(0),
         dropped: AtomicU64::new(0),
         estimate: BandwidthEstimate::default(),
+        link: Mutex::new(LinkStats::default()),
     });
     let congestion =
         ctx.congestion
@@ -572,7 +601,8 @@ fn start_video(shared: &Arc<PeerShared>) {
     let id = shared.id;
     let task_shared = Arc::downgrade(shared);
     shared.spawn(async move {
-        if let Err(err) = send_video(stream.clone(), track, sender, period).await {
+        let link = task_shared.clone();
+        if let Err(err) = send_video(stream.clone(), track, sender, period, link).await {
             tracing::warn!(peer = id, "video stopped: {err}");
         }
         // The viewer is told why its video ended when it was not a shutdown.
@@ -589,6 +619,7 @@ async fn send_video(
     track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
     period: Duration,
+    link: std::sync::Weak<PeerShared>,
 ) -> Result<(), PeerError> {
     let params = sender.get_parameters().await?;
     let payload_type = params
@@ -619,6 +650,7 @@ async fn send_video(
         }
     });
     let _feedback = AbortOnDrop(feedback);
+    let _link = AbortOnDrop(tokio::spawn(read_link_stats(link, sender.clone())));
     let mut previous: Option<Instant> = None;
     while let Some(frame) = viewer.next().await {
         let duration = previous.map_or(period, |p| frame.captured.saturating_duration_since(p));
@@ -633,6 +665,35 @@ async fn send_video(
         }
     }
     Ok(())
+}
+
+/// Copies the sender's RTCP figures (loss, NACKs, round trip) into the peer's
+/// [`LinkStats`] every [`LINK_STATS_PERIOD`] while it lives.
+async fn read_link_stats(shared: std::sync::Weak<PeerShared>, sender: Arc<dyn RtpSender>) {
+    let mut tick = tokio::time::interval(LINK_STATS_PERIOD);
+    loop {
+        tick.tick().await;
+        let Ok(report) = sender.get_stats(Instant::now()).await else {
+            continue;
+        };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let mut link = shared.link.lock().expect("link lock");
+        for entry in report.iter() {
+            match entry {
+                RTCStatsReportEntry::OutboundRtp(out) => link.nacks = u64::from(out.nack_count),
+                RTCStatsReportEntry::RemoteInboundRtp(remote) => {
+                    let lost = remote.received_rtp_stream_stats.packets_lost;
+                    link.packets_lost = u64::try_from(lost).unwrap_or(0);
+                    if remote.round_trip_time_measurements > 0 {
+                        link.rtt_ms = Some(remote.round_trip_time * 1000.0);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Aborts a task when dropped, so helper tasks end with the task that owns them.

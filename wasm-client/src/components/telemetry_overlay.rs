@@ -62,6 +62,26 @@ pub fn TelemetryOverlay(props: &TelemetryOverlayProps) -> Html {
             st.motors == MotorState::Running,
         )
     });
+    // The robot's view of this page's video link (congestion control and RTCP).
+    let link = s.robot_stats.as_ref().filter(|_| live).and_then(|r| {
+        let mut parts = Vec::new();
+        if let Some(kbps) = r.link_kbps {
+            parts.push(format!("link {kbps} kb/s"));
+        }
+        if let Some(target) = r.target_kbps {
+            parts.push(format!("encoder {target} kb/s"));
+        }
+        if let Some(lost) = r.packets_lost {
+            parts.push(format!("{lost} lost"));
+        }
+        if let Some(nacks) = r.nacks {
+            parts.push(format!("{nacks} NACKs"));
+        }
+        if let Some(rtt) = r.rtt_ms {
+            parts.push(format!("video RTT {} ms", fixed(rtt, 0)));
+        }
+        (!parts.is_empty()).then(|| parts.join(" · "))
+    });
     let d = s.drive;
     html! {
         <section id="telemetry" class="panel telemetry" aria-label="Telemetry">
@@ -80,6 +100,9 @@ pub fn TelemetryOverlay(props: &TelemetryOverlayProps) -> Html {
                     <dd>{ s.frames }{ s.stamp_frame.map(|f| format!(" #{f}")).unwrap_or_default() }</dd>
                 </div>
             </dl>
+            if let Some(link) = link {
+                <p class="link muted" title="The robot's estimate of this page's video link">{ link }</p>
+            }
             if let Some(clock) = clock {
                 <p class="warn">{ clock }</p>
             }

@@ -80,6 +80,16 @@ export interface StatsMessage {
   width: number;
   height: number;
   encoder: string;
+  /** The bitrate congestion control asks of the encoder, kbit/s. */
+  target_kbps?: number;
+  /** What the path to this page carries, kbit/s, by the robot's estimate. */
+  link_kbps?: number;
+  /** Video packets this page reported lost, since it connected. */
+  packets_lost?: number;
+  /** Retransmission requests this page sent, since it connected. */
+  nacks?: number;
+  /** The robot's video round trip to this page, ms. */
+  rtt_ms?: number;
 }
 /** Who drives and what the motors do. */
 export interface StatusMessage {

@@ -207,6 +207,7 @@ fn stats() -> Vec<StreamStats> {
             width: 640,
             height: 480,
             encoder: "test-pattern/openh264".into(),
+            ..StreamStats::default()
         },
         StreamStats {
             viewers: u32::MAX,
@@ -218,6 +219,11 @@ fn stats() -> Vec<StreamStats> {
             width: 1920,
             height: 1080,
             encoder: "v4l2 \u{e9}\u{1f}".into(),
+            target_kbps: Some(780),
+            link_kbps: Some(u32::MAX),
+            packets_lost: Some((1 << 53) - 1),
+            nacks: Some(0),
+            rtt_ms: Some(0.1 + 0.2),
         },
     ]
 }
