@@ -81,14 +81,20 @@ async fn every_frame_of_a_noisy_picture_arrives_without_a_gap() {
     );
     // Congestion control is on by default: the viewer's link is estimated from its
     // feedback, and the encoder follows it (on this healthy link, at the ceiling).
-    let link = stats.link_kbps.expect("stats carry this viewer's link estimate");
+    let link = stats
+        .link_kbps
+        .expect("stats carry this viewer's link estimate");
     assert!(link >= 150, "link estimate {link} kbit/s under the floor");
     assert_eq!(
         stats.target_kbps,
         Some(1000),
         "a healthy link keeps the configured 1000 kbit/s: {stats:?}"
     );
-    assert_eq!(stats.packets_lost, Some(0), "a healthy link loses nothing: {stats:?}");
+    assert_eq!(
+        stats.packets_lost,
+        Some(0),
+        "a healthy link loses nothing: {stats:?}"
+    );
     let health: serde_json::Value = reqwest::get(t.url("/health"))
         .await
         .expect("GET /health")

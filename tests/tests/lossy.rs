@@ -357,9 +357,11 @@ async fn watch_through_narrowing(congestion_control: bool) {
         "narrowing link, congestion control {on}: {}",
         trace.to_json()
     );
-    let table = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("narrowing-link-congestion-control-{on}.md"));
-    if std::fs::write(&table, trace.table()).is_ok() {
+    // Beside the browser tests' screenshots: the half-second trace, for a person.
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+    let table = artifacts.join(format!("narrowing-link-congestion-control-{on}.md"));
+    if std::fs::create_dir_all(&artifacts).is_ok() && std::fs::write(&table, trace.table()).is_ok()
+    {
         println!("latency trace: {}", table.display());
     }
     let narrow = &trace.phases[1];

@@ -25,12 +25,12 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Queueing delay above which the path is taken as overused.
-pub const HIGH_QUEUE: Duration = Duration::from_millis(40);
+pub const HIGH_QUEUE: Duration = Duration::from_millis(25);
 /// Queueing delay below which the estimate may grow.
 pub const LOW_QUEUE: Duration = Duration::from_millis(15);
 /// How long after a cut the estimate neither cuts again nor grows: the encoder takes
 /// a frame or two, and the queue a round trip, to show the cut.
-pub const HOLD: Duration = Duration::from_millis(400);
+pub const HOLD: Duration = Duration::from_millis(250);
 /// Growth per second while the queue is empty (so 800 → 1000 kbit/s in about 1.1 s).
 pub const GROWTH_PER_SECOND: f64 = 0.2;
 /// The window of what arrives.
