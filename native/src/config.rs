@@ -41,9 +41,20 @@
 //!
 //! [control]
 //! deadman_ms = 300        # the driver's silence that stops the motors
+//!
+//! # Who may connect (the library's default: anyone; the binary's: a generated
+//! # driver token). See `auth::AuthConfig`.
+//! [auth]
+//! driver = ["a-long-random-driver-token"]
+//! viewer = ["a-long-random-viewer-token"]
+//!
+//! [tls]
+//! enabled = true          # HTTPS with a certificate generated once (or cert/key)
 //! ```
 
+pub use crate::auth::AuthConfig;
 pub use crate::control::{ControlConfig, DriveConfig};
+pub use crate::http::tls::TlsConfig;
 pub use crate::rtc::config::{IceServer, WebRtcConfig};
 pub use crate::serial::SerialConfig;
 pub use crate::video::config::{EncoderChoice, VideoConfig};
@@ -77,6 +88,15 @@ pub struct Config {
     /// Motor mapping; needs `[serial]` with a write struct.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drive: Option<DriveConfig>,
+    /// Tokens and roles; `None` (the library's default) lets anyone in as admin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
+    /// HTTPS (off by default).
+    pub tls: TlsConfig,
+    /// Where the robot keeps what it generates once (the driver token, the TLS
+    /// certificate); default [`auth::store::default_state_dir`](crate::auth::store::default_state_dir).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -90,6 +110,9 @@ impl Default for Config {
             control: ControlConfig::default(),
             serial: None,
             drive: None,
+            auth: None,
+            tls: TlsConfig::default(),
+            state_dir: None,
         }
     }
 }
@@ -171,6 +194,10 @@ impl Config {
             };
             crate::control::DriveMapping::new(drive.clone(), codec.as_ref())?;
         }
+        if let Some(auth) = &self.auth {
+            auth.validate().map_err(invalid)?;
+        }
+        self.tls.validate().map_err(invalid)?;
         for origin in &self.cors_origins {
             if origin != "*" && origin.parse::<axum::http::HeaderValue>().is_err() {
                 return Err(invalid((
@@ -189,6 +216,36 @@ impl Config {
             Some(ms) => Duration::from_millis(ms),
             None => self.control.deadman(),
         }
+    }
+
+    /// The state folder: `state_dir`, else the default.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(crate::auth::store::default_state_dir)
+    }
+
+    /// The auth in force: `None` when anyone may connect.
+    pub fn auth(&self) -> Option<&AuthConfig> {
+        self.auth.as_ref().filter(|a| a.enabled)
+    }
+
+    /// When auth is on without a driver or admin token, adds the driver token kept
+    /// in the state folder (generated on first use) and returns it with whether it is
+    /// new; the binary does this, so the robot a user starts is never open.
+    pub fn ensure_driver_token(
+        &mut self,
+    ) -> Result<Option<(String, bool)>, crate::auth::store::StoreError> {
+        let dir = self.state_dir();
+        let Some(auth) = self.auth.as_mut().filter(|a| a.enabled) else {
+            return Ok(None);
+        };
+        if !auth.driver.is_empty() || !auth.admin.is_empty() {
+            return Ok(None);
+        }
+        let (token, new) = crate::auth::store::driver_token(&dir)?;
+        auth.driver.push(token.clone());
+        Ok(Some((token, new)))
     }
 
     /// Time between two frames.
@@ -263,6 +320,12 @@ mod tests {
             ("[serial]\nparity = 1\n", "unknown field `parity`"),
             ("[drive]\n", "needs a serial write struct"),
             ("[control]\ndeadman_ms = 5\n", "control.deadman_ms"),
+            ("[auth]\ndriver = [\"short\"]\n", "auth.driver"),
+            (
+                "[auth]\nconnect_per_minute = 0\n",
+                "auth.connect_per_minute",
+            ),
+            ("[auth]\nroles = 1\n", "unknown field `roles`"),
             (
                 "[serial]\nwrite_format = \"<bb\"\nwrite_keys = [\"left\", \"right\"]\n[drive]\n",
                 "\"left\": 255 is out of range for 'b'",

@@ -30,12 +30,15 @@
 //! - [`robot`]: the [`Robot`] that ties them together, its builder and peer registry;
 //! - [`http`]: the axum router (`POST /connect`, `/health`, the browser bundle) and
 //!   [`serve`];
+//! - [`auth`]: tokens and roles (viewer, driver, admin), the generated driver token,
+//!   the `/connect` quota per address;
 //! - [`config`]: the one typed configuration; [`Error`]: the crate's error.
 //!
 //! The `rtcbot-robot` binary is a thin shell over these.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod config;
 pub mod control;
 mod error;

@@ -5,7 +5,10 @@
 
 use anyhow::Context;
 use clap::Parser;
+use rtcbot::auth::{AuthConfig, Role};
 use rtcbot::config::{Config, ConfigError, EncoderChoice, IceServer, SerialConfig};
+use rtcbot::http::first_run::{self, FirstRun};
+use rtcbot::http::tls;
 use rtcbot::video::Camera;
 use rtcbot::Robot;
 use std::net::SocketAddr;
@@ -48,33 +51,132 @@ async fn run() -> anyhow::Result<()> {
         print!("{}", m2m::describe_encoder());
         return Ok(());
     }
-    let config = config_from(&args)?;
-    let robot = Robot::start(config.clone()).context("starting the robot")?;
+    let mut config = config_from(&args)?;
+    let token = config
+        .ensure_driver_token()
+        .context("keeping the generated driver token")?;
+    if config.auth().is_none() {
+        tracing::warn!("auth is off (--no-auth): anyone who reaches this robot can drive it");
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let (addresses, local) = first_run::lan_addresses(addr);
+    let tls = match config.tls.enabled {
+        true => Some(
+            tls::identity(&config.tls, &config.state_dir(), &addresses)
+                .context("setting up HTTPS")?,
+        ),
+        false => None,
+    };
+    let robot = Robot::start(config.clone()).context("starting the robot")?;
     if args.print_addr {
         println!("listening on {addr}");
     }
-    tracing::info!(
-        "robot ready: open http://{}:{}/ ({} {}x{}@{})",
-        if addr.ip().is_unspecified() {
-            "localhost".to_string()
-        } else {
-            addr.ip().to_string()
-        },
-        addr.port(),
-        robot.stream().source_name(),
-        robot.stream().size().0,
-        robot.stream().size().1,
-        config.video.fps
-    );
+    let block = FirstRun {
+        scheme: if tls.is_some() { "https" } else { "http" },
+        port: addr.port(),
+        addresses,
+        local,
+        token: url_token(&config),
+        facts: facts(&config, &robot, token.as_ref(), tls.as_ref()),
+    };
+    tracing::info!("robot ready: {}", block.urls().join(" "));
+    if !args.quiet {
+        use std::io::IsTerminal;
+        let terminal = std::io::stdout().is_terminal();
+        print!("{}", block.render(true, terminal));
+    }
     tokio::spawn(log_drive(robot.clone()));
-    rtcbot::serve(listener, robot, rtcbot::shutdown_signal())
-        .await
-        .context("HTTP server failed")?;
+    let app = rtcbot::router(robot.clone());
+    let served = match tls {
+        Some(tls) => {
+            rtcbot::http::serve_app_tls(listener, tls.server, app, robot, rtcbot::shutdown_signal())
+                .await
+        }
+        None => rtcbot::serve_app(listener, app, robot, rtcbot::shutdown_signal()).await,
+    };
+    served.context("HTTP server failed")?;
     Ok(())
+}
+
+/// The encoder in use, or the one the first viewer will get.
+fn encoder_fact(config: &Config, robot: &Robot) -> String {
+    let name = robot.encoder_name();
+    if !name.is_empty() {
+        return name;
+    }
+    let choice = match config.video.encoder {
+        EncoderChoice::Auto => "hardware H.264 (V4L2 M2M) if found, else openh264",
+        EncoderChoice::Software => "openh264",
+        EncoderChoice::Hardware => "hardware H.264 (V4L2 M2M)",
+    };
+    format!("{choice}, started for the first viewer")
+}
+
+/// The token the printed URLs carry: the (first) driver token, else an admin's.
+fn url_token(config: &Config) -> Option<String> {
+    let auth = config.auth()?;
+    auth.driver.first().or(auth.admin.first()).cloned()
+}
+
+/// The start-up block's facts: what streams, who may connect, HTTPS.
+fn facts(
+    config: &Config,
+    robot: &Robot,
+    token: Option<&(String, bool)>,
+    tls: Option<&tls::TlsIdentity>,
+) -> Vec<(&'static str, String)> {
+    let (w, h) = robot.stream().size();
+    let auth = match (config.auth(), token) {
+        (None, _) => "OFF: anyone on this network can drive (--no-auth)".to_owned(),
+        (Some(_), Some((_, new))) => format!(
+            "a driver token, in the URLs above ({} {})",
+            if *new {
+                "generated now and kept in"
+            } else {
+                "kept in"
+            },
+            config
+                .state_dir()
+                .join(rtcbot::auth::store::TOKEN_FILE)
+                .display()
+        ),
+        (Some(auth), None) => {
+            let count = |role| auth.entries().filter(|(r, _)| *r == role).count();
+            format!(
+                "tokens from config: {} viewer, {} driver, {} admin",
+                count(Role::Viewer),
+                count(Role::Driver),
+                count(Role::Admin)
+            )
+        }
+    };
+    let https = match tls {
+        Some(id) => format!(
+            "on, certificate SHA-256 {} ({}{}); SPKI pin {}",
+            id.fingerprint,
+            if id.generated { "generated now: " } else { "" },
+            id.cert_path.display(),
+            id.spki_sha256
+        ),
+        None => "off (--tls serves HTTPS, which phones need for the microphone)".into(),
+    };
+    vec![
+        (
+            "Camera",
+            format!(
+                "{} {w}x{h}@{}",
+                robot.stream().source_name(),
+                config.video.fps
+            ),
+        ),
+        ("Encoder", encoder_fact(config, robot)),
+        ("Audio", "none".into()),
+        ("Auth", auth),
+        ("HTTPS", https),
+    ]
 }
 
 /// Logs every new drive state, as a stand-in for motors.
@@ -163,9 +265,26 @@ struct RobotArgs {
     /// The driver's silence in milliseconds that stops the motors (dead-man stop).
     #[arg(long)]
     deadman_ms: Option<u64>,
-    /// Print the port actually bound as `listening on <addr>` on stdout.
+    /// Print the port actually bound as `listening on <addr>` on stdout (first).
     #[arg(long)]
     print_addr: bool,
+    /// Print no start-up block (the URLs, the QR code, what streams).
+    #[arg(long, short)]
+    quiet: bool,
+    /// Serve HTTPS (`[tls]`), with a self-signed certificate generated once and kept
+    /// in the state folder unless `[tls]` names one; plain HTTP redirects to it.
+    #[arg(long)]
+    tls: bool,
+    /// A token and its role, ROLE:TOKEN, role viewer, driver or admin (repeatable;
+    /// adds to `[auth]`). Without any driver token one is generated and kept.
+    #[arg(long, value_parser = rtcbot::auth::tokens::parse_flag)]
+    auth_token: Vec<(Role, String)>,
+    /// Let anyone connect and drive, no token (a lab bench): a warning is logged.
+    #[arg(long, conflicts_with = "auth_token")]
+    no_auth: bool,
+    /// Where the robot keeps its generated token and certificate (`state_dir`).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
     /// A command instead of serving.
     #[command(subcommand)]
     command: Option<RobotCommand>,
@@ -205,6 +324,20 @@ fn config_from(args: &RobotArgs) -> Result<Config, ConfigError> {
         config.www.clone_from(www);
     }
     config.cors_origins.extend(args.cors_origin.iter().cloned());
+    if let Some(dir) = &args.state_dir {
+        config.state_dir = Some(dir.clone());
+    }
+    if args.tls {
+        config.tls.enabled = true;
+    }
+    // The binary is protected by default: no `[auth]` means a generated driver token.
+    let auth = config.auth.get_or_insert_with(AuthConfig::default);
+    if args.no_auth {
+        auth.enabled = false;
+    }
+    for (role, token) in &args.auth_token {
+        auth.tokens_mut(*role).push(token.clone());
+    }
     let v = &mut config.video;
     if let Some(camera) = &args.camera {
         v.camera = camera.clone();

@@ -16,6 +16,7 @@
 //! Every change of driver and every safety stop is announced as a [`DriveNotice`], so
 //! the robot can tell its peers why.
 
+use crate::auth::Role;
 use shared_protocol::{Control, DriveState, MotorState, RobotStatus};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,6 +64,12 @@ pub enum ControlRefused {
         driver: PeerId,
         /// How long the driver must be silent to lose the drive.
         silence: Duration,
+    },
+    /// The peer connected with a token that may not drive.
+    #[error("you connected as a {role}: drive controls need a driver's or admin's token")]
+    NotAllowed {
+        /// The peer's role.
+        role: Role,
     },
 }
 
@@ -184,8 +191,22 @@ impl ControlHub {
     /// Hands one message from `peer` to the robot. A drive state from a peer that does
     /// not hold the drive is refused while another peer does.
     pub fn publish(&self, peer: PeerId, control: Control) -> Result<(), ControlRefused> {
+        self.publish_as(peer, Role::Admin, control)
+    }
+
+    /// [`ControlHub::publish`] for a peer with `role`: a viewer's drive states are
+    /// refused (its other messages reach the robot).
+    pub fn publish_as(
+        &self,
+        peer: PeerId,
+        role: Role,
+        control: Control,
+    ) -> Result<(), ControlRefused> {
         let now = Instant::now();
         if let Control::Drive(state) = &control {
+            if !role.may_drive() {
+                return Err(ControlRefused::NotAllowed { role });
+            }
             let mut owner = self.owner.lock().expect("owner lock");
             let new_driver = match owner.source {
                 DriveSource::Peer(driver) if driver != peer => {
@@ -371,6 +392,33 @@ mod tests {
         assert!(hub.check_silence(sent + Duration::from_millis(400)));
         assert!(rx.borrow().is_stopped());
         assert_eq!(hub.silence_stops(), 1);
+    }
+
+    #[test]
+    fn a_viewer_never_drives_but_still_talks() {
+        let hub = ControlHub::new(Duration::from_millis(300));
+        let mut events = hub.events();
+        let refused = hub.publish_as(5, Role::Viewer, drive(1.0, 1)).unwrap_err();
+        assert_eq!(refused, ControlRefused::NotAllowed { role: Role::Viewer });
+        assert!(
+            refused.to_string().contains("you connected as a viewer"),
+            "{refused}"
+        );
+        assert_eq!(
+            hub.driver(),
+            None,
+            "a refused viewer does not take the drive"
+        );
+        assert!(hub.drive().borrow().is_stopped());
+        assert!(
+            events.try_recv().is_err(),
+            "a refused drive state is not an event"
+        );
+        hub.publish_as(5, Role::Viewer, Control::Text("hi".into()))
+            .unwrap();
+        assert_eq!(events.try_recv().unwrap().peer, 5);
+        hub.publish_as(6, Role::Driver, drive(1.0, 1)).unwrap();
+        assert_eq!(hub.driver(), Some(6));
     }
 
     #[tokio::test]

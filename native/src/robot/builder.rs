@@ -74,6 +74,15 @@ impl RobotBuilder {
     pub fn start(self) -> Result<Robot, crate::Error> {
         let config = self.config;
         config.validate()?;
+        if config.auth().is_some_and(|auth| !auth.has_tokens()) {
+            return Err(crate::config::ConfigError::Invalid {
+                field: "auth",
+                reason: "auth is on but lists no token: add tokens to [auth], call \
+                         Config::ensure_driver_token, or set enabled = false"
+                    .into(),
+            }
+            .into());
+        }
         let pipeline = match self.video {
             None => open_pipeline(&config.video)?,
             Some(Video::Raw(source)) => encode(&config.video, source)?,

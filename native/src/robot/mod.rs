@@ -30,6 +30,7 @@ pub use builder::RobotBuilder;
 pub use process::ProcessStats;
 pub use registry::{PeerInfo, MAX_CONNECTING, MAX_CONNECTING_PER_CLIENT, MAX_PEERS};
 
+use crate::auth::Role;
 use crate::config::Config;
 use crate::control::{ControlEvent, ControlHub, DriveController, PeerId};
 use crate::rtc::peer::{negotiate, PeerContext, PeerError, SendError};
@@ -192,10 +193,21 @@ impl Robot {
         offer: &SessionDescription,
         client: Option<IpAddr>,
     ) -> Result<SessionDescription, PeerError> {
+        self.connect_as(offer, client, Role::Admin).await
+    }
+
+    /// [`Robot::connect_from`] for a peer with `role` (the `/connect` route passes the
+    /// role of the token the request presented): a viewer's drive states are refused.
+    pub async fn connect_as(
+        &self,
+        offer: &SessionDescription,
+        client: Option<IpAddr>,
+        role: Role,
+    ) -> Result<SessionDescription, PeerError> {
         let registry = &self.inner.registry;
         let reservation = registry.reserve(client)?;
         let id = registry.next_id();
-        let (peer, answer) = negotiate(self.inner.peer_context.clone(), id, offer).await?;
+        let (peer, answer) = negotiate(self.inner.peer_context.clone(), id, role, offer).await?;
         // Checked again: other offers, or shutdown, may have come meanwhile.
         if let Err((peer, err)) = registry.insert(peer, reservation) {
             peer.close().await;

@@ -34,6 +34,8 @@ pub struct PeerInfo {
     pub video: bool,
     /// It holds the drive.
     pub drives: bool,
+    /// What the token it connected with lets it do.
+    pub role: crate::auth::Role,
     /// Its message counters.
     pub counters: PeerCounters,
     /// Its video link (bandwidth estimate, loss, NACKs, round trip); `None` when it
@@ -41,10 +43,11 @@ pub struct PeerInfo {
     pub link: Option<LinkStats>,
 }
 
-/// What one client is known by for the per-client limit: its IPv4 address, or the
+/// What one client is known by for the per-client limits (connecting peers here,
+/// `/connect` calls in [`crate::auth::limit`]): its IPv4 address, or the
 /// /64 network of an IPv6 one (one host usually holds a whole /64, so counting its
 /// addresses one by one would let it take every connecting place).
-fn client_key(ip: IpAddr) -> IpAddr {
+pub fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -231,6 +234,7 @@ impl Registry {
                 connected: p.up(),
                 video: p.wants_video(),
                 drives: driver == Some(p.id()),
+                role: p.role(),
                 counters: p.counters(),
                 link: p.link_stats(),
             })

@@ -29,6 +29,7 @@
 use super::connection::{build_connection, h264_codecs, to_rtc, wait_gathered, Side};
 use super::feedback::{is_keyframe_request, BandwidthEstimate, CongestionSettings};
 use super::session::{self, Action, RefusalThrottle};
+use crate::auth::Role;
 use crate::control::{ControlHub, PeerId};
 use crate::rtc::config::WebRtcConfig;
 use crate::video::stream::{StreamEnd, VideoStream};
@@ -191,6 +192,8 @@ type VideoSender = (Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>);
 /// State shared between a peer's handle, its event handler and its tasks.
 struct PeerShared {
     id: PeerId,
+    /// What its token lets it do.
+    role: Role,
     ctx: Arc<PeerContext>,
     channel: Mutex<Option<Arc<dyn DataChannel>>>,
     outbox: mpsc::Sender<Arc<str>>,
@@ -233,6 +236,11 @@ impl Peer {
     /// Its id.
     pub fn id(&self) -> PeerId {
         self.shared.id
+    }
+
+    /// What the token it connected with lets it do.
+    pub fn role(&self) -> Role {
+        self.shared.role
     }
 
     /// Whether its connection ever came up (it stays counted as connected while an
@@ -467,10 +475,12 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-/// Makes a peer from an offer and returns it with the answer to send back.
+/// Makes a peer from an offer and returns it with the answer to send back; `role`
+/// (from the token it connected with) says whether its drive states are taken.
 pub async fn negotiate(
     ctx: Arc<PeerContext>,
     id: PeerId,
+    role: Role,
     offer: &SessionDescription,
 ) -> Result<(Peer, SessionDescription), PeerError> {
     let offer = to_rtc(offer).map_err(PeerError::BadOffer)?;
@@ -480,6 +490,7 @@ pub async fn negotiate(
     LIVE_PEER_STATES.fetch_add(1, Ordering::SeqCst);
     let shared = Arc::new(PeerShared {
         id,
+        role,
         ctx: ctx.clone(),
         channel: Mutex::new(None),
         outbox,
@@ -814,7 +825,7 @@ async fn handle_message(shared: &PeerShared, reply_on: Option<&Arc<dyn DataChann
             reply(telemetry).await;
         }
         Action::Control(control) => {
-            if let Err(refused) = shared.ctx.hub.publish(shared.id, control) {
+            if let Err(refused) = shared.ctx.hub.publish_as(shared.id, shared.role, control) {
                 tracing::debug!(peer = shared.id, "refused a drive state: {refused}");
                 // A refused driver sends at 20 Hz: tell it at most once a second.
                 let tell = shared

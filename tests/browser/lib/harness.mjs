@@ -32,11 +32,17 @@ export function skipOrFail(t, why) {
   t.skip(why);
 }
 
+/**
+ * The flags that keep a test robot open and quiet: these tests are about other
+ * things than tokens (tests/browser/e2e/auth.test.mjs starts robots with auth on).
+ */
+const LAB_BENCH = ['--no-auth', '--quiet'];
+
 /** The robot binary, serving the built bundle, on 127.0.0.1 (port 0 = free port). */
 export async function startRobot({ port = 0, args = [], deadmanMs = DEADMAN_MS, iceUdp = '127.0.0.1:0' } = {}) {
   const proc = spawn(
     ROBOT_BIN,
-    ['--listen', `127.0.0.1:${port}`, '--ice-udp', iceUdp, '--www', join(ROOT, 'www', 'dist'), '--print-addr', '--deadman-ms', String(deadmanMs), ...args],
+    ['--listen', `127.0.0.1:${port}`, '--ice-udp', iceUdp, '--www', join(ROOT, 'www', 'dist'), '--print-addr', '--deadman-ms', String(deadmanMs), ...LAB_BENCH, ...args],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,rtc_dtls=error,rtc_ice=error,webrtc=error,rtc=error' } },
   );
   const lines = createInterface({ input: proc.stdout });
@@ -119,7 +125,7 @@ export function robotStops(robot, why) {
 export async function startRobotServing(www, { args = [], deadmanMs = DEADMAN_MS, iceUdp = '127.0.0.1:0' } = {}) {
   const proc = spawn(
     ROBOT_BIN,
-    ['--listen', '127.0.0.1:0', '--ice-udp', iceUdp, '--www', www, '--print-addr', '--deadman-ms', String(deadmanMs), ...args],
+    ['--listen', '127.0.0.1:0', '--ice-udp', iceUdp, '--www', www, '--print-addr', '--deadman-ms', String(deadmanMs), ...LAB_BENCH, ...args],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,rtc_dtls=error,rtc_ice=error,webrtc=error,rtc=error' } },
   );
   const lines = createInterface({ input: proc.stdout });

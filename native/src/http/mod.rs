@@ -9,16 +9,24 @@
 //!   400 with the reason, a body over [`MAX_BODY_BYTES`] gets 413, a full robot 503.
 //!   A failure on the robot's side gets 500 with a generic message; its details go
 //!   to the log (tracing), not to whoever sent the offer.
+//! - With auth on ([`crate::auth`]), `/connect` needs a token, `Authorization:
+//!   Bearer <token>` or `?token=<token>`: none or a wrong one gets 401, and each client
+//!   address has a quota of calls (429 past it, with `Retry-After`). The token's role
+//!   goes to the peer: a viewer's drive states are refused.
 //! - `/connect` answers cross-origin requests only from `cors_origins`.
 //! - `GET /health`: JSON with peer and video counters, each viewer's video link
 //!   (bandwidth estimate, loss, NACKs, round trip) and the drive state in force.
 //! - `GET /`: the built `www` bundle, or a page saying how to build it.
 
+pub mod first_run;
+pub mod tls;
+
+use crate::auth::{ConnectLimiter, Role, Tokens};
 use crate::robot::Robot;
 use crate::rtc::PeerError;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, Method, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -50,6 +58,35 @@ pub async fn serve_app(
     robot: Robot,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_on(listener, app, robot, shutdown).await
+}
+
+/// [`serve_app`] over HTTPS with `tls` (see [`tls::identity`]): plain HTTP on the same
+/// port is redirected to `https://`.
+pub async fn serve_app_tls(
+    listener: tokio::net::TcpListener,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    app: Router,
+    robot: Robot,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // `tap_io` gives the listener axum's connect info (the client's address).
+    let listener = tls::TlsListener::new(listener, tls)?.tap_io(|_| {});
+    serve_on(listener, app, robot, shutdown).await
+}
+
+async fn serve_on<L>(
+    listener: L,
+    app: Router,
+    robot: Robot,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+    for<'a> std::net::SocketAddr:
+        axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
     // The robot stops when `shutdown` completes, not when the last HTTP connection
     // closes: a long-lived route of yours must not keep the motors running.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -85,8 +122,33 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// What the routes share: the robot, and the gate `/connect` passes when auth is on.
+#[derive(Clone)]
+struct AppState {
+    robot: Robot,
+    gate: Option<std::sync::Arc<Gate>>,
+}
+
+/// The tokens and the per-address quota, made once from `[auth]`.
+struct Gate {
+    tokens: Tokens,
+    limiter: ConnectLimiter,
+}
+
+impl FromRef<AppState> for Robot {
+    fn from_ref(state: &AppState) -> Robot {
+        state.robot.clone()
+    }
+}
+
 /// The robot's routes: `POST /connect`, `GET /health`, the browser bundle.
 pub fn router(robot: Robot) -> Router {
+    let gate = robot.config().auth().map(|auth| {
+        std::sync::Arc::new(Gate {
+            tokens: Tokens::new(auth),
+            limiter: ConnectLimiter::new(auth.connect_burst, auth.connect_per_minute),
+        })
+    });
     let www = robot.config().www.clone();
     let connect_route = post(connect).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
         BODY_TIMEOUT,
@@ -101,7 +163,7 @@ pub fn router(robot: Robot) -> Router {
         .route("/", get(index))
         .fallback_service(ServeDir::new(www))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(robot)
+        .with_state(AppState { robot, gate })
 }
 
 /// Cross-origin access to `/connect` for the configured origins, if any.
@@ -118,7 +180,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::POST])
-            .allow_headers([header::CONTENT_TYPE]),
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]),
     )
 }
 
@@ -132,15 +194,25 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// `POST /connect`: the caller's address (when served with connect info, as [`serve`]
-/// does) bounds its connecting peers.
+/// does) bounds its connecting peers and, with auth on, its calls.
 async fn connect(
-    State(robot): State<Robot>,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
     extensions: axum::http::Extensions,
     body: Bytes,
 ) -> Response {
     let client = extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip());
+    let role = match &state.gate {
+        None => Role::Admin,
+        Some(gate) => match admit(gate, client, &headers, &uri) {
+            Ok(role) => role,
+            Err(refusal) => return refusal.into_response(),
+        },
+    };
+    let robot = state.robot;
     let Ok(text) = std::str::from_utf8(&body) else {
         return error(StatusCode::BAD_REQUEST, "the body must be UTF-8 JSON");
     };
@@ -159,7 +231,7 @@ async fn connect(
     // closes. The task finishes it and adds (or closes) the peer either way.
     let negotiation = {
         let robot = robot.clone();
-        tokio::spawn(async move { robot.connect_from(&offer, client).await })
+        tokio::spawn(async move { robot.connect_as(&offer, client, role).await })
     };
     let Ok(answered) = negotiation.await else {
         tracing::error!("the negotiation task failed");
@@ -168,6 +240,74 @@ async fn connect(
     match answered {
         Ok(answer) => Json(answer).into_response(),
         Err(err) => connect_error(&err),
+    }
+}
+
+/// Why `/connect` turned a request away before reading its offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Its address is over its quota; the next call is allowed in this many seconds.
+    Quota(u64),
+    /// No token.
+    NoToken,
+    /// A token that is none of the robot's.
+    WrongToken,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = match self {
+            Refusal::Quota(seconds) => {
+                let mut response = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("too many /connect calls from your address: try again in {seconds} s"),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, seconds.into());
+                return response;
+            }
+            Refusal::NoToken => error(
+                StatusCode::UNAUTHORIZED,
+                "this robot needs a token: open the address it printed when it started \
+                 (with ?token=...), or send Authorization: Bearer <token>",
+            ),
+            Refusal::WrongToken => error(
+                StatusCode::UNAUTHORIZED,
+                "that token is not one of this robot's",
+            ),
+        };
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer realm=\"rtcbot\""),
+        );
+        response
+    }
+}
+
+/// The role the request's token grants: refused past the client's quota (checked
+/// first, so guessing costs quota), or without a valid token.
+fn admit(
+    gate: &Gate,
+    client: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<Role, Refusal> {
+    if let Some(ip) = client {
+        if let Err(wait) = gate.limiter.check(ip) {
+            tracing::debug!(%ip, "/connect over its quota");
+            return Err(Refusal::Quota(wait.as_secs_f64().ceil().max(1.0) as u64));
+        }
+    }
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match crate::auth::tokens::presented(authorization, uri.query()) {
+        None => Err(Refusal::NoToken),
+        Some(token) => gate.tokens.role_of(token).ok_or_else(|| {
+            tracing::info!(client = ?client, "/connect with a wrong token");
+            Refusal::WrongToken
+        }),
     }
 }
 
@@ -318,6 +458,82 @@ mod tests {
         }
         let (status, _) = post_connect(app.clone(), vec![0xff, 0xfe]).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    const DRIVER: &str = "driver-token-for-the-router-test";
+
+    /// A `/connect` request with a bad offer (so one that passes the gate gets 400),
+    /// from `client`, with `auth` as its Authorization header and `query`.
+    fn gated(client: [u8; 4], auth: Option<&str>, query: &str) -> Request<Body> {
+        let mut request = Request::post(format!("/connect{query}"));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let mut request = request.body(Body::from("{")).unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                client, 40000,
+            ))));
+        request
+    }
+
+    #[tokio::test]
+    async fn with_auth_connect_needs_a_token_and_a_quota() {
+        let app = router(robot_with(|c| {
+            c.auth = Some(crate::auth::AuthConfig {
+                connect_burst: 4,
+                ..crate::auth::AuthConfig::default().with_token(Role::Driver, DRIVER)
+            });
+        }));
+        let call = |request: Request<Body>| {
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request).await.unwrap();
+                let status = response.status();
+                let challenge = response.headers().get("www-authenticate").cloned();
+                (status, challenge, body_text(response).await)
+            }
+        };
+        let (status, challenge, text) = call(gated([10, 0, 0, 1], None, "")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
+        assert_eq!(challenge.unwrap(), "Bearer realm=\"rtcbot\"");
+        assert!(text.contains("needs a token"), "{text}");
+        let (status, _, text) = call(gated(
+            [10, 0, 0, 1],
+            Some("Bearer not-the-token-at-all"),
+            "",
+        ))
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(text.contains("not one of this robot's"), "{text}");
+        // The right token, either way, passes the gate (and meets the bad offer).
+        let bearer = format!("Bearer {DRIVER}");
+        let (status, ..) = call(gated([10, 0, 0, 1], Some(&bearer), "")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, ..) = call(gated([10, 0, 0, 1], None, &format!("?token={DRIVER}"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        // Four calls so far from 10.0.0.1: its burst. The next is refused, even with
+        // the right token; another address goes on.
+        let response = app
+            .clone()
+            .oneshot(gated([10, 0, 0, 1], Some(&bearer), ""))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(response.headers().get("retry-after").is_some());
+        let (status, ..) = call(gated([10, 0, 0, 2], Some(&bearer), "")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn auth_on_without_a_token_is_refused_at_start() {
+        let config = Config {
+            auth: Some(crate::auth::AuthConfig::default()),
+            ..Config::default()
+        };
+        let err = Robot::start(config).err().expect("refused").to_string();
+        assert!(err.contains("auth"), "{err}");
     }
 
     async fn body_text(response: Response) -> String {
