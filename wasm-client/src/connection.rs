@@ -40,6 +40,8 @@ use web_sys::{
 pub struct Config {
     /// Where the offer is `POST`ed, resolved against the page URL (default `connect`).
     pub connect_url: String,
+    /// The robot's token, sent as `Authorization: Bearer` (see [`crate::util::page_token`]).
+    pub token: Option<String>,
     /// ICE server URLs (`stun:...`); empty means host candidates only.
     pub ice_servers: Vec<String>,
     /// First reconnection delay.
@@ -69,6 +71,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             connect_url: "connect".into(),
+            token: None,
             ice_servers: Vec::new(),
             min_backoff_ms: 500,
             max_backoff_ms: 5000,
@@ -486,8 +489,13 @@ impl Session {
         let result: Result<(), Failure> = async {
             let offer = session::offer(&pc, None, cfg.gather_timeout_ms).await?;
             let body = wire::offer(&offer.sdp());
-            let answer =
-                session::post_offer(&cfg.connect_url, &body, Some(cfg.post_timeout_ms)).await?;
+            let answer = session::post_offer(
+                &cfg.connect_url,
+                &body,
+                cfg.token.as_deref(),
+                Some(cfg.post_timeout_ms),
+            )
+            .await?;
             let answer = wire::description(&answer)
                 .map_err(|e| format!("bad answer from the robot: {e}"))?;
             if answer.kind != SdpType::Answer {

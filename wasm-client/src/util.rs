@@ -34,6 +34,46 @@ mod browser {
             .filter(|v| !v.is_empty())
     }
 
+    /// Where the page keeps the robot's token (per origin, so per robot).
+    const TOKEN_KEY: &str = "rtcbot-token";
+
+    /// The robot's token: `?token=` in the page URL (the address the robot printed,
+    /// or its QR code), which is then kept in `localStorage` and taken out of the
+    /// address bar (so it is not bookmarked, shared or shown); else the kept one.
+    pub fn page_token() -> Option<String> {
+        let window = web_sys::window()?;
+        let storage = window.local_storage().ok().flatten();
+        let Some(token) = query_param("token") else {
+            return storage.and_then(|s| s.get_item(TOKEN_KEY).ok().flatten());
+        };
+        if let Some(storage) = &storage {
+            let _ = storage.set_item(TOKEN_KEY, &token);
+        }
+        let location = window.location();
+        if let (Ok(search), Ok(path), Ok(hash), Ok(history)) = (
+            location.search(),
+            location.pathname(),
+            location.hash(),
+            window.history(),
+        ) {
+            if let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) {
+                params.delete("token");
+                let rest = String::from(params.to_string());
+                let query = if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{rest}")
+                };
+                let _ = history.replace_state_with_url(
+                    &JsValue::NULL,
+                    "",
+                    Some(&format!("{path}{query}{hash}")),
+                );
+            }
+        }
+        Some(token)
+    }
+
     /// A plain JS object with these fields, set in this order.
     pub fn object(fields: &[(&str, JsValue)]) -> js_sys::Object {
         let object = js_sys::Object::new();

@@ -69,6 +69,12 @@ pub struct ClientOptions {
     /// the cost of a STUN binding request and its reply each tick while connected
     /// (about 100 packets a second each way, ~10 KB/s). `None` keeps the default.
     pub ice_tick: Option<Duration>,
+    /// The token to connect with, sent as `Authorization: Bearer` (a `?token=` in the
+    /// URL works too).
+    pub token: Option<String>,
+    /// For an `https://` robot with a self-signed certificate: its PEM certificate
+    /// (the robot's `tls/cert.pem`), trusted for this connection only.
+    pub robot_certificate: Option<Vec<u8>>,
 }
 
 impl Default for ClientOptions {
@@ -78,6 +84,8 @@ impl Default for ClientOptions {
             ice_udp: vec!["127.0.0.1:0".into()],
             ice_servers: Vec::new(),
             ice_tick: Some(Duration::from_millis(10)),
+            token: None,
+            robot_certificate: None,
         }
     }
 }
@@ -203,7 +211,7 @@ impl RobotClient {
             handler,
         )
         .await?;
-        let result = Self::negotiate(&pc, url, options.video, &mut gathered_rx).await;
+        let result = Self::negotiate(&pc, url, &options, &mut gathered_rx).await;
         match result {
             Ok((channel, drive, messages)) => Ok(Self {
                 pc,
@@ -223,9 +231,10 @@ impl RobotClient {
     async fn negotiate(
         pc: &Arc<dyn PeerConnection>,
         url: &str,
-        video: bool,
+        options: &ClientOptions,
         gathered: &mut watch::Receiver<bool>,
     ) -> Result<(Arc<dyn DataChannel>, DriveChannel, mpsc::Receiver<String>), ClientError> {
+        let video = options.video;
         let (messages_tx, messages) = mpsc::channel(MESSAGE_QUEUE);
         let channel = pc.create_data_channel(DEFAULT_CHANNEL, None).await?;
         let drive = DriveChannel::create(pc, messages_tx.clone()).await?;
@@ -246,7 +255,7 @@ impl RobotClient {
         let local = pc.local_description().await.ok_or(ClientError::NotReady(
             "no local description after the offer",
         ))?;
-        let answer = post_offer(url, &SessionDescription::offer(local.sdp)).await?;
+        let answer = post_offer_with(url, &SessionDescription::offer(local.sdp), options).await?;
         let answer = to_rtc(&answer).map_err(|e| ClientError::Signaling(e.to_string()))?;
         pc.set_remote_description(answer).await?;
 
@@ -350,8 +359,29 @@ pub async fn post_offer(
     url: &str,
     offer: &SessionDescription,
 ) -> Result<SessionDescription, ClientError> {
-    let response = reqwest::Client::new()
-        .post(url)
+    post_offer_with(url, offer, &ClientOptions::default()).await
+}
+
+/// [`post_offer`] with the token and robot certificate of `options`.
+pub async fn post_offer_with(
+    url: &str,
+    offer: &SessionDescription,
+    options: &ClientOptions,
+) -> Result<SessionDescription, ClientError> {
+    let mut client = reqwest::Client::builder();
+    if let Some(pem) = &options.robot_certificate {
+        let cert = reqwest::Certificate::from_pem(pem)
+            .map_err(|e| ClientError::Signaling(format!("the robot certificate: {e}")))?;
+        client = client.add_root_certificate(cert);
+    }
+    let client = client
+        .build()
+        .map_err(|e| ClientError::Signaling(format!("an HTTP client: {e}")))?;
+    let mut request = client.post(url);
+    if let Some(token) = &options.token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
         .header("content-type", "application/json")
         .body(offer.to_json())
         .send()

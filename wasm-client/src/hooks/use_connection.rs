@@ -1,6 +1,6 @@
 use crate::connection::{Config, Connection};
 use crate::state::{Action, AppState};
-use crate::util::query_param;
+use crate::util::{page_token, query_param};
 use std::rc::Rc;
 use yew::prelude::*;
 
@@ -13,6 +13,7 @@ pub fn use_connection(dispatch: UseReducerDispatcher<AppState>) -> Rc<Connection
         if let Some(url) = query_param("connect") {
             config.connect_url = url;
         }
+        config.token = page_token();
         if let Some(ice) = query_param("ice") {
             config.ice_servers = ice
                 .split(',')

@@ -611,29 +611,31 @@ fn put(inner: &Inner, msg: JsValue) -> Result<(), JsValue> {
 /// readable error naming `url`.
 async fn post_json(url: &str, body: &str) -> Result<JsValue, JsValue> {
     const WHAT: &str = "RTCConnection.connect";
-    let text = session::post_offer(url, body, None).await.map_err(|e| {
-        err(match e {
-            PostError::NoWindow => format!("{WHAT} needs a browser window"),
-            PostError::Request(message) => format!("{WHAT}: bad URL {url:?}: {message}"),
-            PostError::Unreachable(message) => {
-                format!("{WHAT}: cannot reach {url} ({message})")
-            }
-            PostError::BrokeOff(message) => format!("{WHAT}: the reply broke off ({message})"),
-            // An empty body leaves nothing after the status (the status text stands
-            // in for HTML pages only).
-            PostError::Status(http) => {
-                let detail = if http.body.is_empty() {
-                    ""
-                } else {
-                    http.detail()
-                };
-                format!("{WHAT}: {url} answered HTTP {} {detail}", http.status)
-                    .trim_end()
-                    .to_owned()
-            }
-            PostError::TimedOut => format!("{WHAT}: {url} did not answer in time"),
-        })
-    })?;
+    let text = session::post_offer(url, body, None, None)
+        .await
+        .map_err(|e| {
+            err(match e {
+                PostError::NoWindow => format!("{WHAT} needs a browser window"),
+                PostError::Request(message) => format!("{WHAT}: bad URL {url:?}: {message}"),
+                PostError::Unreachable(message) => {
+                    format!("{WHAT}: cannot reach {url} ({message})")
+                }
+                PostError::BrokeOff(message) => format!("{WHAT}: the reply broke off ({message})"),
+                // An empty body leaves nothing after the status (the status text stands
+                // in for HTML pages only).
+                PostError::Status(http) => {
+                    let detail = if http.body.is_empty() {
+                        ""
+                    } else {
+                        http.detail()
+                    };
+                    format!("{WHAT}: {url} answered HTTP {} {detail}", http.status)
+                        .trim_end()
+                        .to_owned()
+                }
+                PostError::TimedOut => format!("{WHAT}: {url} did not answer in time"),
+            })
+        })?;
     js_sys::JSON::parse(&text).map_err(|_| {
         let start: String = text.chars().take(60).collect();
         err(format!(

@@ -133,17 +133,19 @@ pub fn stream_of(event: &RtcTrackEvent) -> Option<MediaStream> {
     }
 }
 
-/// `POST`s `body` (an offer's JSON) to `url` as `application/json`; the reply's text
-/// on a 2xx. With `timeout_ms`, gives up after that long.
+/// `POST`s `body` (an offer's JSON) to `url` as `application/json`, with `token` as
+/// `Authorization: Bearer` when given; the reply's text on a 2xx. With `timeout_ms`,
+/// gives up after that long.
 pub async fn post_offer(
     url: &str,
     body: &str,
+    token: Option<&str>,
     timeout_ms: Option<u32>,
 ) -> Result<String, PostError> {
     let Some(timeout_ms) = timeout_ms else {
-        return fetch_text(url, body).await;
+        return fetch_text(url, body, token).await;
     };
-    let fetch = fetch_text(url, body);
+    let fetch = fetch_text(url, body, token);
     futures::pin_mut!(fetch);
     match future::select(fetch, TimeoutFuture::new(timeout_ms)).await {
         Either::Left((result, _)) => result,
@@ -151,13 +153,18 @@ pub async fn post_offer(
     }
 }
 
-async fn fetch_text(url: &str, body: &str) -> Result<String, PostError> {
+async fn fetch_text(url: &str, body: &str, token: Option<&str>) -> Result<String, PostError> {
     let request_error = |e: JsValue| PostError::Request(js_error(&e));
     let window = web_sys::window().ok_or(PostError::NoWindow)?;
     let headers = web_sys::Headers::new().map_err(request_error)?;
     headers
         .set("Content-Type", "application/json")
         .map_err(request_error)?;
+    if let Some(token) = token {
+        headers
+            .set("Authorization", &format!("Bearer {token}"))
+            .map_err(request_error)?;
+    }
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_headers(&headers);

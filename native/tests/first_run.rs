@@ -1,0 +1,380 @@
+//! The robot binary as a new user meets it: the block it prints on start (its URLs
+//! with the token, the certificate's fingerprints), tokens and roles on `/connect`,
+//! the per-address quota, and HTTPS with plain HTTP redirected. Real processes, real
+//! WebRTC peers (the Rust client), real TLS.
+
+use rtcbot::protocol::{Control, DriveState, Telemetry};
+use rtcbot::{ClientOptions, RobotClient};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+const VIEWER: &str = "viewer-token-for-the-first-run-test";
+
+/// A running `rtcbot-robot` and the block it printed.
+struct Robot {
+    child: Child,
+    /// The lines up to and including `Stop`.
+    block: Vec<String>,
+    state: std::path::PathBuf,
+}
+
+impl Drop for Robot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
+impl Robot {
+    /// Starts the binary on every address (port 0) with a fresh state folder and
+    /// `args`, and reads its start-up block from stdout.
+    fn start(name: &str, args: &[&str]) -> Self {
+        let state =
+            std::env::temp_dir().join(format!("rtcbot-first-run-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rtcbot-robot"))
+            .args([
+                "--listen",
+                "0.0.0.0:0",
+                "--ice-udp",
+                "127.0.0.1:0",
+                "--www",
+                "/nonexistent-www",
+            ])
+            .arg("--state-dir")
+            .arg(&state)
+            .args(args)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("running rtcbot-robot");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut block = Vec::new();
+        loop {
+            match rx.recv_timeout(WAIT) {
+                Ok(line) => {
+                    let done = line.trim_start().starts_with("Stop");
+                    block.push(line);
+                    if done {
+                        break;
+                    }
+                }
+                Err(_) => panic!("no start-up block ending in Stop within {WAIT:?}: {block:#?}"),
+            }
+        }
+        Self {
+            child,
+            block,
+            state,
+        }
+    }
+
+    /// The value after `  key  ` in the block.
+    fn fact(&self, key: &str) -> &str {
+        self.block
+            .iter()
+            .find_map(|l| l.trim_start().strip_prefix(key).map(str::trim))
+            .unwrap_or_else(|| panic!("no {key} line in {:#?}", self.block))
+    }
+
+    /// The URL printed for this machine.
+    fn local_url(&self) -> String {
+        self.fact("On this machine:").to_owned()
+    }
+
+    /// `/connect` beside the page URL, the token kept in its query.
+    fn connect_url(&self) -> String {
+        let url = self.local_url();
+        let (base, query) = url
+            .split_once("/?")
+            .unwrap_or((url.trim_end_matches('/'), ""));
+        if query.is_empty() {
+            format!("{base}/connect")
+        } else {
+            format!("{base}/connect?{query}")
+        }
+    }
+
+    fn token(&self) -> String {
+        let url = self.local_url();
+        url.split_once("?token=")
+            .expect("a token in the URL")
+            .1
+            .to_owned()
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Waits for the next message `want` accepts.
+async fn until<T>(
+    client: &mut RobotClient,
+    what: &str,
+    want: impl Fn(Telemetry) -> Option<T>,
+) -> T {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match client.recv().await {
+                Some(t) => {
+                    if let Some(found) = want(t) {
+                        return found;
+                    }
+                }
+                None => panic!("the robot closed before {what}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {what} within {WAIT:?}"))
+}
+
+async fn drive_of(health_url: &str) -> serde_json::Value {
+    let health: serde_json::Value = http()
+        .get(health_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    health["drive"].clone()
+}
+
+/// Polls `/health` until the drive's `forward` is `forward`.
+async fn wait_forward(health_url: &str, forward: f64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let drive = drive_of(health_url).await;
+        if drive["forward"].as_f64() == Some(forward) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "drive never reached forward {forward}: {drive}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn drive(forward: f64, seq: u64) -> Control {
+    Control::Drive(DriveState::new(forward, 0.0, seq).unwrap())
+}
+
+fn options() -> ClientOptions {
+    ClientOptions {
+        video: false,
+        ..ClientOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printed_url_drives_and_nothing_else_gets_in() {
+    let robot = Robot::start("auth", &["--auth-token", &format!("viewer:{VIEWER}")]);
+    // The block: a URL for this machine with the generated token, which is kept.
+    let url = robot.local_url();
+    assert!(url.starts_with("http://localhost:"), "{url}");
+    let token = robot.token();
+    assert_eq!(token.len(), 32, "{url}");
+    let kept = std::fs::read_to_string(robot.state.join("driver-token")).unwrap();
+    assert_eq!(kept.trim(), token);
+    assert!(
+        robot.fact("Auth").contains("generated now"),
+        "{:#?}",
+        robot.block
+    );
+    assert!(robot.fact("HTTPS").starts_with("off"), "{:#?}", robot.block);
+    let base = url.split("/?").next().unwrap().to_owned();
+    let health = format!("{base}/health");
+    let page = http().get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the printed URL opens");
+
+    // Without a token, or with a wrong one: 401.
+    let connect = format!("{base}/connect");
+    let offer = r#"{"type":"offer","sdp":"v=0\r\n"}"#;
+    let response = http().post(&connect).body(offer).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"rtcbot\""
+    );
+    let response = http()
+        .post(&connect)
+        .bearer_auth("not-this-robots-token-at-all")
+        .body(offer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let err = RobotClient::connect(&connect, options())
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("401"), "{err}");
+
+    // A viewer connects but its drive states are refused, with a reason.
+    let mut viewer = RobotClient::connect(
+        &connect,
+        ClientOptions {
+            token: Some(VIEWER.into()),
+            ..options()
+        },
+    )
+    .await
+    .expect("a viewer connects");
+    viewer.send(&drive(0.5, 1)).await.unwrap();
+    let refusal = until(&mut viewer, "the viewer's refusal", |t| match t {
+        Telemetry::Error { message } => Some(message),
+        _ => None,
+    })
+    .await;
+    assert!(refusal.contains("you connected as a viewer"), "{refusal}");
+    assert_eq!(drive_of(&health).await["forward"], 0.0);
+
+    // The printed URL's token drives (here in the query, as the page sends it).
+    let driver = RobotClient::connect(&robot.connect_url(), options())
+        .await
+        .expect("the printed token connects");
+    driver.send(&drive(0.5, 1)).await.unwrap();
+    wait_forward(&health, 0.5).await;
+    driver.send(&drive(0.0, 2)).await.unwrap();
+    wait_forward(&health, 0.0).await;
+    driver.close().await;
+    viewer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rapid_connects_from_one_address_get_429_while_another_gets_in() {
+    let robot = Robot::start("quota", &[]);
+    let token = robot.token();
+    let port = robot
+        .local_url()
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .unwrap()
+    };
+    let bad_offer = "{";
+    let mut statuses = Vec::new();
+    let one = from([127, 0, 0, 1]);
+    for _ in 0..50 {
+        let response = one
+            .post(format!("http://127.0.0.1:{port}/connect"))
+            .bearer_auth(&token)
+            .body(bad_offer)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    // The default quota: a burst of 20, then one a second.
+    assert!(refused >= 25, "{refused} of 50 got 429: {statuses:?}");
+    assert!(
+        statuses[..20].iter().all(|s| *s == 400),
+        "the burst passes the gate: {statuses:?}"
+    );
+    // Another address is not held up: it reaches the offer check (400, not 429).
+    let other = from([127, 0, 0, 2])
+        .post(format!("http://127.0.0.2:{port}/connect"))
+        .bearer_auth(&token)
+        .body(bad_offer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 400, "{}", other.text().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_serves_the_kept_certificate_and_plain_http_redirects() {
+    let robot = Robot::start("tls", &["--tls"]);
+    let url = robot.local_url();
+    assert!(url.starts_with("https://localhost:"), "{url}");
+    let https = robot.fact("HTTPS").to_owned();
+    assert!(https.contains("certificate SHA-256 "), "{https}");
+    assert!(https.contains("SPKI pin "), "{https}");
+    let cert = std::fs::read(robot.state.join("tls/cert.pem")).expect("the kept certificate");
+
+    // A client trusting the printed certificate loads the page...
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = trusting
+        .get(&url)
+        .send()
+        .await
+        .expect("HTTPS with the robot's certificate");
+    assert_eq!(page.status(), 200);
+    // ... one that does not is refused by TLS, not served.
+    assert!(
+        http().get(&url).send().await.is_err(),
+        "an untrusted certificate must fail"
+    );
+
+    // Plain HTTP on the same port: a redirect to the same place over HTTPS.
+    let plain = url.replacen("https://", "http://", 1);
+    let response = http().get(&plain).send().await.unwrap();
+    assert_eq!(response.status(), 307);
+    assert_eq!(response.headers()["location"], url.as_str());
+
+    // The Rust client connects over HTTPS with the certificate and drives.
+    let client = RobotClient::connect(
+        &robot.connect_url(),
+        ClientOptions {
+            robot_certificate: Some(cert.clone()),
+            ..options()
+        },
+    )
+    .await
+    .expect("connects over HTTPS");
+    client.send(&drive(0.25, 1)).await.unwrap();
+    let health = format!("{}/health", url.split("/?").next().unwrap());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let h: serde_json::Value = trusting
+            .get(&health)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if h["drive"]["forward"] == 0.25 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no drive over HTTPS: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client.close().await;
+}
