@@ -86,7 +86,7 @@ pub enum TlsError {
 /// The certificate served, and what a user checks it by.
 #[derive(Clone)]
 pub struct TlsIdentity {
-    /// rustls's server side, HTTP/1.1 and HTTP/2 offered.
+    /// rustls's server side (HTTP/1.1 by ALPN).
     pub server: Arc<rustls::ServerConfig>,
     /// SHA-256 of the certificate, `AB:CD:...`, as browsers show it.
     pub fingerprint: String,
@@ -154,7 +154,9 @@ pub fn identity(
     .with_safe_default_protocol_versions()?
     .with_no_client_auth()
     .with_single_cert(chain, key)?;
-    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // HTTP/1.1 only: what axum serves here (its `http2` feature is off); offering h2
+    // would have browsers speak it to a server that does not.
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsIdentity {
         server: Arc::new(server),
         fingerprint: fingerprint(&leaf),

@@ -38,14 +38,20 @@ export function skipOrFail(t, why) {
  */
 const LAB_BENCH = ['--no-auth', '--quiet'];
 
-/** The robot binary, serving the built bundle, on 127.0.0.1 (port 0 = free port). */
-export async function startRobot({ port = 0, args = [], deadmanMs = DEADMAN_MS, iceUdp = '127.0.0.1:0' } = {}) {
+/**
+ * The robot binary, serving the built bundle, on 127.0.0.1 (port 0 = free port).
+ * `labBench: false` leaves its default auth on (and its start-up block printed); the
+ * robot's stdout lines are kept in `output` (`waitForLine` waits for one).
+ */
+export async function startRobot({ port = 0, args = [], deadmanMs = DEADMAN_MS, iceUdp = '127.0.0.1:0', labBench = true } = {}) {
   const proc = spawn(
     ROBOT_BIN,
-    ['--listen', `127.0.0.1:${port}`, '--ice-udp', iceUdp, '--www', join(ROOT, 'www', 'dist'), '--print-addr', '--deadman-ms', String(deadmanMs), ...LAB_BENCH, ...args],
+    ['--listen', `127.0.0.1:${port}`, '--ice-udp', iceUdp, '--www', join(ROOT, 'www', 'dist'), '--print-addr', '--deadman-ms', String(deadmanMs), ...(labBench ? LAB_BENCH : []), ...args],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn,rtc_dtls=error,rtc_ice=error,webrtc=error,rtc=error' } },
   );
   const lines = createInterface({ input: proc.stdout });
+  const output = [];
+  lines.on('line', (line) => output.push(line));
   const [first] = await Promise.race([
     once(lines, 'line'),
     once(proc, 'exit').then(([code]) => { throw new Error(`robot exited with ${code} before listening`); }),
@@ -55,7 +61,12 @@ export async function startRobot({ port = 0, args = [], deadmanMs = DEADMAN_MS, 
   return {
     proc,
     url,
+    output,
     port: Number(addr.split(':').pop()),
+    /** The first stdout line `pred` accepts, within WAIT_MS. */
+    waitForLine(what, pred) {
+      return eventually(what, () => output.find(pred));
+    },
     async health() {
       const res = await fetch(`${url}/health`);
       return res.json();
@@ -72,7 +83,7 @@ export async function startRobot({ port = 0, args = [], deadmanMs = DEADMAN_MS, 
  * Headless Chromium (a fresh profile each launch) with WebRTC allowed on loopback.
  * `autoplayFlag: false` leaves Chromium's autoplay policy as users have it.
  */
-export async function launchBrowser({ autoplayFlag = true } = {}) {
+export async function launchBrowser({ autoplayFlag = true, args = [] } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
@@ -82,6 +93,7 @@ export async function launchBrowser({ autoplayFlag = true } = {}) {
       '--allow-loopback-in-peer-connection',
       '--disable-features=WebRtcHideLocalIpsWithMdns',
       ...(autoplayFlag ? ['--autoplay-policy=no-user-gesture-required'] : []),
+      ...args,
     ],
   });
 }
