@@ -147,8 +147,8 @@ async fn until<T>(
     .unwrap_or_else(|_| panic!("no {what} within {WAIT:?}"))
 }
 
-async fn drive_of(health_url: &str) -> serde_json::Value {
-    let health: serde_json::Value = http()
+async fn drive_of(client: &reqwest::Client, health_url: &str) -> serde_json::Value {
+    let health: serde_json::Value = client
         .get(health_url)
         .send()
         .await
@@ -160,10 +160,11 @@ async fn drive_of(health_url: &str) -> serde_json::Value {
 }
 
 /// Polls `/health` until the drive's `forward` is `forward`.
-async fn wait_forward(health_url: &str, forward: f64) {
+/// (through `client`, which must trust the robot's certificate for an https URL).
+async fn wait_forward(client: &reqwest::Client, health_url: &str, forward: f64) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let drive = drive_of(health_url).await;
+        let drive = drive_of(client, health_url).await;
         if drive["forward"].as_f64() == Some(forward) {
             return;
         }
@@ -247,16 +248,16 @@ async fn the_printed_url_drives_and_nothing_else_gets_in() {
     })
     .await;
     assert!(refusal.contains("you connected as a viewer"), "{refusal}");
-    assert_eq!(drive_of(&health).await["forward"], 0.0);
+    assert_eq!(drive_of(&http(), &health).await["forward"], 0.0);
 
     // The printed URL's token drives (here in the query, as the page sends it).
     let driver = RobotClient::connect(&robot.connect_url(), options())
         .await
         .expect("the printed token connects");
     driver.send(&drive(0.5, 1)).await.unwrap();
-    wait_forward(&health, 0.5).await;
+    wait_forward(&http(), &health, 0.5).await;
     driver.send(&drive(0.0, 2)).await.unwrap();
-    wait_forward(&health, 0.0).await;
+    wait_forward(&http(), &health, 0.0).await;
     driver.close().await;
     viewer.close().await;
 }
@@ -357,24 +358,6 @@ async fn https_serves_the_kept_certificate_and_plain_http_redirects() {
     .expect("connects over HTTPS");
     client.send(&drive(0.25, 1)).await.unwrap();
     let health = format!("{}/health", url.split("/?").next().unwrap());
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let h: serde_json::Value = trusting
-            .get(&health)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if h["drive"]["forward"] == 0.25 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no drive over HTTPS: {h}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_forward(&trusting, &health, 0.25).await;
     client.close().await;
 }

@@ -612,28 +612,22 @@ mod tests {
     #[tokio::test]
     async fn serves_health_and_a_help_page_without_a_bundle() {
         let app = router(robot());
-        let response = app
-            .clone()
-            .oneshot(Request::get("/health").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let health: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let get = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                let response = app
+                    .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::OK, "{path}");
+                body_text(response).await
+            }
+        };
+        let health: serde_json::Value = serde_json::from_str(&get("/health").await).unwrap();
         assert_eq!(health["status"], "ok");
         assert_eq!(health["peers"], 0);
         assert_eq!(health["keyframe_requests_dropped"], 0);
         assert_eq!(health["drive"]["forward"], 0.0);
-        let response = app
-            .oneshot(Request::get("/").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        assert!(String::from_utf8_lossy(&bytes).contains("scripts/build-web.sh"));
+        assert!(get("/").await.contains("scripts/build-web.sh"));
     }
 }

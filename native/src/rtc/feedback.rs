@@ -26,6 +26,37 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The rest of an observing interceptor's `Protocol`: what it read (kept in `read`)
+/// goes on, what is written (`write`) passes untouched.
+macro_rules! pass_the_rest {
+    () => {
+        fn poll_read(&mut self) -> Option<Self::Rout> {
+            self.read.pop_front()
+        }
+
+        fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+            self.write.push_back(msg);
+            Ok(())
+        }
+
+        fn poll_write(&mut self) -> Option<Self::Wout> {
+            self.write.pop_front()
+        }
+    };
+}
+
+/// An `Interceptor` that binds no stream state.
+macro_rules! observes_no_streams {
+    ($t:ty) => {
+        impl Interceptor for $t {
+            fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+            fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+            fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+            fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+        }
+    };
+}
+
 /// Where the interceptor sits: it only observes, so any free slot works; this one
 /// reads inbound RTCP after the default interceptors.
 pub(crate) const SLOT: usize = 14_000;
@@ -60,26 +91,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
         Ok(())
     }
 
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
+    pass_the_rest!();
 }
 
-impl Interceptor for KeyframeRequests {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
-}
+observes_no_streams!(KeyframeRequests);
 
 /// Where the estimate tap sits: application-ward of the congestion control
 /// interceptor (which marks the feedback on the way in), beside [`SLOT`].
@@ -138,26 +153,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for EstimateTap {
         Ok(())
     }
 
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
+    pass_the_rest!();
 }
 
-impl Interceptor for EstimateTap {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
-}
+observes_no_streams!(EstimateTap);
 
 /// True for a transport-wide congestion control report.
 fn is_congestion_feedback(msg: &TaggedPacket) -> bool {
