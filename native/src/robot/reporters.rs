@@ -43,7 +43,7 @@ pub(super) async fn stats(robot: Weak<RobotInner>) {
             width: width as u32,
             height: height as u32,
             encoder: match robot.stream.encoder_name() {
-                name if name.is_empty() => robot.stream.source_name().to_owned(),
+                name if name.is_empty() => robot.stream.source_name(),
                 name => format!("{}/{name}", robot.stream.source_name()),
             },
             target_kbps: (counters.target_kbps != 0).then_some(counters.target_kbps),

@@ -18,6 +18,12 @@
 //! A [`Pipeline`] is either a raw source and an encoder, or an [`EncodedSource`] whose
 //! H.264 passes straight through (no decode, no encode; `encoders_started` stays 0 and
 //! new viewers wait for the source's next keyframe).
+//!
+//! [`VideoStream::replace`] swaps the pipeline while viewers watch (an admin's live
+//! settings: another size, rate or camera): the thread closes the old source and
+//! encoder first (a camera reopened at another size must be free), opens the new one,
+//! and every viewer waits for the new pipeline's first keyframe; viewers stay
+//! subscribed throughout. Should the new one fail to open, the fallback opens instead.
 
 use super::encoder::VideoEncoder;
 use super::frame::{EncodedFrame, Frame};
@@ -119,14 +125,40 @@ struct Inner {
     newcomer: AtomicBool,
     wake: Condvar,
     stopped: AtomicBool,
-    size: (usize, usize),
-    name: String,
+    size: Mutex<(usize, usize)>,
+    name: Mutex<String>,
+    /// A replacement the thread takes before its next frame.
+    pending: Mutex<Option<Replacement>>,
+    /// Whether `pending` holds one (read without the lock every frame).
+    replacing: AtomicBool,
+    /// Counts pipelines: a viewer that sees it change waits for a keyframe.
+    generation: AtomicU64,
     /// The encoder's name once made; `pass-through` for encoded sources.
     encoder: Mutex<String>,
     /// Set once the thread ended: viewers waiting for frames are told at once.
     ended: watch::Sender<Option<StreamEnd>>,
     /// The thread, joined by [`VideoStream::stop`].
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Opens a pipeline on the stream's thread; `Err` says why, for a person.
+pub type PipelineOpener = Box<dyn FnOnce() -> Result<Pipeline, String> + Send>;
+
+/// A pipeline to swap in, with its frame period, what to open should it fail, and
+/// where to say how it went.
+struct Replacement {
+    open: PipelineOpener,
+    period: Duration,
+    fallback: Option<(PipelineOpener, Duration)>,
+    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+/// How one pipeline's loop ended.
+enum Ended {
+    /// A replacement is pending.
+    Replaced,
+    /// The stream is over.
+    End(StreamEnd),
 }
 
 /// Marks the stream as failed if its thread unwinds before saying how it ended.
@@ -187,8 +219,11 @@ impl VideoStream {
             newcomer: AtomicBool::new(false),
             wake: Condvar::new(),
             stopped: AtomicBool::new(false),
-            size,
-            name: pipeline.name(),
+            size: Mutex::new(size),
+            name: Mutex::new(pipeline.name()),
+            pending: Mutex::new(None),
+            replacing: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
             encoder: Mutex::new(match pipeline {
                 Pipeline::Encode { .. } => String::new(),
                 Pipeline::PassThrough(_) => "pass-through".into(),
@@ -202,16 +237,7 @@ impl VideoStream {
             .spawn(move || {
                 // Should the thread panic, viewers still hear that the stream ended.
                 let _guard = EndOnPanic(thread_inner.clone());
-                let end = match pipeline {
-                    Pipeline::Encode {
-                        mut source,
-                        make_encoder,
-                    } => run(&thread_inner, source.as_mut(), make_encoder, period),
-                    Pipeline::PassThrough(mut source) => {
-                        pass_through(&thread_inner, source.as_mut(), period);
-                        StreamEnd::Stopped
-                    }
-                };
+                let end = run_pipelines(&thread_inner, pipeline, period);
                 // The source and encoder are dropped by now (the device is closed).
                 thread_inner.ended.send_replace(Some(end));
             })
@@ -233,6 +259,7 @@ impl VideoStream {
         Viewer {
             frames,
             ended: self.inner.ended.subscribe(),
+            generation: self.inner.generation.load(Ordering::SeqCst),
             inner: self.inner.clone(),
             need_keyframe: true,
         }
@@ -286,12 +313,47 @@ impl VideoStream {
 
     /// Frame size in pixels.
     pub fn size(&self) -> (usize, usize) {
-        self.inner.size
+        *self.inner.size.lock().expect("size lock")
     }
 
     /// The source's name.
-    pub fn source_name(&self) -> &str {
-        &self.inner.name
+    pub fn source_name(&self) -> String {
+        self.inner.name.lock().expect("name lock").clone()
+    }
+
+    /// Swaps the pipeline while viewers watch: before its next frame (at once when
+    /// idle) the thread closes the current source and encoder, then runs `open`, at
+    /// `period`; if it fails, `fallback` (the pipeline as it was, say) is opened
+    /// instead, and without one the stream ends. The answer says whether `open`
+    /// worked. A replacement asked for while another is pending takes its place
+    /// (the earlier one is answered with an error).
+    pub fn replace(
+        &self,
+        open: PipelineOpener,
+        period: Duration,
+        fallback: Option<(PipelineOpener, Duration)>,
+    ) -> tokio::sync::oneshot::Receiver<Result<(), String>> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let earlier = self
+            .inner
+            .pending
+            .lock()
+            .expect("pending lock")
+            .replace(Replacement {
+                open,
+                period,
+                fallback,
+                done,
+            });
+        if let Some(earlier) = earlier {
+            let _ = earlier
+                .done
+                .send(Err("another change of settings came first".into()));
+        }
+        let _viewers = self.inner.viewers.lock().expect("viewers lock");
+        self.inner.replacing.store(true, Ordering::SeqCst);
+        self.inner.wake.notify_all();
+        answer
     }
 
     /// The encoder in use (`openh264`, `v4l2-m2m /dev/video11 (...)`, `pass-through`);
@@ -328,10 +390,74 @@ impl Inner {
     }
 }
 
-/// Blocks while nobody watches; false once the stream is stopped.
+/// Runs `pipeline`, and each one that replaces it, until the stream ends.
+fn run_pipelines(inner: &Inner, pipeline: Pipeline, period: Duration) -> StreamEnd {
+    let mut current = Some((pipeline, period));
+    loop {
+        let Some((pipeline, period)) = current.take() else {
+            return StreamEnd::Stopped;
+        };
+        // Each arm drops its source and encoder when its loop returns.
+        let ended = match pipeline {
+            Pipeline::Encode {
+                mut source,
+                make_encoder,
+            } => run(inner, source.as_mut(), make_encoder, period),
+            Pipeline::PassThrough(mut source) => pass_through(inner, source.as_mut(), period),
+        };
+        if let Ended::End(end) = ended {
+            return end;
+        }
+        let Some(next) = inner.pending.lock().expect("pending lock").take() else {
+            continue;
+        };
+        inner.replacing.store(false, Ordering::SeqCst);
+        let (outcome, (pipeline, period)) = match (next.open)() {
+            Ok(pipeline) => (Ok(()), (pipeline, next.period)),
+            Err(why) => {
+                tracing::warn!("the new video settings failed: {why}");
+                match next
+                    .fallback
+                    .map(|(open, period)| open().map(|p| (p, period)))
+                {
+                    Some(Ok(old)) => (Err(why), old),
+                    Some(Err(again)) => {
+                        let _ = next.done.send(Err(why.clone()));
+                        return StreamEnd::Failed(format!(
+                            "video is off: the new settings failed ({why}) and the old ones \
+                             too ({again})"
+                        ));
+                    }
+                    None => {
+                        let _ = next.done.send(Err(why.clone()));
+                        return StreamEnd::Failed(format!("video is off: {why}"));
+                    }
+                }
+            }
+        };
+        *inner.size.lock().expect("size lock") = pipeline.size();
+        *inner.name.lock().expect("name lock") = pipeline.name();
+        *inner.encoder.lock().expect("encoder lock") = match pipeline {
+            Pipeline::Encode { .. } => String::new(),
+            Pipeline::PassThrough(_) => "pass-through".into(),
+        };
+        inner.generation.fetch_add(1, Ordering::SeqCst);
+        inner.keyframe_policy().viewer_needs_keyframe();
+        tracing::info!("video now {} {:?}", pipeline.name(), pipeline.size());
+        // Answered once the stream shows the new size and name.
+        let _ = next.done.send(outcome);
+        current = Some((pipeline, period));
+    }
+}
+
+/// Blocks while nobody watches; false once the stream is stopped. Returns at once
+/// when a replacement is pending.
 fn wait_for_viewers(inner: &Inner) -> bool {
     let mut viewers = inner.viewers.lock().expect("viewers lock");
-    while *viewers == 0 && !inner.stopped.load(Ordering::SeqCst) {
+    while *viewers == 0
+        && !inner.stopped.load(Ordering::SeqCst)
+        && !inner.replacing.load(Ordering::SeqCst)
+    {
         viewers = inner.wake.wait(viewers).expect("viewers lock");
     }
     !inner.stopped.load(Ordering::Relaxed)
@@ -401,10 +527,13 @@ fn publish(inner: &Inner, frame: EncodedFrame) {
 
 /// The pass-through loop: access units from the source go out as they are, paced to
 /// the frame rate.
-fn pass_through(inner: &Inner, source: &mut dyn EncodedSource, period: Duration) {
+fn pass_through(inner: &Inner, source: &mut dyn EncodedSource, period: Duration) -> Ended {
     let mut deadline = Instant::now();
     let mut failures = 0u32;
     while wait_for_viewers(inner) {
+        if inner.replacing.load(Ordering::SeqCst) {
+            return Ended::Replaced;
+        }
         pace(&mut deadline, period);
         match source.next_frame() {
             Ok(frame) => {
@@ -424,6 +553,7 @@ fn pass_through(inner: &Inner, source: &mut dyn EncodedSource, period: Duration)
         }
     }
     tracing::info!("video stream stopped");
+    Ended::End(StreamEnd::Stopped)
 }
 
 fn run(
@@ -431,7 +561,7 @@ fn run(
     source: &mut dyn VideoSource,
     make_encoder: EncoderFactory,
     period: Duration,
-) -> StreamEnd {
+) -> Ended {
     let mut make_encoder = Some(make_encoder);
     let mut encoder: Option<Box<dyn VideoEncoder>> = None;
     let (w, h) = source.size();
@@ -443,6 +573,9 @@ fn run(
     // The bitrate last handed to the encoder (0: its own).
     let mut bitrate = 0u32;
     while wait_for_viewers(inner) {
+        if inner.replacing.load(Ordering::SeqCst) {
+            return Ended::Replaced;
+        }
         pace_for_newcomers(inner, &mut deadline, period);
 
         if let Err(err) = source.capture(&mut frame) {
@@ -465,9 +598,9 @@ fn run(
                 }
                 Some(Err(err)) => {
                     tracing::error!("cannot start the video encoder: {err}; video is off");
-                    return StreamEnd::Failed(format!(
+                    return Ended::End(StreamEnd::Failed(format!(
                         "video is off: the robot cannot start its video encoder ({err})"
-                    ));
+                    )));
                 }
                 None => break,
             }
@@ -522,13 +655,15 @@ fn run(
         }
     }
     tracing::info!("video stream stopped");
-    StreamEnd::Stopped
+    Ended::End(StreamEnd::Stopped)
 }
 
 /// One viewer's place in the stream. Dropping it leaves the stream.
 pub struct Viewer {
     frames: broadcast::Receiver<Arc<EncodedFrame>>,
     ended: watch::Receiver<Option<StreamEnd>>,
+    /// The pipeline it last saw; another one means waiting for its first keyframe.
+    generation: u64,
     inner: Arc<Inner>,
     need_keyframe: bool,
 }
@@ -542,6 +677,11 @@ impl Viewer {
                 received = self.frames.recv() => received,
                 _ = self.ended.wait_for(Option::is_some) => return None,
             };
+            let generation = self.inner.generation.load(Ordering::SeqCst);
+            if generation != self.generation {
+                self.generation = generation;
+                self.need_keyframe = true;
+            }
             match received {
                 Ok(frame) => {
                     if self.need_keyframe && !frame.keyframe {
@@ -816,6 +956,100 @@ mod tests {
         .await;
         assert!(frame.keyframe);
         assert_eq!(stream.counters().encoders_started, 1);
+        stream.stop().await;
+    }
+
+    /// A test-pattern pipeline of `w`x`h` for [`VideoStream::replace`].
+    fn pattern(w: u32, h: u32) -> PipelineOpener {
+        Box::new(move || {
+            let settings = EncoderSettings {
+                bitrate_kbps: 300,
+                fps: 100,
+                keyframe_interval: 1000,
+            };
+            Ok(Pipeline::Encode {
+                source: Box::new(TestPattern::new(w, h).map_err(|e| e.to_string())?),
+                make_encoder: Box::new(move || {
+                    Ok(Box::new(OpenH264Encoder::new(settings)?) as Box<dyn VideoEncoder>)
+                }),
+            })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_replaced_pipeline_reaches_the_same_viewer_from_a_keyframe() {
+        let stream = stream();
+        let mut viewer = stream.subscribe();
+        for _ in 0..3 {
+            next(&mut viewer, "a frame of the first pipeline").await;
+        }
+        let answer = stream.replace(pattern(160, 120), Duration::from_millis(10), None);
+        let applied = tokio::time::timeout(Duration::from_secs(10), answer)
+            .await
+            .expect("an answer")
+            .expect("the thread answers");
+        assert_eq!(applied, Ok(()));
+        assert_eq!(stream.size(), (160, 120));
+        // The viewer stays subscribed; what it gets next starts at the new
+        // pipeline's keyframe (a new test pattern counts frames from 0 again).
+        let frame = loop {
+            let frame = next(&mut viewer, "a frame of the new pipeline").await;
+            if frame.number < 3 {
+                break frame;
+            }
+        };
+        assert!(frame.keyframe, "{frame:?}");
+        assert_eq!(stream.counters().encoders_started, 2);
+        next(&mut viewer, "the new pipeline goes on").await;
+        stream.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_pipeline_that_fails_to_open_gives_way_to_the_fallback_or_ends_the_stream() {
+        let stream = stream();
+        let mut viewer = stream.subscribe();
+        next(&mut viewer, "a first frame").await;
+        let broken: PipelineOpener = Box::new(|| Err("no such camera".into()));
+        let answer = stream.replace(
+            broken,
+            Duration::from_millis(10),
+            Some((pattern(320, 240), Duration::from_millis(10))),
+        );
+        assert_eq!(answer.await.unwrap(), Err("no such camera".into()));
+        next(&mut viewer, "a frame of the fallback").await;
+        assert_eq!(stream.size(), (320, 240));
+        assert_eq!(stream.ended(), None);
+
+        let broken: PipelineOpener = Box::new(|| Err("no such camera".into()));
+        let answer = stream.replace(broken, Duration::from_millis(10), None);
+        assert!(answer.await.unwrap().is_err());
+        // Without a fallback the viewer hears that the stream ended.
+        while tokio::time::timeout(Duration::from_secs(10), viewer.next())
+            .await
+            .expect("the stream ends")
+            .is_some()
+        {}
+        assert!(
+            matches!(stream.ended(), Some(StreamEnd::Failed(why)) if why.contains("no such camera")),
+            "{:?}",
+            stream.ended()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_replacement_while_idle_is_made_at_once() {
+        let stream = stream();
+        let answer = stream.replace(pattern(160, 120), Duration::from_millis(10), None);
+        let applied = tokio::time::timeout(Duration::from_secs(10), answer)
+            .await
+            .expect("answered without any viewer");
+        assert_eq!(applied.unwrap(), Ok(()));
+        assert_eq!(stream.size(), (160, 120));
+        assert_eq!(
+            stream.counters().encoders_started,
+            0,
+            "no viewer, no encoder"
+        );
         stream.stop().await;
     }
 }
