@@ -48,7 +48,10 @@ impl Robot {
             .arg("--state-dir")
             .arg(&state)
             .args(args)
-            .env("RUST_LOG", "error")
+            .env(
+                "RUST_LOG",
+                std::env::var("ROBOT_LOG").unwrap_or_else(|_| "error".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -360,4 +363,116 @@ async fn https_serves_the_kept_certificate_and_plain_http_redirects() {
     let health = format!("{}/health", url.split("/?").next().unwrap());
     wait_forward(&trusting, &health, 0.25).await;
     client.close().await;
+}
+
+const ADMIN: &str = "admin-token-for-the-first-run-test";
+const DRIVER: &str = "driver-token-for-the-first-run-test";
+
+/// Decodes `video` until a picture of `size`, within [`WAIT`].
+async fn decoded_size(
+    video: &mut tokio::sync::mpsc::Receiver<rtcbot::rtc::client::ReceivedFrame>,
+    decoder: &mut openh264::decoder::Decoder,
+    size: (usize, usize),
+) {
+    use openh264::formats::YUVSource;
+    let mut seen = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let frame = video.recv().await.expect("the video went on");
+            if let Ok(Some(picture)) = decoder.decode(&frame.data) {
+                let dims = picture.dimensions();
+                if dims == size {
+                    return;
+                }
+                if seen.last() != Some(&dims) {
+                    seen.push(dims);
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no decoded {size:?} picture within {WAIT:?} (saw {seen:?})"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_changes_the_resolution_and_the_viewer_sees_it_without_reconnecting() {
+    let robot = Robot::start(
+        "settings",
+        &[
+            "--auth-token",
+            &format!("admin:{ADMIN}"),
+            "--auth-token",
+            &format!("driver:{DRIVER}"),
+            "--width",
+            "640",
+            "--height",
+            "480",
+        ],
+    );
+    let connect = robot.connect_url();
+    let mut admin = RobotClient::connect(
+        connect.split('?').next().unwrap(),
+        ClientOptions {
+            token: Some(ADMIN.into()),
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .expect("the admin connects");
+    let mut video = admin.take_video().expect("video");
+    let mut decoder = openh264::decoder::Decoder::new().unwrap();
+    decoded_size(&mut video, &mut decoder, (640, 480)).await;
+
+    // A driver may not; a bad size is refused with the setting named.
+    let mut driver = RobotClient::connect(
+        connect.split('?').next().unwrap(),
+        ClientOptions {
+            token: Some(DRIVER.into()),
+            ..options()
+        },
+    )
+    .await
+    .unwrap();
+    let smaller = Control::Settings(rtcbot::protocol::VideoSettings {
+        width: Some(320),
+        height: Some(240),
+        ..Default::default()
+    });
+    driver.send(&smaller).await.unwrap();
+    let refused = until(&mut driver, "the driver's refusal", |t| match t {
+        Telemetry::Error { message } => Some(message),
+        _ => None,
+    })
+    .await;
+    assert!(refused.contains("need an admin's token"), "{refused}");
+    let odd = Control::Settings(rtcbot::protocol::VideoSettings {
+        width: Some(321),
+        ..Default::default()
+    });
+    admin.send(&odd).await.unwrap();
+    let refused = until(&mut admin, "the bad size's refusal", |t| match t {
+        Telemetry::Error { message } => Some(message),
+        _ => None,
+    })
+    .await;
+    assert!(refused.contains("video.width"), "{refused}");
+
+    // The admin's change: every peer hears the settings in force, and the same
+    // connection's decoded pictures change size.
+    admin.send(&smaller).await.unwrap();
+    let applied = until(&mut driver, "the settings in force", |t| match t {
+        Telemetry::Settings(s) => Some(s),
+        _ => None,
+    })
+    .await;
+    assert_eq!((applied.width, applied.height), (Some(320), Some(240)));
+    decoded_size(&mut video, &mut decoder, (320, 240)).await;
+    let stats = until(&mut admin, "stats at the new size", |t| match t {
+        Telemetry::Stats(s) if s.width == 320 => Some(s),
+        _ => None,
+    })
+    .await;
+    assert_eq!(stats.height, 240);
+    admin.close().await;
+    driver.close().await;
 }

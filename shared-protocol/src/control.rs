@@ -34,6 +34,8 @@ pub enum Control {
     Gamepad(GamepadEvent),
     /// A round-trip probe; the robot answers with a pong.
     Ping(Ping),
+    /// Live video settings (an admin's token only).
+    Settings(crate::VideoSettings),
     /// Any other JSON value, untouched.
     Json(Value),
     /// Text that is not JSON, untouched.
@@ -248,6 +250,7 @@ impl Control {
                 }
                 Ok(Self::Key(key))
             }
+            "settings" => crate::VideoSettings::from_message(value).map(Self::Settings),
             "ping" => {
                 let ping: Ping = serde_json::from_value(value)
                     .map_err(|e| ProtocolError::malformed("ping", e))?;
@@ -273,6 +276,7 @@ impl Control {
             Self::Ping(p) => {
                 json!({"type": "ping", "id": ping_id::to_value(p.id), "t": p.t}).to_string()
             }
+            Self::Settings(s) => s.to_message().to_string(),
             Self::Json(v) => v.to_string(),
             Self::Text(t) => t.clone(),
         }
@@ -356,6 +360,11 @@ mod tests {
             pressed: true,
         }));
         round_trip(Control::Ping(Ping { id: 9, t: 1234.5 }));
+        round_trip(Control::Settings(crate::VideoSettings {
+            width: Some(1280),
+            height: Some(720),
+            ..crate::VideoSettings::default()
+        }));
         round_trip(Control::Json(json!({"hello": [1, 2, {"x": null}]})));
         round_trip(Control::Json(json!(42)));
         round_trip(Control::Text("plain words".into()));

@@ -8,6 +8,8 @@
 //! - [`control`]: messages from a driver to the robot ([`Control`]): drive state,
 //!   rtcbot.js keyboard and gamepad events, pings and any other JSON.
 //! - [`telemetry`]: messages from the robot to its peers ([`Telemetry`]).
+//! - [`settings`]: live video settings, asked for by an admin and announced by the
+//!   robot ([`VideoSettings`]).
 //! - [`stamp`]: the frame number and capture time painted into test-pattern frames,
 //!   so a receiver can read them back after decoding and measure latency.
 //!
@@ -18,12 +20,14 @@
 
 pub mod control;
 mod error;
+pub mod settings;
 pub mod signaling;
 pub mod stamp;
 pub mod telemetry;
 
 pub use control::{Control, DriveState, GamepadEvent, KeyEvent, KeyEventKind, Ping};
 pub use error::ProtocolError;
+pub use settings::VideoSettings;
 pub use signaling::{SdpType, SessionDescription};
 pub use stamp::Stamp;
 pub use telemetry::{MotorState, Pong, RobotStatus, StreamStats, Telemetry};

@@ -18,6 +18,8 @@ pub enum Telemetry {
     Stats(StreamStats),
     /// Who drives and what the motors do.
     Status(RobotStatus),
+    /// The video settings now in force, after an admin changed them.
+    Settings(crate::VideoSettings),
     /// The robot refused something this peer sent.
     Error {
         /// What was wrong, for a person.
@@ -137,6 +139,7 @@ impl Telemetry {
                     Typed::Error { message } => Self::Error { message },
                 })
             }
+            Some("settings") => crate::VideoSettings::from_message(value).map(Self::Settings),
             _ => Ok(Self::Json(value)),
         }
     }
@@ -150,6 +153,7 @@ impl Telemetry {
             Self::Error { message } => Typed::Error {
                 message: message.clone(),
             },
+            Self::Settings(s) => return s.to_message().to_string(),
             Self::Json(v) => return v.to_string(),
             Self::Text(t) => return t.clone(),
         };
@@ -195,6 +199,13 @@ mod tests {
             Telemetry::Error {
                 message: "nope".into(),
             },
+            Telemetry::Settings(crate::VideoSettings {
+                width: Some(320),
+                height: Some(240),
+                fps: Some(15),
+                bitrate_kbps: Some(500),
+                camera: Some("test-pattern".into()),
+            }),
             Telemetry::Json(json!({"battery": 11.9})),
             Telemetry::Text("hello".into()),
         ];

@@ -65,6 +65,12 @@ pub enum ControlRefused {
         /// How long the driver must be silent to lose the drive.
         silence: Duration,
     },
+    /// The peer connected with a token that may not change live settings.
+    #[error("you connected as a {role}: live settings need an admin's token")]
+    NotAdmin {
+        /// The peer's role.
+        role: Role,
+    },
     /// The peer connected with a token that may not drive.
     #[error("you connected as a {role}: drive controls need a driver's or admin's token")]
     NotAllowed {
@@ -203,6 +209,9 @@ impl ControlHub {
         control: Control,
     ) -> Result<(), ControlRefused> {
         let now = Instant::now();
+        if matches!(control, Control::Settings(_)) && !role.may_configure() {
+            return Err(ControlRefused::NotAdmin { role });
+        }
         if let Control::Drive(state) = &control {
             if !role.may_drive() {
                 return Err(ControlRefused::NotAllowed { role });
@@ -419,6 +428,19 @@ mod tests {
         assert_eq!(events.try_recv().unwrap().peer, 5);
         hub.publish_as(6, Role::Driver, drive(1.0, 1)).unwrap();
         assert_eq!(hub.driver(), Some(6));
+        // Live settings are an admin's.
+        let settings = Control::Settings(shared_protocol::VideoSettings {
+            fps: Some(15),
+            ..Default::default()
+        });
+        let refused = hub
+            .publish_as(6, Role::Driver, settings.clone())
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("need an admin's token"),
+            "{refused}"
+        );
+        hub.publish_as(7, Role::Admin, settings).unwrap();
     }
 
     #[tokio::test]

@@ -31,7 +31,7 @@ pub(super) async fn follow_viewers(robot: Weak<RobotInner>) {
                 driving: driver == Some(p.id()),
             })
             .collect();
-        let Some(target) = robot.config.video.rate_policy().target_kbps(&viewers) else {
+        let Some(target) = robot.live_video().rate_policy().target_kbps(&viewers) else {
             continue;
         };
         if applied == 0 || worth_changing(applied, target) {

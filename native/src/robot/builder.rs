@@ -83,6 +83,7 @@ impl RobotBuilder {
             }
             .into());
         }
+        let video_from_config = self.video.is_none();
         let pipeline = match self.video {
             None => open_pipeline(&config.video)?,
             Some(Video::Raw(source)) => encode(&config.video, source)?,
@@ -106,11 +107,15 @@ impl RobotBuilder {
         };
         let stream = VideoStream::start_pipeline(pipeline, config.frame_period());
         let drive_serial = serial.clone();
-        Ok(Robot::assemble(config, stream, serial, move |hub| {
-            match (drive_serial, mapping) {
+        Ok(Robot::assemble(
+            config,
+            video_from_config,
+            stream,
+            serial,
+            move |hub| match (drive_serial, mapping) {
                 (Some(serial), Some(mapping)) => Some(DriveController::start(hub, serial, mapping)),
                 _ => None,
-            }
-        }))
+            },
+        ))
     }
 }

@@ -25,6 +25,7 @@ pub mod builder;
 pub mod process;
 pub mod registry;
 mod reporters;
+pub mod settings;
 
 pub use builder::RobotBuilder;
 pub use process::ProcessStats;
@@ -86,6 +87,11 @@ pub struct Robot {
 
 struct RobotInner {
     config: Config,
+    /// `[video]` as in force now: the config's, until an admin changes it live.
+    live_video: Mutex<crate::video::config::VideoConfig>,
+    /// The video was opened from `[video]` (not handed in by the program), so live
+    /// settings can open it again.
+    video_from_config: bool,
     stream: VideoStream,
     hub: ControlHub,
     serial: Option<SerialConnection>,
@@ -123,6 +129,7 @@ impl Robot {
 
     fn assemble(
         config: Config,
+        video_from_config: bool,
         stream: VideoStream,
         serial: Option<SerialConnection>,
         drive: impl FnOnce(&ControlHub) -> Option<DriveController>,
@@ -147,6 +154,8 @@ impl Robot {
             }),
         });
         let inner = Arc::new(RobotInner {
+            live_video: Mutex::new(config.video.clone()),
+            video_from_config,
             config,
             stream,
             hub: hub.clone(),
@@ -161,6 +170,7 @@ impl Robot {
             tokio::spawn(hub.watch_silence()),
             tokio::spawn(reporters::stats(Arc::downgrade(&inner))),
             tokio::spawn(reporters::notices(Arc::downgrade(&inner))),
+            tokio::spawn(settings::apply_requests(Arc::downgrade(&inner))),
         ];
         if inner.config.video.congestion_control {
             tasks.push(tokio::spawn(bitrate::follow_viewers(Arc::downgrade(
@@ -330,6 +340,11 @@ impl Robot {
 }
 
 impl RobotInner {
+    /// `[video]` as in force now.
+    fn live_video(&self) -> crate::video::config::VideoConfig {
+        self.live_video.lock().expect("live video lock").clone()
+    }
+
     fn broadcast(&self, msg: &Telemetry) -> usize {
         let text: Arc<str> = msg.to_text().into();
         self.registry
