@@ -1,6 +1,9 @@
 //! The root component: wires the hooks together and exposes state for tests.
 
-use crate::components::{ConnectionBadge, Help, HelpButton, Joystick, TelemetryOverlay, VideoView};
+use crate::components::{
+    ConnectionBadge, Help, HelpButton, Joystick, Plots, RobotValues, SettingsPanel,
+    TelemetryOverlay, Tools, VideoView,
+};
 use crate::connection::ConnState;
 use crate::drive::Source;
 use crate::hooks::{use_connection, use_drive, use_frame_stamps, use_gamepad, use_keyboard_drive};
@@ -66,6 +69,23 @@ fn App() -> Html {
             mixer.set(Source::Joystick, forward, turn)
         })
     };
+    let toggle_settings = {
+        let dispatch = state.dispatcher();
+        Callback::from(move |()| dispatch.dispatch(Action::ToggleSettings))
+    };
+    let on_notice = {
+        let dispatch = state.dispatcher();
+        Callback::from(move |text: String| dispatch.dispatch(Action::Notice(text)))
+    };
+    let on_apply = {
+        let connection = Rc::clone(&connection);
+        let dispatch = state.dispatcher();
+        Callback::from(move |settings: shared_protocol::VideoSettings| {
+            if !connection.send(&crate::wire::settings(&settings)) {
+                dispatch.dispatch(Action::Notice("not connected: settings not sent".into()));
+            }
+        })
+    };
     let on_retry = {
         let connection = Rc::clone(&connection);
         Callback::from(move |()| connection.reconnect_now())
@@ -101,15 +121,26 @@ fn App() -> Html {
             data-resolution={format!("{}x{}", s.video.width, s.video.height)}
             data-drive={format!("{},{},{}", number(d.forward), number(d.turn), d.seq)}
             data-gamepad={if s.gamepad { "1" } else { "0" }}>
-            <VideoView stream={s.stream.clone()} video_ref={video_ref}
+            <VideoView stream={s.stream.clone()} video_ref={video_ref.clone()}
                 has_frames={s.frames > 0 && s.conn == ConnState::Live} waiting={waiting} />
             <header class="hud-top">
                 <div class="brand">{ "rtcbot" }</div>
                 <ConnectionBadge conn={s.conn.clone()} {on_retry} />
+                <Tools video_ref={video_ref.clone()} stream={s.stream.clone()}
+                    settings_open={s.settings_open} on_settings={toggle_settings.clone()}
+                    on_error={on_notice} />
                 <HelpButton open={s.help} on_toggle={toggle_help.clone()} />
             </header>
             <Help open={s.help} on_toggle={toggle_help} />
-            <TelemetryOverlay state={state.clone()} />
+            if s.settings_open {
+                <SettingsPanel current={s.current_settings()} {on_apply}
+                    on_close={toggle_settings} />
+            }
+            <aside class="side">
+                <TelemetryOverlay state={state.clone()} />
+                <Plots history={s.history.clone()} />
+                <RobotValues values={s.values.clone()} />
+            </aside>
             if let Some(notice) = &s.notice {
                 <div class={classes!("toast", notice.error.then_some("error"))} role="alert">
                     { notice.text.clone() }

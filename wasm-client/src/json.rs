@@ -113,6 +113,20 @@ pub trait Parsed: Sized {
     fn as_string(&self) -> Option<String>;
     /// The value written back as compact JSON text.
     fn to_text(&self) -> Option<String>;
+    /// An object's fields in order (none for anything else).
+    fn entries(&self) -> Vec<(String, Self)>;
+}
+
+/// A value as a person reads it: a string as it is, a number as JavaScript writes it,
+/// anything else as compact JSON.
+pub fn display<V: Parsed>(value: &V) -> String {
+    if let Some(text) = value.as_string() {
+        return text;
+    }
+    match value.as_f64() {
+        Some(n) if n.is_finite() => number(n),
+        _ => value.to_text().unwrap_or_default(),
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -153,6 +167,23 @@ impl Parsed for wasm_bindgen::JsValue {
     fn to_text(&self) -> Option<String> {
         js_sys::JSON::stringify(self).ok().map(String::from)
     }
+
+    fn entries(&self) -> Vec<(String, Self)> {
+        use wasm_bindgen::JsCast;
+        if !wasm_bindgen::JsValue::is_object(self) || js_sys::Array::is_array(self) {
+            return Vec::new();
+        }
+        let Some(object) = self.dyn_ref::<js_sys::Object>() else {
+            return Vec::new();
+        };
+        js_sys::Object::entries(object)
+            .iter()
+            .filter_map(|pair| {
+                let pair: js_sys::Array = pair.dyn_into().ok()?;
+                Some((pair.get(0).as_string()?, pair.get(1)))
+            })
+            .collect()
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -187,6 +218,12 @@ impl Parsed for serde_json::Value {
 
     fn to_text(&self) -> Option<String> {
         Some(self.to_string())
+    }
+
+    fn entries(&self) -> Vec<(String, Self)> {
+        self.as_object()
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
     }
 }
 

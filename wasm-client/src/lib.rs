@@ -61,6 +61,7 @@
 #[cfg(target_arch = "wasm32")]
 pub mod connection;
 pub mod drive;
+pub mod history;
 pub mod json;
 pub mod latency;
 pub mod session;

@@ -1,8 +1,9 @@
 //! Everything the page shows, changed only through [`Action`]s.
 
 use crate::connection::{ConnState, Event, VideoStats};
-use crate::wire::RobotMessage;
-use shared_protocol::{DriveState, RobotStatus, StreamStats};
+use crate::history::History;
+use crate::wire::{named_values, RobotMessage};
+use shared_protocol::{DriveState, RobotStatus, StreamStats, VideoSettings};
 use std::rc::Rc;
 use web_sys::MediaStream;
 use yew::Reducible;
@@ -51,7 +52,18 @@ pub struct AppState {
     pub gamepad: bool,
     /// The help panel is open.
     pub help: bool,
+    /// The settings panel is open.
+    pub settings_open: bool,
+    /// The video settings the robot last announced.
+    pub settings: Option<VideoSettings>,
+    /// The robot's own readings, by name, in the order they first came.
+    pub values: Vec<(String, String)>,
+    /// The last minute of latency, round trip and bitrate.
+    pub history: History,
 }
+
+/// The most distinct readings kept (the oldest names give way).
+pub const MAX_VALUES: usize = 24;
 
 impl Default for AppState {
     fn default() -> Self {
@@ -71,6 +83,10 @@ impl Default for AppState {
             drive: DriveState::STOP,
             gamepad: false,
             help: false,
+            settings_open: false,
+            settings: None,
+            values: Vec::new(),
+            history: History::default(),
         }
     }
 }
@@ -99,6 +115,10 @@ pub enum Action {
     CloseHelp,
     /// Forget the notice.
     ClearNotice,
+    /// Show or hide the settings panel.
+    ToggleSettings,
+    /// A message of the page's own for the notice (a failed snapshot...).
+    Notice(String),
 }
 
 impl Reducible for AppState {
@@ -122,6 +142,8 @@ impl Reducible for AppState {
             Action::ToggleHelp => next.help = !next.help,
             Action::CloseHelp => next.help = false,
             Action::ClearNotice => next.notice = None,
+            Action::ToggleSettings => next.settings_open = !next.settings_open,
+            Action::Notice(text) => next.show(text, true),
         }
         if next == *self {
             self
@@ -152,7 +174,15 @@ impl AppState {
                 self.rtt_ms = Some(rtt_ms);
                 self.clock_offset_ms = Some(clock_offset_ms);
             }
-            Event::Video(video) => self.video = video,
+            Event::Video(video) => {
+                let live = self.conn == ConnState::Live && video.width > 0;
+                self.history.push(
+                    self.latency_ms.filter(|_| live),
+                    self.rtt_ms,
+                    live.then_some(video.kbps),
+                );
+                self.video = video;
+            }
             Event::Message(text) => self.telemetry(&text),
         }
     }
@@ -163,8 +193,46 @@ impl AppState {
             Ok(RobotMessage::Status(status)) => self.status = Some(status),
             Ok(RobotMessage::Pong(_)) => {}
             Ok(RobotMessage::Error(message)) => self.show(message, true),
-            Ok(RobotMessage::Other(text)) => self.show(text, false),
+            Ok(RobotMessage::Settings(settings)) => {
+                self.show("the robot's video settings changed".into(), false);
+                self.settings = Some(settings);
+            }
+            Ok(RobotMessage::Other(text)) => match named_values(&text) {
+                Some(values) => self.merge_values(values),
+                None => self.show(text, false),
+            },
             Err(err) => self.show(format!("unreadable message from the robot: {err}"), true),
+        }
+    }
+
+    /// The latest value of each reading, new names after the known ones.
+    fn merge_values(&mut self, values: Vec<(String, String)>) {
+        for (name, value) in values {
+            match self.values.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = value,
+                None => {
+                    if self.values.len() == MAX_VALUES {
+                        self.values.remove(0);
+                    }
+                    self.values.push((name, value));
+                }
+            }
+        }
+    }
+
+    /// The settings in force as far as the page knows: the robot's last word, else
+    /// what its stats say.
+    pub fn current_settings(&self) -> VideoSettings {
+        if let Some(s) = &self.settings {
+            return s.clone();
+        }
+        let stats = self.robot_stats.as_ref();
+        VideoSettings {
+            width: stats.map(|s| s.width),
+            height: stats.map(|s| s.height),
+            fps: None,
+            bitrate_kbps: stats.and_then(|s| s.target_kbps),
+            camera: None,
         }
     }
 

@@ -17,7 +17,7 @@ use crate::json::{self, Field, Parsed, Value};
 use shared_protocol::signaling::MAX_DESCRIPTION_BYTES;
 use shared_protocol::{
     DriveState, MotorState, Ping, Pong, ProtocolError, RobotStatus, SdpType, SessionDescription,
-    StreamStats, MAX_MESSAGE_BYTES,
+    StreamStats, VideoSettings, MAX_MESSAGE_BYTES,
 };
 
 /// The largest integer a JavaScript number holds exactly, 2^53 - 1.
@@ -75,6 +75,45 @@ pub fn ping(ping: &Ping) -> String {
     ])
 }
 
+/// The text of a settings request, `{"bitrate_kbps":..,"camera":..,"fps":..,
+/// "height":..,"type":"settings","width":..}` with the fields that are set.
+pub fn settings(s: &VideoSettings) -> String {
+    let num = |v: Option<u32>| v.map(|v| Field::Num(f64::from(v)));
+    let fields = [
+        ("bitrate_kbps", num(s.bitrate_kbps)),
+        ("camera", s.camera.as_deref().map(Field::Str)),
+        ("fps", num(s.fps)),
+        ("height", num(s.height)),
+        ("type", Some(Field::Str("settings"))),
+        ("width", num(s.width)),
+    ];
+    let set: Vec<_> = fields
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| (*k, v)))
+        .collect();
+    json::object(&set)
+}
+
+/// The robot's own readings in a message: the fields of a JSON object without a
+/// `type` (an Arduino's struct, a program's `{"battery": 11.9}`), each as a person
+/// reads it; `None` for anything else.
+pub fn named_values(text: &str) -> Option<Vec<(String, String)>> {
+    let value = Value::parse(text)?;
+    if value.field("type").is_some() {
+        return None;
+    }
+    let entries = value.entries();
+    if entries.is_empty() {
+        return None;
+    }
+    Some(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k, json::display(&v)))
+            .collect(),
+    )
+}
+
 /// One message from the robot, as the client reads it (shared-protocol's
 /// [`Telemetry`](shared_protocol::Telemetry) without serde_json's `Value`).
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +126,8 @@ pub enum RobotMessage {
     Status(RobotStatus),
     /// The robot refused something this page sent.
     Error(String),
+    /// The video settings in force (after an admin changed them).
+    Settings(VideoSettings),
     /// Any other message, JSON (written compactly) or plain text, for a person to read.
     Other(String),
 }
@@ -115,6 +156,7 @@ impl RobotMessage {
             Some("stats") => Self::stats(&fields("stats")),
             Some("status") => Self::status(&fields("status")),
             Some("error") => fields("error").string("message").map(Self::Error),
+            Some("settings") => Self::settings(&fields("settings")),
             _ => Ok(Self::Other(
                 value.to_text().unwrap_or_else(|| text.to_owned()),
             )),
@@ -146,6 +188,16 @@ impl RobotMessage {
             packets_lost: f.optional("packets_lost", Fields::count)?,
             nacks: f.optional("nacks", Fields::count)?,
             rtt_ms: f.optional("rtt_ms", Fields::number)?,
+        }))
+    }
+
+    fn settings(f: &Fields<Value>) -> Result<Self, String> {
+        Ok(Self::Settings(VideoSettings {
+            width: f.optional("width", Fields::count)?,
+            height: f.optional("height", Fields::count)?,
+            fps: f.optional("fps", Fields::count)?,
+            bitrate_kbps: f.optional("bitrate_kbps", Fields::count)?,
+            camera: f.optional("camera", Fields::string)?,
         }))
     }
 

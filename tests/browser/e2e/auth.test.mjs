@@ -82,6 +82,13 @@ describe('HTTPS and tokens', () => {
     await drive(1);
     await page.keyboard.up('w');
     await drive(0);
+    // A driver's token may not change the video: the robot says so on the page.
+    await page.click('#settings-button');
+    await page.selectOption('#settings-size', '320x240');
+    await page.click('#settings-apply');
+    await eventually('the refusal on the page', async () =>
+      /need an admin's token/.test((await page.locator('.toast').textContent().catch(() => '')) ?? ''));
+    await page.click('#settings-button');
     // The next visit, without ?token=, uses the kept token.
     await page.goto(`${base}/`);
     await eventually('the page to be live again with the kept token', async () => (await attr(page, 'conn')) === 'live');

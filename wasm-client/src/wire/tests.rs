@@ -15,7 +15,7 @@
 
 use super::*;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use shared_protocol::{Control, Telemetry};
+use shared_protocol::{Control, Telemetry, VideoSettings};
 use std::fmt;
 
 /// A JSON value with object fields in text order and numbers as f64.
@@ -289,6 +289,22 @@ fn reads_the_telemetry_shared_protocol_writes() {
             Telemetry::Text("plain words".into()),
             RobotMessage::Other("plain words".into()),
         ),
+        (
+            Telemetry::Settings(VideoSettings {
+                width: Some(320),
+                height: Some(240),
+                fps: Some(30),
+                bitrate_kbps: Some(1000),
+                camera: Some("test-pattern".into()),
+            }),
+            RobotMessage::Settings(VideoSettings {
+                width: Some(320),
+                height: Some(240),
+                fps: Some(30),
+                bitrate_kbps: Some(1000),
+                camera: Some("test-pattern".into()),
+            }),
+        ),
     ];
     for status in statuses() {
         cases.push((
@@ -375,4 +391,56 @@ fn reads_the_descriptions_shared_protocol_writes_and_refuses_what_it_refuses() {
         );
         assert!(super::description(text).is_err(), "wire.rs reads {text}");
     }
+}
+
+#[test]
+fn a_settings_request_is_shared_protocols_text() {
+    let requests = [
+        VideoSettings::default(),
+        VideoSettings {
+            width: Some(1280),
+            height: Some(720),
+            ..VideoSettings::default()
+        },
+        VideoSettings {
+            width: Some(320),
+            height: Some(240),
+            fps: Some(15),
+            bitrate_kbps: Some(400),
+            camera: Some("/dev/video0".into()),
+        },
+    ];
+    for request in requests {
+        let ours = settings(&request);
+        assert_eq!(
+            ours,
+            shared_protocol::Control::Settings(request.clone()).to_text()
+        );
+        assert_eq!(
+            shared_protocol::Control::parse(&ours).unwrap(),
+            shared_protocol::Control::Settings(request)
+        );
+    }
+}
+
+#[test]
+fn a_robot_object_reads_as_named_values() {
+    // In the browser the fields come in the robot's order; serde_json sorts them.
+    let mut values =
+        named_values(r#"{"battery":11.9,"state":"docked","bumper":false,"cells":[3.9,4]}"#)
+            .unwrap();
+    values.sort();
+    assert_eq!(
+        values,
+        vec![
+            ("battery".to_owned(), "11.9".to_owned()),
+            ("bumper".into(), "false".into()),
+            ("cells".into(), "[3.9,4]".into()),
+            ("state".into(), "docked".into()),
+        ]
+    );
+    assert_eq!(named_values(r#"{"type":"custom","x":1}"#), None);
+    assert_eq!(named_values("[1,2]"), None);
+    assert_eq!(named_values("{}"), None);
+    assert_eq!(named_values("plain words"), None);
 }

@@ -1,0 +1,95 @@
+//! The settings panel: the video's size, frame rate and bitrate, sent to the robot as
+//! `{"type":"settings",...}`. Only an admin's token may change them; anyone else is
+//! told so by the robot (the page's notice shows it).
+
+use shared_protocol::VideoSettings;
+use web_sys::{HtmlInputElement, HtmlSelectElement};
+use yew::prelude::*;
+
+/// The sizes offered.
+pub const SIZES: [(u32, u32); 4] = [(320, 240), (640, 480), (1280, 720), (1920, 1080)];
+/// The frame rates offered.
+pub const RATES: [u32; 4] = [10, 15, 25, 30];
+
+/// Props of [`SettingsPanel`].
+#[derive(Properties, PartialEq)]
+pub struct SettingsPanelProps {
+    /// What is in force now, as far as the page knows.
+    pub current: VideoSettings,
+    /// Sends a request.
+    pub on_apply: Callback<VideoSettings>,
+    /// Closes the panel.
+    pub on_close: Callback<()>,
+}
+
+/// Size, rate and bitrate, applied together.
+#[component]
+pub fn SettingsPanel(props: &SettingsPanelProps) -> Html {
+    let size_ref = use_node_ref();
+    let fps_ref = use_node_ref();
+    let kbps_ref = use_node_ref();
+    let current = &props.current;
+    let size_now = (current.width.unwrap_or(0), current.height.unwrap_or(0));
+    let onsubmit = {
+        let (size_ref, fps_ref, kbps_ref) = (size_ref.clone(), fps_ref.clone(), kbps_ref.clone());
+        let on_apply = props.on_apply.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let size = size_ref.cast::<HtmlSelectElement>().and_then(|s| {
+                let value = s.value();
+                let (w, h) = value.split_once('x')?;
+                Some((w.parse().ok()?, h.parse().ok()?))
+            });
+            let fps = fps_ref
+                .cast::<HtmlSelectElement>()
+                .and_then(|s| s.value().parse().ok());
+            let kbps = kbps_ref
+                .cast::<HtmlInputElement>()
+                .and_then(|i| i.value().parse().ok());
+            on_apply.emit(VideoSettings {
+                width: size.map(|(w, _)| w),
+                height: size.map(|(_, h)| h),
+                fps,
+                bitrate_kbps: kbps,
+                camera: None,
+            });
+        })
+    };
+    let close = {
+        let on_close = props.on_close.clone();
+        Callback::from(move |_: MouseEvent| on_close.emit(()))
+    };
+    html! {
+        <form id="settings" class="panel settings" {onsubmit}
+            onclick={|e: MouseEvent| e.stop_propagation()}>
+            <h2>{ "Video" }</h2>
+            <label>{ "Size" }
+                <select id="settings-size" ref={size_ref}>
+                    { for SIZES.iter().map(|(w, h)| html! {
+                        <option value={format!("{w}x{h}")} selected={(*w, *h) == size_now}>
+                            { format!("{w} × {h}") }
+                        </option>
+                    }) }
+                </select>
+            </label>
+            <label>{ "Frame rate" }
+                <select id="settings-fps" ref={fps_ref}>
+                    { for RATES.iter().map(|r| html! {
+                        <option value={r.to_string()} selected={Some(*r) == current.fps}>
+                            { format!("{r} fps") }
+                        </option>
+                    }) }
+                </select>
+            </label>
+            <label>{ "Bitrate, kbit/s" }
+                <input id="settings-kbps" ref={kbps_ref} type="number" min="100" max="20000" step="50"
+                    value={current.bitrate_kbps.map(|b| b.to_string()).unwrap_or_default()} />
+            </label>
+            <p class="muted">{ "Needs an admin's token. Viewers stay connected; the picture restarts from a keyframe." }</p>
+            <div class="row">
+                <button id="settings-apply" class="chip primary" type="submit">{ "Apply" }</button>
+                <button class="chip" type="button" onclick={close}>{ "Close" }</button>
+            </div>
+        </form>
+    }
+}
