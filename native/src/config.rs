@@ -48,8 +48,9 @@
 //! driver = ["a-long-random-driver-token"]
 //! viewer = ["a-long-random-viewer-token"]
 //!
+//! # HTTPS (the library's default: off; the binary's: on, --no-tls).
 //! [tls]
-//! enabled = true          # HTTPS with a certificate generated once (or cert/key)
+//! enabled = true          # a certificate generated once and kept (or cert/key)
 //! ```
 
 pub use crate::auth::AuthConfig;
@@ -91,8 +92,10 @@ pub struct Config {
     /// Tokens and roles; `None` (the library's default) lets anyone in as admin.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
-    /// HTTPS (off by default).
-    pub tls: TlsConfig,
+    /// HTTPS; `None` (the library's default) serves plain HTTP. The binary reads a
+    /// missing `[tls]` as on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
     /// Where the robot keeps what it generates once (the driver token, the TLS
     /// certificate); default [`auth::store::default_state_dir`](crate::auth::store::default_state_dir).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,7 +114,7 @@ impl Default for Config {
             serial: None,
             drive: None,
             auth: None,
-            tls: TlsConfig::default(),
+            tls: None,
             state_dir: None,
         }
     }
@@ -197,7 +200,9 @@ impl Config {
         if let Some(auth) = &self.auth {
             auth.validate().map_err(invalid)?;
         }
-        self.tls.validate().map_err(invalid)?;
+        if let Some(tls) = &self.tls {
+            tls.validate().map_err(invalid)?;
+        }
         for origin in &self.cors_origins {
             if origin != "*" && origin.parse::<axum::http::HeaderValue>().is_err() {
                 return Err(invalid((
@@ -223,6 +228,11 @@ impl Config {
         self.state_dir
             .clone()
             .unwrap_or_else(crate::auth::store::default_state_dir)
+    }
+
+    /// HTTPS in force: `None` for plain HTTP.
+    pub fn tls(&self) -> Option<&TlsConfig> {
+        self.tls.as_ref().filter(|t| t.enabled)
     }
 
     /// The auth in force: `None` when anyone may connect.

@@ -192,7 +192,10 @@ fn options() -> ClientOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_printed_url_drives_and_nothing_else_gets_in() {
-    let robot = Robot::start("auth", &["--auth-token", &format!("viewer:{VIEWER}")]);
+    let robot = Robot::start(
+        "auth",
+        &["--no-tls", "--auth-token", &format!("viewer:{VIEWER}")],
+    );
     // The block: a URL for this machine with the generated token, which is kept.
     let url = robot.local_url();
     assert!(url.starts_with("http://localhost:"), "{url}");
@@ -267,7 +270,7 @@ async fn the_printed_url_drives_and_nothing_else_gets_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rapid_connects_from_one_address_get_429_while_another_gets_in() {
-    let robot = Robot::start("quota", &[]);
+    let robot = Robot::start("quota", &["--no-tls"]);
     let token = robot.token();
     let port = robot
         .local_url()
@@ -317,7 +320,8 @@ async fn rapid_connects_from_one_address_get_429_while_another_gets_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_serves_the_kept_certificate_and_plain_http_redirects() {
-    let robot = Robot::start("tls", &["--tls"]);
+    // HTTPS is the binary's default.
+    let robot = Robot::start("tls", &[]);
     let url = robot.local_url();
     assert!(url.starts_with("https://localhost:"), "{url}");
     let https = robot.fact("HTTPS").to_owned();
@@ -399,6 +403,7 @@ async fn an_admin_changes_the_resolution_and_the_viewer_sees_it_without_reconnec
     let robot = Robot::start(
         "settings",
         &[
+            "--no-tls",
             "--auth-token",
             &format!("admin:{ADMIN}"),
             "--auth-token",

@@ -19,7 +19,9 @@ pub struct RobotProcess {
 }
 
 impl RobotProcess {
-    /// Starts the robot with `extra` flags and waits until it listens.
+    /// Starts the robot with `extra` flags and waits until it listens: open, on
+    /// plain HTTP and quiet (`--no-auth --no-tls --quiet`), since the benchmarks
+    /// measure the robot, not its gate.
     pub fn start(extra: &[&str]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?
             .parent()
@@ -32,6 +34,9 @@ impl RobotProcess {
                 "--ice-udp",
                 "127.0.0.1:0",
                 "--print-addr",
+                "--no-auth",
+                "--no-tls",
+                "--quiet",
             ])
             .args(extra)
             .env("RUST_LOG", "warn,rtc_ice=error,rtc=error")

@@ -63,12 +63,11 @@ async fn run() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (addresses, local) = first_run::lan_addresses(addr);
-    let tls = match config.tls.enabled {
-        true => Some(
-            tls::identity(&config.tls, &config.state_dir(), &addresses)
-                .context("setting up HTTPS")?,
-        ),
-        false => None,
+    let tls = match config.tls() {
+        Some(tls) => {
+            Some(tls::identity(tls, &config.state_dir(), &addresses).context("setting up HTTPS")?)
+        }
+        None => None,
     };
     let robot = Robot::start(config.clone()).context("starting the robot")?;
     if args.print_addr {
@@ -161,7 +160,7 @@ fn facts(
             id.cert_path.display(),
             id.spki_sha256
         ),
-        None => "off (--tls serves HTTPS, which phones need for the microphone)".into(),
+        None => "off (--no-tls): phones give a plain-HTTP page no microphone or camera".into(),
     };
     vec![
         (
@@ -271,10 +270,14 @@ struct RobotArgs {
     /// Print no start-up block (the URLs, the QR code, what streams).
     #[arg(long, short)]
     quiet: bool,
-    /// Serve HTTPS (`[tls]`), with a self-signed certificate generated once and kept
-    /// in the state folder unless `[tls]` names one; plain HTTP redirects to it.
+    /// Serve HTTPS (the default; `[tls]`), with a self-signed certificate generated
+    /// once and kept in the state folder unless `[tls]` names one; plain HTTP on the
+    /// same port redirects to it.
     #[arg(long)]
     tls: bool,
+    /// Serve plain HTTP only (`[tls] enabled = false`).
+    #[arg(long, conflicts_with = "tls")]
+    no_tls: bool,
     /// A token and its role, ROLE:TOKEN, role viewer, driver or admin (repeatable;
     /// adds to `[auth]`). Without any driver token one is generated and kept.
     #[arg(long, value_parser = rtcbot::auth::tokens::parse_flag)]
@@ -327,8 +330,16 @@ fn config_from(args: &RobotArgs) -> Result<Config, ConfigError> {
     if let Some(dir) = &args.state_dir {
         config.state_dir = Some(dir.clone());
     }
+    // HTTPS by default too: a phone's browser withholds the microphone and camera
+    // from a plain-HTTP page on the LAN.
+    let tls = config
+        .tls
+        .get_or_insert_with(rtcbot::config::TlsConfig::default);
     if args.tls {
-        config.tls.enabled = true;
+        tls.enabled = true;
+    }
+    if args.no_tls {
+        tls.enabled = false;
     }
     // The binary is protected by default: no `[auth]` means a generated driver token.
     let auth = config.auth.get_or_insert_with(AuthConfig::default);
@@ -439,5 +450,45 @@ mod tests {
         let args = RobotArgs::parse_from(["robot", "--deadman-ms", "5"]);
         let err = config_from(&args).unwrap_err().to_string();
         assert!(err.contains("control.deadman_ms"), "{err}");
+    }
+
+    #[test]
+    fn the_binary_is_protected_by_default_and_flags_open_it() {
+        let c = config_from(&RobotArgs::parse_from(["robot"])).unwrap();
+        assert!(c.tls().is_some(), "HTTPS by default");
+        assert!(c.auth().is_some(), "a token by default");
+        let c = config_from(&RobotArgs::parse_from(["robot", "--no-tls", "--no-auth"])).unwrap();
+        assert!(c.tls().is_none() && c.auth().is_none());
+        let dir = std::env::temp_dir().join(format!("rtcbot-config-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("robot.toml");
+        std::fs::write(&file, "[tls]\nenabled = false\n[auth]\nenabled = false\n").unwrap();
+        let c = config_from(&RobotArgs::parse_from([
+            "robot",
+            "--config",
+            file.to_str().unwrap(),
+        ]))
+        .unwrap();
+        assert!(
+            c.tls().is_none() && c.auth().is_none(),
+            "the file turns both off"
+        );
+        let c = config_from(&RobotArgs::parse_from([
+            "robot",
+            "--auth-token",
+            "viewer:a-viewer-token-0123456789",
+        ]))
+        .unwrap();
+        assert_eq!(c.auth().unwrap().viewer, ["a-viewer-token-0123456789"]);
+        for clash in [
+            ["robot", "--tls", "--no-tls"],
+            ["robot", "--no-auth", "--auth-token=driver:abcdefghijklmnop"],
+        ] {
+            assert!(RobotArgs::try_parse_from(clash).is_err(), "{clash:?}");
+        }
+        let err = RobotArgs::try_parse_from(["robot", "--auth-token", "pilot:abcdefghijklmnopq"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown role"), "{err}");
     }
 }

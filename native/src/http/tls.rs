@@ -29,7 +29,8 @@ pub const MAX_HANDSHAKES: usize = 64;
 /// The longest a client may take to send its first byte and finish the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `[tls]`: HTTPS on the robot's port.
+/// `[tls]`: HTTPS on the robot's port. The binary serves it unless `enabled = false`
+/// or `--no-tls`.
 ///
 /// ```toml
 /// [tls]
@@ -37,7 +38,7 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// # cert = "/etc/rtcbot/cert.pem"   # both, or neither (then a self-signed one is
 /// # key = "/etc/rtcbot/key.pem"     # generated once in the state folder and kept)
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
     /// Serve HTTPS (and redirect plain HTTP to it).
@@ -46,6 +47,16 @@ pub struct TlsConfig {
     pub cert: Option<PathBuf>,
     /// Its PEM private key.
     pub key: Option<PathBuf>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cert: None,
+            key: None,
+        }
+    }
 }
 
 impl TlsConfig {

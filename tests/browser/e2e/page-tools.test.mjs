@@ -27,7 +27,7 @@ describe('page tools', () => {
     state = mkdtempSync(join(tmpdir(), 'rtcbot-tools-'));
     robot = await startRobot({
       labBench: false,
-      args: ['--quiet', '--state-dir', state, '--auth-token', `admin:${ADMIN}`, '--width', '640', '--height', '480'],
+      args: ['--quiet', '--no-tls', '--state-dir', state, '--auth-token', `admin:${ADMIN}`, '--width', '640', '--height', '480'],
     });
     browser = await launchBrowser();
   });

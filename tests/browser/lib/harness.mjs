@@ -33,10 +33,11 @@ export function skipOrFail(t, why) {
 }
 
 /**
- * The flags that keep a test robot open and quiet: these tests are about other
- * things than tokens (tests/browser/e2e/auth.test.mjs starts robots with auth on).
+ * The flags that keep a test robot open, on plain HTTP and quiet: these tests are
+ * about other things than tokens and certificates (auth.test.mjs starts robots with
+ * auth and HTTPS on).
  */
-const LAB_BENCH = ['--no-auth', '--quiet'];
+const LAB_BENCH = ['--no-auth', '--no-tls', '--quiet'];
 
 /**
  * The robot binary, serving the built bundle, on 127.0.0.1 (port 0 = free port).
