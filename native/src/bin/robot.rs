@@ -212,7 +212,8 @@ struct RobotArgs {
     /// Folder with the built browser bundle.
     #[arg(long)]
     www: Option<PathBuf>,
-    /// Video source: auto, test-pattern, /dev/videoN or file:PATH (.y4m or .h264).
+    /// Video source: auto, test-pattern, test-pattern:noisy (camera-like noise),
+    /// /dev/videoN or file:PATH (.y4m or .h264).
     #[arg(long)]
     camera: Option<Camera>,
     /// Video width in pixels.

@@ -28,6 +28,10 @@ pub enum PipelineError {
     Hardware(#[source] M2mError),
 }
 
+/// The noise of `test-pattern:noisy`, in luma levels: what the benchmarks and the
+/// congestion-control tests use as a camera-like load.
+pub const NOISE: u8 = 6;
+
 /// The pipeline for `[video]`'s `camera`: a camera (H.264 passed through, else encoded), a
 /// file, or the test pattern.
 pub fn open_pipeline(v: &VideoConfig) -> Result<Pipeline, PipelineError> {
@@ -42,6 +46,10 @@ pub fn open_pipeline(v: &VideoConfig) -> Result<Pipeline, PipelineError> {
             };
         }
         Camera::TestPattern => Vec::new(),
+        Camera::NoisyTestPattern => {
+            let noisy = TestPattern::new(v.width, v.height)?.with_noise(NOISE);
+            return encode(v, Box::new(noisy));
+        }
         Camera::File(path) => {
             let ext = path
                 .extension()

@@ -86,6 +86,10 @@ pub enum Camera {
     Auto,
     /// The built-in test pattern.
     TestPattern,
+    /// The test pattern with sensor-like noise in every frame (`test-pattern:noisy`):
+    /// it costs the encoder what a real camera does, for trying bitrate and
+    /// congestion control without one.
+    NoisyTestPattern,
     /// A V4L2 device such as `/dev/video0`.
     Device(PathBuf),
     /// A `.y4m` or `.h264` file, looped.
@@ -99,6 +103,7 @@ impl std::str::FromStr for Camera {
         match s {
             "auto" => Ok(Self::Auto),
             "test-pattern" => Ok(Self::TestPattern),
+            "test-pattern:noisy" => Ok(Self::NoisyTestPattern),
             _ => {
                 if let Some(path) = s.strip_prefix("file:") {
                     if path.is_empty() {
@@ -109,7 +114,8 @@ impl std::str::FromStr for Camera {
                     Ok(Self::Device(s.into()))
                 } else {
                     Err(format!(
-                        "camera {s:?} must be auto, test-pattern, /dev/videoN or file:PATH"
+                        "camera {s:?} must be auto, test-pattern, test-pattern:noisy, /dev/videoN \
+                         or file:PATH"
                     ))
                 }
             }
@@ -122,6 +128,7 @@ impl std::fmt::Display for Camera {
         match self {
             Self::Auto => f.write_str("auto"),
             Self::TestPattern => f.write_str("test-pattern"),
+            Self::NoisyTestPattern => f.write_str("test-pattern:noisy"),
             Self::Device(p) => write!(f, "{}", p.display()),
             Self::File(p) => write!(f, "file:{}", p.display()),
         }
@@ -162,5 +169,14 @@ mod tests {
             .unwrap_err()
             .contains("must be auto"));
         assert!("file:".parse::<Camera>().is_err());
+        for spec in [
+            "test-pattern",
+            "test-pattern:noisy",
+            "auto",
+            "/dev/video0",
+            "file:x.y4m",
+        ] {
+            assert_eq!(spec.parse::<Camera>().unwrap().to_string(), spec);
+        }
     }
 }
