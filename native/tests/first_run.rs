@@ -428,6 +428,22 @@ async fn an_admin_changes_the_resolution_and_the_viewer_sees_it_without_reconnec
     let mut decoder = openh264::decoder::Decoder::new().unwrap();
     decoded_size(&mut video, &mut decoder, (640, 480)).await;
 
+    // Each peer is told the settings in force and the cameras when it connects.
+    let told = until(&mut admin, "the settings at connection", |t| match t {
+        Telemetry::Settings(s) => Some(s),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (told.width, told.height, told.fps),
+        (Some(640), Some(480), Some(30))
+    );
+    let cameras = told.cameras.unwrap_or_default();
+    assert!(
+        cameras.iter().any(|c| c == "test-pattern:noisy"),
+        "{cameras:?}"
+    );
+
     // A driver may not; a bad size is refused with the setting named.
     let mut driver = RobotClient::connect(
         connect.split('?').next().unwrap(),
@@ -465,8 +481,8 @@ async fn an_admin_changes_the_resolution_and_the_viewer_sees_it_without_reconnec
     // The admin's change: every peer hears the settings in force, and the same
     // connection's decoded pictures change size.
     admin.send(&smaller).await.unwrap();
-    let applied = until(&mut driver, "the settings in force", |t| match t {
-        Telemetry::Settings(s) => Some(s),
+    let applied = until(&mut driver, "the new settings in force", |t| match t {
+        Telemetry::Settings(s) if s.width == Some(320) => Some(s),
         _ => None,
     })
     .await;
@@ -478,6 +494,33 @@ async fn an_admin_changes_the_resolution_and_the_viewer_sees_it_without_reconnec
     })
     .await;
     assert_eq!(stats.height, 240);
+
+    // Another camera, live: the noisy test pattern, at the size in force.
+    let noisy = Control::Settings(rtcbot::protocol::VideoSettings {
+        camera: Some("test-pattern:noisy".into()),
+        ..Default::default()
+    });
+    admin.send(&noisy).await.unwrap();
+    let applied = until(&mut driver, "the camera in force", |t| match t {
+        Telemetry::Settings(s) if s.camera.as_deref() == Some("test-pattern:noisy") => Some(s),
+        _ => None,
+    })
+    .await;
+    assert_eq!(applied.width, Some(320));
+    decoded_size(&mut video, &mut decoder, (320, 240)).await;
+    // A camera that does not open: refused, and the one in force goes on.
+    let missing = Control::Settings(rtcbot::protocol::VideoSettings {
+        camera: Some("/dev/video-none".into()),
+        ..Default::default()
+    });
+    admin.send(&missing).await.unwrap();
+    let refused = until(&mut admin, "the missing camera's refusal", |t| match t {
+        Telemetry::Error { message } => Some(message),
+        _ => None,
+    })
+    .await;
+    assert!(refused.contains("kept the ones before"), "{refused}");
+    decoded_size(&mut video, &mut decoder, (320, 240)).await;
     admin.close().await;
     driver.close().await;
 }

@@ -9,6 +9,8 @@ use serde_json::Value;
 
 /// The longest camera name accepted (`/dev/video0`, `test-pattern`, `file:PATH`).
 pub const MAX_CAMERA_LEN: usize = 256;
+/// The most cameras a settings message lists.
+pub const MAX_CAMERAS: usize = 32;
 
 /// Video settings; in a request, the fields left out keep their value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +32,10 @@ pub struct VideoSettings {
     /// `file:PATH`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub camera: Option<String>,
+    /// In the robot's announcement: the cameras it can switch to (ignored in a
+    /// request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cameras: Option<Vec<String>>,
 }
 
 impl VideoSettings {
@@ -40,13 +46,25 @@ impl VideoSettings {
         }
         let settings: Self = serde_json::from_value(value)
             .map_err(|e| ProtocolError::malformed("settings message", e))?;
-        if let Some(camera) = &settings.camera {
-            if camera.len() > MAX_CAMERA_LEN {
-                return Err(ProtocolError::malformed(
-                    "settings message",
-                    format!("camera is longer than {MAX_CAMERA_LEN} bytes"),
-                ));
-            }
+        let mut names = settings
+            .camera
+            .iter()
+            .chain(settings.cameras.iter().flatten());
+        if names.any(|c| c.len() > MAX_CAMERA_LEN) {
+            return Err(ProtocolError::malformed(
+                "settings message",
+                format!("a camera name is longer than {MAX_CAMERA_LEN} bytes"),
+            ));
+        }
+        if settings
+            .cameras
+            .as_ref()
+            .is_some_and(|c| c.len() > MAX_CAMERAS)
+        {
+            return Err(ProtocolError::malformed(
+                "settings message",
+                format!("more than {MAX_CAMERAS} cameras"),
+            ));
         }
         Ok(settings)
     }
@@ -98,6 +116,14 @@ mod tests {
             (
                 json!({"type": "settings", "camera": "x".repeat(300)}),
                 "longer than 256",
+            ),
+            (
+                json!({"type": "settings", "cameras": ["x".repeat(300)]}),
+                "longer than 256",
+            ),
+            (
+                json!({"type": "settings", "cameras": vec!["auto"; 33]}),
+                "more than 32 cameras",
             ),
         ] {
             let err = VideoSettings::from_message(bad.clone())

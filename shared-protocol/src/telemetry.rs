@@ -205,6 +205,7 @@ mod tests {
                 fps: Some(15),
                 bitrate_kbps: Some(500),
                 camera: Some("test-pattern".into()),
+                cameras: None,
             }),
             Telemetry::Json(json!({"battery": 11.9})),
             Telemetry::Text("hello".into()),

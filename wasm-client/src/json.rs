@@ -115,6 +115,8 @@ pub trait Parsed: Sized {
     fn to_text(&self) -> Option<String>;
     /// An object's fields in order (none for anything else).
     fn entries(&self) -> Vec<(String, Self)>;
+    /// An array's items (`None` for anything else).
+    fn items(&self) -> Option<Vec<Self>>;
 }
 
 /// A value as a person reads it: a string as it is, a number as JavaScript writes it,
@@ -184,6 +186,10 @@ impl Parsed for wasm_bindgen::JsValue {
             })
             .collect()
     }
+
+    fn items(&self) -> Option<Vec<Self>> {
+        js_sys::Array::is_array(self).then(|| js_sys::Array::from(self).iter().collect())
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -224,6 +230,10 @@ impl Parsed for serde_json::Value {
         self.as_object()
             .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default()
+    }
+
+    fn items(&self) -> Option<Vec<Self>> {
+        self.as_array().cloned()
     }
 }
 

@@ -194,8 +194,19 @@ impl AppState {
             Ok(RobotMessage::Pong(_)) => {}
             Ok(RobotMessage::Error(message)) => self.show(message, true),
             Ok(RobotMessage::Settings(settings)) => {
-                self.show("the robot's video settings changed".into(), false);
-                self.settings = Some(settings);
+                // Told once on connecting; a notice only when an admin changed them.
+                let before = self.settings.replace(settings.clone());
+                if before.is_some_and(|b| b != settings) {
+                    self.show(
+                        format!(
+                            "video now {}×{} at {} fps",
+                            settings.width.unwrap_or(0),
+                            settings.height.unwrap_or(0),
+                            settings.fps.unwrap_or(0)
+                        ),
+                        false,
+                    );
+                }
             }
             Ok(RobotMessage::Other(text)) => match named_values(&text) {
                 Some(values) => self.merge_values(values),
@@ -233,6 +244,7 @@ impl AppState {
             fps: None,
             bitrate_kbps: stats.and_then(|s| s.target_kbps),
             camera: None,
+            cameras: None,
         }
     }
 

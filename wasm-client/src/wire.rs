@@ -198,6 +198,7 @@ impl RobotMessage {
             fps: f.optional("fps", Fields::count)?,
             bitrate_kbps: f.optional("bitrate_kbps", Fields::count)?,
             camera: f.optional("camera", Fields::string)?,
+            cameras: f.optional("cameras", Fields::strings)?,
         }))
     }
 
@@ -334,6 +335,14 @@ impl<'a, V: Parsed> Fields<'a, V> {
         self.get(key)
             .and_then(|v| v.as_string())
             .ok_or_else(|| self.wrong(key, "a string"))
+    }
+
+    /// An array of strings.
+    fn strings(&self, key: &str) -> Result<Vec<String>, String> {
+        self.get(key)
+            .and_then(|v| v.items())
+            .and_then(|items| items.iter().map(Parsed::as_string).collect())
+            .ok_or_else(|| self.wrong(key, "an array of strings"))
     }
 
     /// `None` when the field is missing or `null`, else what `read` makes of it.

@@ -152,6 +152,9 @@ impl Robot {
                     registry.remove(id, reason);
                 }
             }),
+            settings: Arc::new(Mutex::new(
+                video_from_config.then(|| settings::announce(&config.video)),
+            )),
         });
         let inner = Arc::new(RobotInner {
             live_video: Mutex::new(config.video.clone()),

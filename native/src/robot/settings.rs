@@ -48,6 +48,31 @@ pub fn in_force(v: &VideoConfig) -> VideoSettings {
         fps: Some(v.fps),
         bitrate_kbps: Some(v.bitrate_kbps),
         camera: Some(v.camera.to_string()),
+        cameras: None,
+    }
+}
+
+/// The cameras an admin may switch to: the built-in ones and every V4L2 capture
+/// device found now.
+pub fn cameras() -> Vec<String> {
+    let mut names: Vec<String> = ["auto", "test-pattern", "test-pattern:noisy"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    names.extend(
+        crate::video::source::v4l2::list_cameras()
+            .into_iter()
+            .map(|c| c.path.display().to_string()),
+    );
+    names.truncate(shared_protocol::settings::MAX_CAMERAS);
+    names
+}
+
+/// What a peer is told: the settings in force and the cameras.
+pub fn announce(v: &VideoConfig) -> VideoSettings {
+    VideoSettings {
+        cameras: Some(cameras()),
+        ..in_force(v)
     }
 }
 
@@ -120,8 +145,9 @@ async fn apply(robot: &RobotInner, request: &VideoSettings) -> Result<(), String
         next.bitrate_kbps,
         next.camera
     );
-    let settings = in_force(&next);
+    let settings = announce(&next);
     *robot.live_video.lock().expect("live video lock") = next;
+    *robot.peer_context.settings.lock().expect("settings lock") = Some(settings.clone());
     robot.broadcast(&Telemetry::Settings(settings));
     Ok(())
 }

@@ -146,6 +146,10 @@ pub struct PeerContext {
     pub congestion: Option<(u32, u32, u32)>,
     /// Called when the peer is gone, with why; may be called more than once.
     pub on_gone: OnGone,
+    /// The video settings in force and the cameras to switch to, told to each peer
+    /// when its channel opens (the robot updates it); `None` when the robot's
+    /// program handed it its video (no live settings).
+    pub settings: Arc<Mutex<Option<shared_protocol::VideoSettings>>>,
 }
 
 /// How the video path to one viewer is doing: the robot's estimate of what it
@@ -767,6 +771,11 @@ async fn serve_channel(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
                 match outbox {
                     Some(outbox) => {
                         let _ = shared.outbox.try_send(status.to_text().into());
+                        let settings = shared.ctx.settings.lock().expect("settings lock").clone();
+                        if let Some(settings) = settings {
+                            let settings = Telemetry::Settings(settings);
+                            let _ = shared.outbox.try_send(settings.to_text().into());
+                        }
                         // Video that failed before the channel opened is explained now.
                         if let (true, Some(StreamEnd::Failed(why))) =
                             (shared.wants_video, shared.ctx.stream.ended())

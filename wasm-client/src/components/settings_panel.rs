@@ -28,10 +28,13 @@ pub fn SettingsPanel(props: &SettingsPanelProps) -> Html {
     let size_ref = use_node_ref();
     let fps_ref = use_node_ref();
     let kbps_ref = use_node_ref();
+    let camera_ref = use_node_ref();
     let current = &props.current;
     let size_now = (current.width.unwrap_or(0), current.height.unwrap_or(0));
     let onsubmit = {
         let (size_ref, fps_ref, kbps_ref) = (size_ref.clone(), fps_ref.clone(), kbps_ref.clone());
+        let camera_ref = camera_ref.clone();
+        let camera_now = props.current.camera.clone();
         let on_apply = props.on_apply.clone();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
@@ -46,12 +49,18 @@ pub fn SettingsPanel(props: &SettingsPanelProps) -> Html {
             let kbps = kbps_ref
                 .cast::<HtmlInputElement>()
                 .and_then(|i| i.value().parse().ok());
+            // The camera only when it changed: the same one need not reopen.
+            let camera = camera_ref
+                .cast::<HtmlSelectElement>()
+                .map(|s| s.value())
+                .filter(|c| !c.is_empty() && Some(c) != camera_now.as_ref());
             on_apply.emit(VideoSettings {
                 width: size.map(|(w, _)| w),
                 height: size.map(|(_, h)| h),
                 fps,
                 bitrate_kbps: kbps,
-                camera: None,
+                camera,
+                cameras: None,
             });
         })
     };
@@ -81,6 +90,17 @@ pub fn SettingsPanel(props: &SettingsPanelProps) -> Html {
                     }) }
                 </select>
             </label>
+            if let Some(cameras) = current.cameras.as_ref().filter(|c| !c.is_empty()) {
+                <label>{ "Camera" }
+                    <select id="settings-camera" ref={camera_ref}>
+                        { for cameras.iter().map(|c| html! {
+                            <option value={c.clone()} selected={Some(c) == current.camera.as_ref()}>
+                                { c.clone() }
+                            </option>
+                        }) }
+                    </select>
+                </label>
+            }
             <label>{ "Bitrate, kbit/s" }
                 <input id="settings-kbps" ref={kbps_ref} type="number" min="100" max="20000" step="50"
                     value={current.bitrate_kbps.map(|b| b.to_string()).unwrap_or_default()} />

@@ -296,6 +296,7 @@ fn reads_the_telemetry_shared_protocol_writes() {
                 fps: Some(30),
                 bitrate_kbps: Some(1000),
                 camera: Some("test-pattern".into()),
+                cameras: Some(vec!["auto".into(), "/dev/video0".into()]),
             }),
             RobotMessage::Settings(VideoSettings {
                 width: Some(320),
@@ -303,6 +304,7 @@ fn reads_the_telemetry_shared_protocol_writes() {
                 fps: Some(30),
                 bitrate_kbps: Some(1000),
                 camera: Some("test-pattern".into()),
+                cameras: Some(vec!["auto".into(), "/dev/video0".into()]),
             }),
         ),
     ];
@@ -344,6 +346,8 @@ fn refuses_the_telemetry_shared_protocol_refuses() {
         r#"{"type":"stats","viewers":4294967296,"frames_encoded":1,"fps":1,"bitrate_kbps":1,"width":1,"height":1,"encoder":"e"}"#,
         r#"{"type":"status","driver":true,"motors":"flying"}"#,
         r#"{"type":"status","motors":"running"}"#,
+        r#"{"type":"settings","cameras":"auto"}"#,
+        r#"{"type":"settings","cameras":[1]}"#,
         r#"{"type":"status","driver":"yes","motors":"running"}"#,
         r#"{"type":"status","driver":true,"you_drive":1,"motors":"running"}"#,
         r#"{"type":"status","driver":true,"motors":"running","reason":5}"#,
@@ -408,6 +412,7 @@ fn a_settings_request_is_shared_protocols_text() {
             fps: Some(15),
             bitrate_kbps: Some(400),
             camera: Some("/dev/video0".into()),
+            cameras: None,
         },
     ];
     for request in requests {
