@@ -342,15 +342,7 @@ mod tests {
             ),
         ];
         // What a user sees: the error and its causes, as the binary prints them.
-        let full = |err: ConfigError| {
-            let mut text = err.to_string();
-            let mut cause = std::error::Error::source(&err);
-            while let Some(c) = cause {
-                text = format!("{text}: {c}");
-                cause = c.source();
-            }
-            text
-        };
+        let full = |err: ConfigError| crate::error::chain(&err);
         for (text, expected) in cases {
             let err = full(Config::from_toml(text).unwrap_err());
             assert!(

@@ -2,6 +2,17 @@
 
 use thiserror::Error;
 
+/// `err` and each of its causes on one line, `a: b: c`, as the binary prints them.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
+}
+
 /// Anything the library can fail with. Each variant wraps one module's error, so
 /// `std::error::Error::source` walks down to the cause (an I/O error, the kernel's
 /// answer, the WebRTC stack's error); print it with `{:#}` through `anyhow`, or walk

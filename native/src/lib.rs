@@ -52,7 +52,7 @@ pub mod video;
 
 pub use self::rtc::{ClientOptions, RobotClient};
 pub use config::Config;
-pub use error::Error;
+pub use error::{chain as error_chain, Error};
 pub use http::{router, serve, serve_app, shutdown_signal};
 pub use robot::{Messages, PeerInfo, Robot, RobotBuilder};
 pub use shared_protocol as protocol;

@@ -154,17 +154,7 @@ async fn apply(robot: &RobotInner, request: &VideoSettings) -> Result<(), String
 
 /// Opens `[video]` as `v` says, on the stream's thread.
 fn opener(v: VideoConfig) -> PipelineOpener {
-    Box::new(move || {
-        open_pipeline(&v).map_err(|err| {
-            let mut text = err.to_string();
-            let mut cause = std::error::Error::source(&err);
-            while let Some(c) = cause {
-                text = format!("{text}: {c}");
-                cause = c.source();
-            }
-            text
-        })
-    })
+    Box::new(move || open_pipeline(&v).map_err(|err| crate::error::chain(&err)))
 }
 
 #[cfg(test)]

@@ -75,6 +75,9 @@ pub struct ClientOptions {
     /// For an `https://` robot with a self-signed certificate: its PEM certificate
     /// (the robot's `tls/cert.pem`), trusted for this connection only.
     pub robot_certificate: Option<Vec<u8>>,
+    /// The local address the signaling request leaves from (a machine with several;
+    /// the tests use 127.0.0.2 to be another client); `None`: the system's choice.
+    pub http_local_address: Option<std::net::IpAddr>,
 }
 
 impl Default for ClientOptions {
@@ -86,6 +89,7 @@ impl Default for ClientOptions {
             ice_tick: Some(Duration::from_millis(10)),
             token: None,
             robot_certificate: None,
+            http_local_address: None,
         }
     }
 }
@@ -368,7 +372,7 @@ pub async fn post_offer_with(
     offer: &SessionDescription,
     options: &ClientOptions,
 ) -> Result<SessionDescription, ClientError> {
-    let mut client = reqwest::Client::builder();
+    let mut client = reqwest::Client::builder().local_address(options.http_local_address);
     if let Some(pem) = &options.robot_certificate {
         let cert = reqwest::Certificate::from_pem(pem)
             .map_err(|e| ClientError::Signaling(format!("the robot certificate: {e}")))?;

@@ -7,25 +7,16 @@
 // (RTCBOT_E2E_NETNS=1), whose firewall it may change; elsewhere it skips (fails under CI).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { build } from 'esbuild';
 import {
-  eventually, installPackage, launchBrowser, robotDrive, skipOrFail, startRobot, startRobotServing,
+  eventually, freeUdpPort, installPackage, launchBrowser, robotDrive, skipOrFail, startRobot, startRobotServing,
 } from '../lib/harness.mjs';
 
 const SECONDS = Number(process.env.RTCBOT_LOSSY_SECS ?? 60);
 const IN_NAMESPACE = process.env.RTCBOT_E2E_NETNS === '1';
-
-async function freeUdpPort() {
-  const socket = createSocket('udp4');
-  await new Promise((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise((resolve) => socket.close(resolve));
-  return port;
-}
 
 const nft = (...args) => execFileSync('nft', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 

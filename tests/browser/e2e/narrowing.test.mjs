@@ -10,11 +10,12 @@
 // elsewhere it skips (fails under CI).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { ARTIFACTS, eventually, launchBrowser, skipOrFail, startRobot } from '../lib/harness.mjs';
+import {
+  ARTIFACTS, eventually, freeUdpPort, launchBrowser, skipOrFail, startRobot,
+} from '../lib/harness.mjs';
 
 const IN_NAMESPACE = process.env.RTCBOT_E2E_NETNS === '1';
 const PHASES = [
@@ -24,14 +25,6 @@ const PHASES = [
 ];
 
 const tc = (...args) => execFileSync('tc', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-
-async function freeUdpPort() {
-  const socket = createSocket('udp4');
-  await new Promise((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise((resolve) => socket.close(resolve));
-  return port;
-}
 
 /** The robot's UDP (source port `port`) through a tbf at `kbit`; the rest unshaped. */
 function shape(port, kbit) {

@@ -1,6 +1,7 @@
 // Shared set-up for the browser end-to-end tests: the real robot binary on a free
 // loopback port, and Debian's Chromium driven by playwright-core.
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,6 +98,15 @@ export async function launchBrowser({ autoplayFlag = true, args = [] } = {}) {
       ...args,
     ],
   });
+}
+
+/** A UDP port free on 127.0.0.1 now (for a robot's `--ice-udp`). */
+export async function freeUdpPort() {
+  const socket = createSocket('udp4');
+  await new Promise((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise((resolve) => socket.close(resolve));
+  return port;
 }
 
 /** Polls `check` (async, returns a truthy value when done) until WAIT_MS, then fails with `what`. */

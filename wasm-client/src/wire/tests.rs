@@ -290,22 +290,8 @@ fn reads_the_telemetry_shared_protocol_writes() {
             RobotMessage::Other("plain words".into()),
         ),
         (
-            Telemetry::Settings(VideoSettings {
-                width: Some(320),
-                height: Some(240),
-                fps: Some(30),
-                bitrate_kbps: Some(1000),
-                camera: Some("test-pattern".into()),
-                cameras: Some(vec!["auto".into(), "/dev/video0".into()]),
-            }),
-            RobotMessage::Settings(VideoSettings {
-                width: Some(320),
-                height: Some(240),
-                fps: Some(30),
-                bitrate_kbps: Some(1000),
-                camera: Some("test-pattern".into()),
-                cameras: Some(vec!["auto".into(), "/dev/video0".into()]),
-            }),
+            Telemetry::Settings(announced()),
+            RobotMessage::Settings(announced()),
         ),
     ];
     for status in statuses() {
@@ -448,4 +434,16 @@ fn a_robot_object_reads_as_named_values() {
     assert_eq!(named_values("[1,2]"), None);
     assert_eq!(named_values("{}"), None);
     assert_eq!(named_values("plain words"), None);
+}
+
+/// Settings as the robot announces them, every field set.
+fn announced() -> VideoSettings {
+    VideoSettings {
+        width: Some(320),
+        height: Some(240),
+        fps: Some(30),
+        bitrate_kbps: Some(1000),
+        camera: Some("test-pattern".into()),
+        cameras: Some(vec!["auto".into(), "/dev/video0".into()]),
+    }
 }
