@@ -94,14 +94,23 @@ pub fn settings(s: &VideoSettings) -> String {
     json::object(&set)
 }
 
-/// The robot's own readings in a message: the fields of a JSON object without a
-/// `type` (an Arduino's struct, a program's `{"battery": 11.9}`), each as a person
-/// reads it; `None` for anything else.
+/// The robot's own readings in a message, each as a person reads it: the fields of
+/// a JSON object without a `type` (a program's `{"battery": 11.9}`), the struct an
+/// Arduino sent (`{"type":"serial","message":{...}}`), or the serial link's state
+/// (`serial`: `connected`...); `None` for anything else (a serial error among them,
+/// which is a notice).
 pub fn named_values(text: &str) -> Option<Vec<(String, String)>> {
     let value = Value::parse(text)?;
-    if value.field("type").is_some() {
-        return None;
-    }
+    let value = match value.field("type").and_then(|t| t.as_string()).as_deref() {
+        None if value.field("type").is_none() => value,
+        Some("serial") => {
+            if let Some(state) = value.field("state").and_then(|s| s.as_string()) {
+                return Some(vec![("serial".to_owned(), state)]);
+            }
+            value.field("message").filter(|m| !m.entries().is_empty())?
+        }
+        _ => return None,
+    };
     let entries = value.entries();
     if entries.is_empty() {
         return None;

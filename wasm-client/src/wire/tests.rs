@@ -431,6 +431,25 @@ fn a_robot_object_reads_as_named_values() {
         ]
     );
     assert_eq!(named_values(r#"{"type":"custom","x":1}"#), None);
+    // An Arduino's struct and the serial link's state, from the robot's reporter.
+    let mut arduino =
+        named_values(r#"{"type":"serial","message":{"bumper":1,"battery_mv":11822}}"#).unwrap();
+    arduino.sort();
+    assert_eq!(
+        arduino,
+        vec![
+            ("battery_mv".to_owned(), "11822".to_owned()),
+            ("bumper".into(), "1".into())
+        ]
+    );
+    assert_eq!(
+        named_values(r#"{"type":"serial","state":"connected"}"#),
+        Some(vec![("serial".into(), "connected".into())])
+    );
+    assert_eq!(
+        named_values(r#"{"type":"serial","error":"skipped 3 bytes"}"#),
+        None
+    );
     assert_eq!(named_values("[1,2]"), None);
     assert_eq!(named_values("{}"), None);
     assert_eq!(named_values("plain words"), None);
