@@ -24,7 +24,8 @@ use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
-/// Handshakes (and plain-HTTP redirects) in progress at once; more connections wait.
+/// Handshakes and plain-HTTP redirects in progress at once; more connections wait
+/// to be accepted.
 pub const MAX_HANDSHAKES: usize = 64;
 /// The longest a client may take to send its first byte and finish the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -299,7 +300,7 @@ async fn accept_loop(listener: TcpListener, server: Arc<rustls::ServerConfig>, t
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, first_byte(&stream)).await {
                 Ok(Ok(22)) => {}
                 Ok(Ok(_)) => {
-                    drop(_slot);
+                    // Holding its slot: plain connections are bounded with the rest.
                     redirect(stream, local).await;
                     return;
                 }
@@ -354,7 +355,8 @@ async fn redirect(stream: TcpStream, local: Option<SocketAddr>) {
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HANDSHAKE_TIMEOUT)
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT * 3, connection).await;
+    // A redirect needs one request: the connection gets the handshake's time.
+    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, connection).await;
 }
 
 /// Where a plain request for `path` to `host` goes: `https://host/path`; without a
