@@ -55,7 +55,6 @@
 
 pub use crate::auth::AuthConfig;
 pub use crate::control::{ControlConfig, DriveConfig};
-pub use crate::http::tls::TlsConfig;
 pub use crate::rtc::config::{IceServer, WebRtcConfig};
 pub use crate::serial::SerialConfig;
 pub use crate::video::config::{EncoderChoice, VideoConfig};
@@ -116,6 +115,47 @@ impl Default for Config {
             auth: None,
             tls: None,
             state_dir: None,
+        }
+    }
+}
+
+/// `[tls]`: HTTPS on the robot's port. The binary serves it unless `enabled = false`
+/// or `--no-tls`.
+///
+/// ```toml
+/// [tls]
+/// enabled = true
+/// # cert = "/etc/rtcbot/cert.pem"   # both, or neither (then a self-signed one is
+/// # key = "/etc/rtcbot/key.pem"     # generated once in the state folder and kept)
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Serve HTTPS (and redirect plain HTTP to it).
+    pub enabled: bool,
+    /// A PEM certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// Its PEM private key.
+    pub key: Option<PathBuf>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cert: None,
+            key: None,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Checks that `cert` and `key` come together.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        match (&self.cert, &self.key) {
+            (Some(_), None) => Err(("tls.key", "a certificate needs its key".into())),
+            (None, Some(_)) => Err(("tls.cert", "a key needs its certificate".into())),
+            _ => Ok(()),
         }
     }
 }

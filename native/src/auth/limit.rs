@@ -12,6 +12,23 @@ use std::time::Duration;
 /// Addresses tracked before the limiter forgets the idle ones.
 pub const MAX_TRACKED: usize = 10_000;
 
+/// What one client is known by for the per-client limits (connecting peers in
+/// [`crate::robot::registry`], `/connect` calls here): its IPv4 address, or the
+/// /64 network of an IPv6 one (one host usually holds a whole /64, so counting its
+/// addresses one by one would let it take every connecting place).
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 /// Limits `/connect` calls per client address.
 #[derive(Clone)]
 pub struct ConnectLimiter {
@@ -41,7 +58,7 @@ impl ConnectLimiter {
         if self.limiter.len() >= MAX_TRACKED {
             self.limiter.retain_recent();
         }
-        let client = crate::robot::registry::client_key(client);
+        let client = client_key(client);
         self.limiter.check_key(&client).map_err(|not_until| {
             not_until.wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),

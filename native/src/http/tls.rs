@@ -13,9 +13,9 @@
 //! `--ignore-certificate-errors-spki-list` takes.
 
 use crate::auth::store::{ensure_dir, write_private, StoreError};
+pub use crate::config::TlsConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,47 +29,6 @@ use tokio::sync::{mpsc, Semaphore};
 pub const MAX_HANDSHAKES: usize = 64;
 /// The longest a client may take to send its first byte and finish the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `[tls]`: HTTPS on the robot's port. The binary serves it unless `enabled = false`
-/// or `--no-tls`.
-///
-/// ```toml
-/// [tls]
-/// enabled = true
-/// # cert = "/etc/rtcbot/cert.pem"   # both, or neither (then a self-signed one is
-/// # key = "/etc/rtcbot/key.pem"     # generated once in the state folder and kept)
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TlsConfig {
-    /// Serve HTTPS (and redirect plain HTTP to it).
-    pub enabled: bool,
-    /// A PEM certificate chain, leaf first.
-    pub cert: Option<PathBuf>,
-    /// Its PEM private key.
-    pub key: Option<PathBuf>,
-}
-
-impl Default for TlsConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            cert: None,
-            key: None,
-        }
-    }
-}
-
-impl TlsConfig {
-    /// Checks that `cert` and `key` come together.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        match (&self.cert, &self.key) {
-            (Some(_), None) => Err(("tls.key", "a certificate needs its key".into())),
-            (None, Some(_)) => Err(("tls.cert", "a key needs its certificate".into())),
-            _ => Ok(()),
-        }
-    }
-}
 
 /// Why HTTPS could not be set up.
 #[derive(Debug, Error)]

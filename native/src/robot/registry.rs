@@ -43,22 +43,7 @@ pub struct PeerInfo {
     pub link: Option<LinkStats>,
 }
 
-/// What one client is known by for the per-client limits (connecting peers here,
-/// `/connect` calls in [`crate::auth::limit`]): its IPv4 address, or the
-/// /64 network of an IPv6 one (one host usually holds a whole /64, so counting its
-/// addresses one by one would let it take every connecting place).
-pub fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
-}
+pub use crate::auth::limit::client_key;
 
 /// A registered peer and the address its offer came from (`None`: not known, e.g.
 /// [`crate::Robot::connect`] called by a robot program).
