@@ -36,6 +36,10 @@ pub enum Control {
     Ping(Ping),
     /// Live video settings (an admin's token only).
     Settings(crate::VideoSettings),
+    /// A renegotiation offer (or an answer to the robot's) during the session: media
+    /// turned on or off without reconnecting (see
+    /// [`SessionDescription::to_message`](crate::SessionDescription::to_message)).
+    Negotiate(crate::SessionDescription),
     /// Any other JSON value, untouched.
     Json(Value),
     /// Text that is not JSON, untouched.
@@ -209,7 +213,7 @@ pub mod ping_id {
 impl Control {
     /// Parses one data-channel text message; see the module docs for the rules.
     pub fn parse(text: &str) -> Result<Self, ProtocolError> {
-        check_len(text, MAX_MESSAGE_BYTES)?;
+        check_len(text, crate::signaling::MAX_DESCRIPTION_BYTES)?;
         let value = match serde_json::from_str::<Value>(text) {
             Ok(value) => value,
             Err(err) => {
@@ -230,7 +234,14 @@ impl Control {
                 "the \"type\" field must be a string",
             ));
         };
+        // Only session descriptions may be longer than a message.
+        if kind != crate::signaling::NEGOTIATE_TYPE {
+            check_len(text, MAX_MESSAGE_BYTES)?;
+        }
         match kind {
+            crate::signaling::NEGOTIATE_TYPE => {
+                crate::SessionDescription::from_message(value).map(Self::Negotiate)
+            }
             "drive" => {
                 let s: DriveState = serde_json::from_value(value)
                     .map_err(|e| ProtocolError::malformed("drive message", e))?;
@@ -277,6 +288,7 @@ impl Control {
                 json!({"type": "ping", "id": ping_id::to_value(p.id), "t": p.t}).to_string()
             }
             Self::Settings(s) => s.to_message().to_string(),
+            Self::Negotiate(d) => d.to_message().to_string(),
             Self::Json(v) => v.to_string(),
             Self::Text(t) => t.clone(),
         }
@@ -591,5 +603,36 @@ mod tests {
             Control::Text("plain words".into())
         );
         assert_eq!(Control::Text("plain words".into()).to_text(), "plain words");
+    }
+
+    #[test]
+    fn a_renegotiation_offer_may_be_longer_than_a_message() {
+        let sdp = format!(
+            "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=x:{}\r\n",
+            "y".repeat(20_000)
+        );
+        let offer = crate::SessionDescription::offer(sdp);
+        let text = Control::Negotiate(offer.clone()).to_text();
+        assert!(text.len() > MAX_MESSAGE_BYTES);
+        assert_eq!(Control::parse(&text).unwrap(), Control::Negotiate(offer));
+        // Any other message of that length is still refused.
+        let long = format!(
+            r#"{{"type":"drive","forward":0,"turn":0,"pad":"{}"}}"#,
+            "y".repeat(20_000)
+        );
+        assert!(matches!(
+            Control::parse(&long),
+            Err(ProtocolError::TooLarge { .. })
+        ));
+        let bad = [
+            r#"{"type":"negotiate"}"#,
+            r#"{"type":"negotiate","description":{"type":"offer","sdp":""}}"#,
+            r#"{"type":"negotiate","description":{"type":"rollback","sdp":"v=0"}}"#,
+            r#"{"type":"negotiate","description":{"type":"offer","sdp":"v=0\r\n"}}"#,
+        ];
+        for text in bad {
+            let err = Control::parse(text).unwrap_err().to_string();
+            assert!(!err.is_empty(), "{text} refused");
+        }
     }
 }

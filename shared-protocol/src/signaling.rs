@@ -30,6 +30,9 @@ pub struct SessionDescription {
     pub sdp: String,
 }
 
+/// The `type` of a renegotiation message on the data channel, both ways.
+pub const NEGOTIATE_TYPE: &str = "negotiate";
+
 impl SessionDescription {
     /// An offer carrying `sdp`.
     pub fn offer(sdp: impl Into<String>) -> Self {
@@ -55,6 +58,30 @@ impl SessionDescription {
         check_len(text, MAX_DESCRIPTION_BYTES)?;
         let desc: Self = serde_json::from_str(text)
             .map_err(|e| ProtocolError::malformed("session description", e))?;
+        desc.validate()?;
+        Ok(desc)
+    }
+
+    /// The data-channel message that carries this description during a session:
+    /// `{"type":"negotiate","description":{"type":"offer","sdp":"..."}}`. Turning media
+    /// on or off mid-session goes this way (the browser polite, the robot impolite, as
+    /// in the perfect-negotiation pattern); the first offer still goes by `POST
+    /// /connect`. Such messages may be up to [`MAX_DESCRIPTION_BYTES`] long.
+    pub fn to_message(&self) -> serde_json::Value {
+        serde_json::json!({"type": NEGOTIATE_TYPE, "description": self})
+    }
+
+    /// Reads the description out of a `negotiate` message (see
+    /// [`SessionDescription::to_message`]) and checks it.
+    pub fn from_message(value: serde_json::Value) -> Result<Self, ProtocolError> {
+        let Some(description) = value.get("description") else {
+            return Err(ProtocolError::malformed(
+                "negotiate message",
+                "the \"description\" field is missing",
+            ));
+        };
+        let desc: Self = serde_json::from_value(description.clone())
+            .map_err(|e| ProtocolError::malformed("negotiate message", e))?;
         desc.validate()?;
         Ok(desc)
     }

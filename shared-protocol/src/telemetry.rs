@@ -20,6 +20,9 @@ pub enum Telemetry {
     Status(RobotStatus),
     /// The video settings now in force, after an admin changed them.
     Settings(crate::VideoSettings),
+    /// The robot's answer to a renegotiation offer (or its own offer), on the data
+    /// channel (see [`crate::SessionDescription::to_message`]).
+    Negotiate(crate::SessionDescription),
     /// The robot refused something this peer sent.
     Error {
         /// What was wrong, for a person.
@@ -124,11 +127,20 @@ enum Typed {
 impl Telemetry {
     /// Parses one message received from a robot.
     pub fn parse(text: &str) -> Result<Self, ProtocolError> {
-        check_len(text, MAX_MESSAGE_BYTES)?;
+        check_len(text, crate::signaling::MAX_DESCRIPTION_BYTES)?;
         let Ok(value) = serde_json::from_str::<Value>(text) else {
+            check_len(text, MAX_MESSAGE_BYTES)?;
             return Ok(Self::Text(text.to_owned()));
         };
-        match value.get("type").and_then(Value::as_str) {
+        let kind = value.get("type").and_then(Value::as_str);
+        // Only session descriptions may be longer than a message.
+        if kind != Some(crate::signaling::NEGOTIATE_TYPE) {
+            check_len(text, MAX_MESSAGE_BYTES)?;
+        }
+        match kind {
+            Some(crate::signaling::NEGOTIATE_TYPE) => {
+                crate::SessionDescription::from_message(value).map(Self::Negotiate)
+            }
             Some("pong" | "stats" | "status" | "error") => {
                 let typed: Typed = serde_json::from_value(value)
                     .map_err(|e| ProtocolError::malformed("telemetry", e))?;
@@ -154,6 +166,7 @@ impl Telemetry {
                 message: message.clone(),
             },
             Self::Settings(s) => return s.to_message().to_string(),
+            Self::Negotiate(d) => return d.to_message().to_string(),
             Self::Json(v) => return v.to_string(),
             Self::Text(t) => return t.clone(),
         };
