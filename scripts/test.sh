@@ -7,7 +7,7 @@
 # Idempotent; quick when everything is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh nasm pkg-config libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 nftables chromium chromium-driver socat ffmpeg
+bash scripts/setup.sh nasm pkg-config libopus-dev libasound2-dev libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 nftables chromium chromium-driver socat ffmpeg
 bash scripts/build-web.sh
 # The VM with real kernel drivers (vivid camera, vicodec M2M encoder, sch_netem) that
 # tests/tests/v4l2_vm.rs and lossy.rs boot: qemu, busybox, Debian's kernel, two

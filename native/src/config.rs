@@ -25,6 +25,11 @@
 //! encoder = "auto"         # or "software" (openh264), "hardware" (V4L2 M2M)
 //! # encoder_device = "/dev/video11"   # the hardware encoder; default: the first found
 //!
+//! [audio]
+//! source = "auto"         # or "none", "tone", "alsa:hw:1,0", "file:sound.wav"
+//! speaker = "auto"        # or "none", "alsa:default", "file:heard.wav"
+//! play_from = "driver"    # or "everyone": whose microphone the speaker plays
+//!
 //! [webrtc]
 //! ice_udp = ["0.0.0.0:0", "127.0.0.1:0"]
 //! ice_servers = [{ urls = ["turn:turn.example.org:3478"], username = "robot", credential = "secret" }]
@@ -53,6 +58,7 @@
 //! enabled = true          # a certificate generated once and kept (or cert/key)
 //! ```
 
+pub use crate::audio::config::AudioConfig;
 pub use crate::auth::AuthConfig;
 pub use crate::control::{ControlConfig, DriveConfig};
 pub use crate::rtc::config::{IceServer, WebRtcConfig};
@@ -78,6 +84,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Video pipeline settings.
     pub video: VideoConfig,
+    /// Sound both ways.
+    pub audio: AudioConfig,
     /// WebRTC settings.
     pub webrtc: WebRtcConfig,
     /// The control hub: the dead-man stop.
@@ -108,6 +116,7 @@ impl Default for Config {
             www: PathBuf::from("www/dist"),
             cors_origins: Vec::new(),
             video: VideoConfig::default(),
+            audio: AudioConfig::default(),
             webrtc: WebRtcConfig::default(),
             control: ControlConfig::default(),
             serial: None,
@@ -227,6 +236,12 @@ impl Config {
         self.video.validate().map_err(invalid)?;
         self.webrtc.validate().map_err(invalid)?;
         self.control.validate().map_err(invalid)?;
+        self.audio
+            .validate()
+            .map_err(|reason| ConfigError::Invalid {
+                field: "audio",
+                reason,
+            })?;
         if let Some(serial) = &self.serial {
             serial.validate()?;
         }

@@ -29,6 +29,9 @@ pub enum Error {
     /// A video source failed.
     #[error(transparent)]
     Source(#[from] crate::video::SourceError),
+    /// A sound source or speaker could not be opened.
+    #[error(transparent)]
+    Audio(#[from] crate::audio::AudioError),
     /// The serial link failed.
     #[error(transparent)]
     Serial(#[from] crate::serial::SerialError),

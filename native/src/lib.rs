@@ -21,6 +21,9 @@
 //!   pattern, files, V4L2 cameras, yours) → [`video::encoder`] (openh264, the V4L2
 //!   memory-to-memory hardware encoder) → [`video::stream`] (one encode shared by
 //!   every viewer) → each peer's track;
+//! - [`audio`]: sound both ways. Sources (the test tone, WAV files, ALSA) → Opus,
+//!   once for every listener → each peer's audio track; each peer's microphone →
+//!   Opus decoding → the speaker (ALSA, a WAV file) and the program's subscribers;
 //! - [`rtc`]: WebRTC. The answering [`rtc::peer`] (one per `/connect`), the pure
 //!   [`rtc::session`] (what incoming messages mean), the offering [`rtc::client`];
 //! - [`control`]: data channel → protocol ([`protocol`], the `shared-protocol` crate) →
@@ -38,6 +41,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audio;
 pub mod auth;
 pub mod config;
 pub mod control;

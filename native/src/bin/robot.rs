@@ -172,10 +172,20 @@ fn facts(
             ),
         ),
         ("Encoder", encoder_fact(config, robot)),
-        ("Audio", "none".into()),
+        ("Audio", audio_fact(robot)),
         ("Auth", auth),
         ("HTTPS", https),
     ]
+}
+
+/// What the robot sends and where browsers' sound goes.
+fn audio_fact(robot: &Robot) -> String {
+    let out = match robot.audio() {
+        Some(audio) => format!("{} (Opus, once for every listener)", audio.source_name()),
+        None => "no source (--audio tone for a test tone)".into(),
+    };
+    let speaker = robot.incoming_audio().speaker().unwrap_or("none");
+    format!("{out}; browsers' microphones to {speaker}")
 }
 
 /// Logs every new drive state, as a stand-in for motors.
@@ -216,6 +226,17 @@ struct RobotArgs {
     /// /dev/videoN or file:PATH (.y4m or .h264).
     #[arg(long)]
     camera: Option<Camera>,
+    /// Sound the robot sends: auto (the first ALSA capture device, none without
+    /// one), none, tone (a 1 kHz test tone), alsa:DEVICE or file:PATH.wav.
+    #[arg(long)]
+    audio: Option<rtcbot::audio::AudioSourceSpec>,
+    /// Where browsers' sound plays: auto (the first ALSA playback device), none,
+    /// alsa:DEVICE or file:PATH.wav.
+    #[arg(long)]
+    speaker: Option<rtcbot::audio::AudioSinkSpec>,
+    /// Whose microphone plays: driver (the default) or everyone (mixed).
+    #[arg(long)]
+    play_audio_from: Option<rtcbot::audio::PlayFrom>,
     /// Video width in pixels.
     #[arg(long)]
     width: Option<u32>,
@@ -350,6 +371,13 @@ fn config_from(args: &RobotArgs) -> Result<Config, ConfigError> {
     for (role, token) in &args.auth_token {
         auth.tokens_mut(*role).push(token.clone());
     }
+    if let Some(source) = &args.audio {
+        config.audio.source = source.clone();
+    }
+    if let Some(speaker) = &args.speaker {
+        config.audio.speaker = speaker.clone();
+    }
+    config.audio.play_from = args.play_audio_from.unwrap_or(config.audio.play_from);
     let v = &mut config.video;
     if let Some(camera) = &args.camera {
         v.camera = camera.clone();

@@ -352,8 +352,49 @@ async fn health(State(robot): State<Robot>) -> Response {
             }))
         })
         .collect();
+    let audio = robot.audio().map(|a| a.counters()).unwrap_or_default();
+    let heard = robot.incoming_audio().counters();
+    let camera_in = robot.incoming_video().counters();
+    let peer_media: Vec<_> = robot
+        .peers()
+        .into_iter()
+        .map(|p| {
+            serde_json::json!({
+                "peer": p.id,
+                "renegotiations": p.media.renegotiations,
+                "audio_out": p.media.audio_out,
+                "audio_in": p.media.audio_in,
+                "video_in": p.media.video_in,
+            })
+        })
+        .collect();
     Json(serde_json::json!({
         "status": "ok",
+        "audio": {
+            "source": robot.audio().map(|a| a.source_name().to_owned()),
+            "ended": robot.audio().and_then(|a| a.ended()),
+            "encoders_started": audio.encoders_started,
+            "frames_encoded": audio.frames_encoded,
+            "listeners": audio.listeners,
+            "source_errors": audio.source_errors,
+            "received_packets": heard.received_packets,
+            "decoded_blocks": heard.decoded_blocks,
+            "decode_errors": heard.decode_errors,
+            "played_blocks": heard.played_blocks,
+            "dropped_blocks": heard.dropped_blocks,
+            "speaker": robot.incoming_audio().speaker(),
+        },
+        "browser_video": {
+            "units_received": camera_in.units_received,
+            "frames_decoded": camera_in.frames_decoded,
+            "decode_errors": camera_in.decode_errors,
+            "width": camera_in.width,
+            "height": camera_in.height,
+            "decode_ms_mean": (camera_in.frames_decoded > 0).then(|| {
+                camera_in.decode_ns as f64 / camera_in.frames_decoded as f64 / 1e6
+            }),
+        },
+        "peer_media": peer_media,
         "peers": robot.peer_count(),
         "viewers": c.viewers,
         "encoders_started": c.encoders_started,

@@ -11,6 +11,7 @@
 //! ```
 
 use super::Robot;
+use crate::audio::{AudioSink, AudioSource, AudioStream, Incoming};
 use crate::config::Config;
 use crate::control::{DriveConfig, DriveController, DriveMapping};
 use crate::serial::{SerialConfig, SerialConnection};
@@ -21,6 +22,8 @@ use crate::video::{EncodedSource, Pipeline, VideoSource, VideoStream};
 pub struct RobotBuilder {
     config: Config,
     video: Option<Video>,
+    audio: Option<Option<Box<dyn AudioSource>>>,
+    speaker: Option<Option<Box<dyn AudioSink>>>,
 }
 
 enum Video {
@@ -34,7 +37,28 @@ impl RobotBuilder {
         Self {
             config,
             video: None,
+            audio: None,
+            speaker: None,
         }
+    }
+
+    /// Sends sound from `source`, encoded once for every listener (instead of
+    /// `[audio] source`).
+    pub fn audio(mut self, source: impl AudioSource + 'static) -> Self {
+        self.audio = Some(Some(Box::new(source)));
+        self
+    }
+
+    /// Sends no sound, whatever `[audio] source` says.
+    pub fn no_audio(mut self) -> Self {
+        self.audio = Some(None);
+        self
+    }
+
+    /// Plays browsers' sound into `sink` (instead of `[audio] speaker`).
+    pub fn speaker(mut self, sink: impl AudioSink + 'static) -> Self {
+        self.speaker = Some(Some(Box::new(sink)));
+        self
     }
 
     /// Streams raw frames from `source`, encoded once for every viewer by the
@@ -105,12 +129,24 @@ impl RobotBuilder {
             }
             None => None,
         };
+        let audio_source = match self.audio {
+            Some(source) => source,
+            None => crate::audio::source::open(&config.audio.source)?,
+        };
+        let speaker = match self.speaker {
+            Some(sink) => sink,
+            None => crate::audio::sink::open(&config.audio.speaker)?,
+        };
         let stream = VideoStream::start_pipeline(pipeline, config.frame_period());
+        let audio =
+            audio_source.map(|source| AudioStream::start(source, config.audio.bitrate_kbps));
+        let incoming = Incoming::start(speaker, config.audio.play_from);
         let drive_serial = serial.clone();
         Ok(Robot::assemble(
             config,
             video_from_config,
             stream,
+            (audio, incoming),
             serial,
             move |hub| match (drive_serial, mapping) {
                 (Some(serial), Some(mapping)) => Some(DriveController::start(hub, serial, mapping)),

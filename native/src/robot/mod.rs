@@ -31,11 +31,13 @@ pub use builder::RobotBuilder;
 pub use process::ProcessStats;
 pub use registry::{PeerInfo, MAX_CONNECTING, MAX_CONNECTING_PER_CLIENT, MAX_PEERS};
 
+use crate::audio::{AudioStream, HeardAudio, Incoming};
 use crate::auth::Role;
 use crate::config::Config;
 use crate::control::{ControlEvent, ControlHub, DriveController, PeerId};
-use crate::rtc::peer::{negotiate, PeerContext, PeerError, SendError};
+use crate::rtc::peer::{negotiate, MediaIn, PeerContext, PeerError, SendError};
 use crate::serial::SerialConnection;
+use crate::video::incoming::{BrowserFrame, BrowserVideo};
 use crate::video::{StreamCounters, VideoStream};
 use registry::Registry;
 use shared_protocol::{SessionDescription, Telemetry};
@@ -93,6 +95,8 @@ struct RobotInner {
     /// settings can open it again.
     video_from_config: bool,
     stream: VideoStream,
+    /// The robot's sound, when it has a source.
+    audio: Option<AudioStream>,
     hub: ControlHub,
     serial: Option<SerialConnection>,
     drive: Option<DriveController>,
@@ -131,6 +135,7 @@ impl Robot {
         config: Config,
         video_from_config: bool,
         stream: VideoStream,
+        (audio, incoming): (Option<AudioStream>, Incoming),
         serial: Option<SerialConnection>,
         drive: impl FnOnce(&ControlHub) -> Option<DriveController>,
     ) -> Self {
@@ -141,6 +146,11 @@ impl Robot {
         let peer_context = Arc::new(PeerContext {
             hub: hub.clone(),
             stream: stream.clone(),
+            audio: audio.clone(),
+            media_in: MediaIn {
+                audio: incoming,
+                video: BrowserVideo::default(),
+            },
             frame_period: config.frame_period(),
             webrtc: config.webrtc.clone(),
             congestion: config.video.congestion_control.then(|| {
@@ -161,6 +171,7 @@ impl Robot {
             video_from_config,
             config,
             stream,
+            audio,
             hub: hub.clone(),
             serial,
             drive,
@@ -299,6 +310,33 @@ impl Robot {
         &self.inner.stream
     }
 
+    /// The robot's sound, encoded once for every listener; `None` without a source.
+    pub fn audio(&self) -> Option<&AudioStream> {
+        self.inner.audio.as_ref()
+    }
+
+    /// Where browsers' sound goes: its counters and speaker.
+    pub fn incoming_audio(&self) -> &Incoming {
+        &self.inner.peer_context.media_in.audio
+    }
+
+    /// Every peer's microphone from now on, decoded, block by block (RTCBot's
+    /// `conn.audio.subscribe()`); a subscriber that falls behind loses the oldest.
+    pub fn subscribe_audio(&self) -> tokio::sync::broadcast::Receiver<Arc<HeardAudio>> {
+        self.inner.peer_context.media_in.audio.subscribe()
+    }
+
+    /// Where browsers' cameras go: its counters.
+    pub fn incoming_video(&self) -> &BrowserVideo {
+        &self.inner.peer_context.media_in.video
+    }
+
+    /// Every peer's camera from now on, decoded to I420 frames (RTCBot's "video from
+    /// the browser"); a subscriber that falls behind loses the oldest.
+    pub fn subscribe_video(&self) -> tokio::sync::broadcast::Receiver<Arc<BrowserFrame>> {
+        self.inner.peer_context.media_in.video.subscribe()
+    }
+
     /// The serial link, when `[serial]` is configured.
     pub fn serial(&self) -> Option<&SerialConnection> {
         self.inner.serial.as_ref()
@@ -338,6 +376,9 @@ impl Robot {
             serial.close();
         }
         inner.stream.stop().await;
+        if let Some(audio) = &inner.audio {
+            audio.stop().await;
+        }
         tracing::info!("robot shut down");
     }
 }

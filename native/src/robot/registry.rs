@@ -41,6 +41,8 @@ pub struct PeerInfo {
     /// Its video link (bandwidth estimate, loss, NACKs, round trip); `None` when it
     /// asked for no video.
     pub link: Option<LinkStats>,
+    /// Its audio both ways, its camera, its renegotiations.
+    pub media: crate::rtc::peer::MediaState,
 }
 
 pub use crate::auth::limit::client_key;
@@ -222,6 +224,7 @@ impl Registry {
                 role: p.role(),
                 counters: p.counters(),
                 link: p.link_stats(),
+                media: p.media(),
             })
             .collect();
         list.sort_by_key(|p| p.id);

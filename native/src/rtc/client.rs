@@ -58,6 +58,8 @@ const MESSAGE_QUEUE: usize = 1024;
 pub struct ClientOptions {
     /// Receive the robot's video.
     pub video: bool,
+    /// Receive the robot's audio (Opus packets, [`RobotClient::take_audio`]).
+    pub audio: bool,
     /// Local UDP addresses for ICE.
     pub ice_udp: Vec<String>,
     /// STUN/TURN servers.
@@ -84,6 +86,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             video: true,
+            audio: false,
             ice_udp: vec!["127.0.0.1:0".into()],
             ice_servers: Vec::new(),
             ice_tick: Some(Duration::from_millis(10)),
@@ -103,6 +106,19 @@ pub struct ReceivedFrame {
     pub received: Instant,
 }
 
+/// One Opus packet (20 ms) of the robot's audio.
+#[derive(Debug, Clone)]
+pub struct ReceivedAudio {
+    /// The Opus payload.
+    pub data: Bytes,
+    /// Its RTP sequence number.
+    pub sequence: u16,
+    /// When it arrived.
+    pub received: Instant,
+    /// When it arrived, microseconds since the Unix epoch.
+    pub received_wall_us: u64,
+}
+
 /// A live connection to a robot.
 pub struct RobotClient {
     pc: Arc<dyn PeerConnection>,
@@ -110,6 +126,7 @@ pub struct RobotClient {
     drive: DriveChannel,
     messages: mpsc::Receiver<String>,
     video: Option<mpsc::Receiver<ReceivedFrame>>,
+    audio: Option<mpsc::Receiver<ReceivedAudio>>,
     track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
 }
 
@@ -157,6 +174,7 @@ impl DriveChannel {
 struct Handler {
     gathered: watch::Sender<bool>,
     video: mpsc::Sender<ReceivedFrame>,
+    audio: mpsc::Sender<ReceivedAudio>,
     track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
 }
 
@@ -169,6 +187,26 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        if track.kind().await == RtpCodecKind::Audio {
+            let audio = self.audio.clone();
+            tokio::spawn(async move {
+                while let Some(event) = track.poll().await {
+                    let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                        continue;
+                    };
+                    let received = ReceivedAudio {
+                        data: packet.payload,
+                        sequence: packet.header.sequence_number,
+                        received: Instant::now(),
+                        received_wall_us: crate::video::now_us(),
+                    };
+                    if audio.try_send(received).is_err() && audio.is_closed() {
+                        return;
+                    }
+                }
+            });
+            return;
+        }
         *self.track.lock().expect("track lock") = Some(track.clone());
         let video = self.video.clone();
         tokio::spawn(async move {
@@ -200,10 +238,12 @@ impl RobotClient {
     pub async fn connect(url: &str, options: ClientOptions) -> Result<Self, ClientError> {
         let (gathered, mut gathered_rx) = watch::channel(false);
         let (video_tx, video_rx) = mpsc::channel(256);
+        let (audio_tx, audio_rx) = mpsc::channel(256);
         let track = Arc::new(Mutex::new(None));
         let handler = Arc::new(Handler {
             gathered,
             video: video_tx,
+            audio: audio_tx,
             track: track.clone(),
         });
         let pc = build_connection(
@@ -223,6 +263,7 @@ impl RobotClient {
                 drive,
                 messages,
                 video: options.video.then_some(video_rx),
+                audio: options.audio.then_some(audio_rx),
                 track,
             }),
             Err(err) => {
@@ -245,6 +286,17 @@ impl RobotClient {
         if video {
             pc.add_transceiver_from_kind(
                 RtpCodecKind::Video,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    streams: vec![],
+                    send_encodings: vec![],
+                }),
+            )
+            .await?;
+        }
+        if options.audio {
+            pc.add_transceiver_from_kind(
+                RtpCodecKind::Audio,
                 Some(RTCRtpTransceiverInit {
                     direction: RTCRtpTransceiverDirection::Recvonly,
                     streams: vec![],
@@ -325,6 +377,13 @@ impl RobotClient {
     pub async fn recv(&mut self) -> Option<Telemetry> {
         let text = self.messages.recv().await?;
         Some(Telemetry::parse(&text).unwrap_or(Telemetry::Text(text)))
+    }
+
+    /// Takes the stream of received audio packets (once; with
+    /// [`ClientOptions::audio`]). Decode them with
+    /// [`OpusDecoder`](crate::audio::codec::OpusDecoder).
+    pub fn take_audio(&mut self) -> Option<mpsc::Receiver<ReceivedAudio>> {
+        self.audio.take()
     }
 
     /// Takes the stream of received video frames (once).

@@ -1,11 +1,11 @@
 //! Peer connections as both sides build them: the robot's one video codec (H.264
-//! constrained baseline, then baseline), the interceptors (with [`super::feedback`]'s
+//! constrained baseline, then baseline) and one audio codec (Opus), the interceptors (with [`super::feedback`]'s
 //! keyframe requests), ICE servers and sockets, mDNS when the host allows it, the
 //! gathering wait, and protocol ↔ WebRTC session descriptions.
 
 use super::config::IceServer;
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
 use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
 use shared_protocol::SessionDescription;
@@ -57,6 +57,21 @@ pub fn h264_codecs() -> Vec<RTCRtpCodecParameters> {
         .collect()
 }
 
+/// The robot's one audio codec: Opus, 48 kHz (signalled as stereo, as RFC 7587
+/// requires; the robot sends mono), in-band FEC allowed.
+pub fn opus_codec() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_OPUS.to_owned(),
+            clock_rate: 48_000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+            rtcp_feedback: vec![],
+        },
+        payload_type: 111,
+    }
+}
+
 /// A media engine and interceptors that speak the robot's one video codec, with
 /// congestion control for what it sends when `congestion` is given.
 fn media_setup(
@@ -66,6 +81,7 @@ fn media_setup(
     for codec in h264_codecs() {
         media.register_codec(codec, RtpCodecKind::Video)?;
     }
+    media.register_codec(opus_codec(), RtpCodecKind::Audio)?;
     let registry = register_default_interceptors(Registry::new(), &mut media)?.with(
         rtc::interceptor::Slot::from(super::feedback::SLOT),
         super::feedback::KeyframeRequests::default(),

@@ -7,8 +7,18 @@
 //! same encoded frames; nothing is encoded per peer.
 //!
 //! A peer knows the rest of the robot only through its [`PeerContext`]: the control
-//! hub its messages go to, the stream its video comes from, and a callback for when it
-//! is gone (failed, closed, its channel closed, or never connected).
+//! hub its messages go to, the streams its video and audio come from, where the
+//! browser's own microphone and camera go ([`super::media_in`]), and a callback for
+//! when it is gone (failed, closed, its channel closed, or never connected).
+//!
+//! **Media.** What the offer asks for ([`super::sdp::MediaWants`]) decides the
+//! tracks: the shared H.264 stream when it wants video, the shared Opus stream when
+//! it wants audio and the robot has a source. **Renegotiation:** a
+//! `{"type":"negotiate"}` offer on the data channel turns media on or off mid-session
+//! (a browser's microphone or camera, the robot's audio); the robot answers on the
+//! same channel and adds the tracks the new offer asks for. In the perfect-negotiation
+//! pattern the robot is the impolite side; it never offers itself, so no offers
+//! collide; an answer it did not ask for is refused with an error.
 //!
 //! **Outbox.** Messages to a peer ([`Peer::send`]) go into a bounded queue of
 //! [`OUTBOX`] messages that the peer's own task writes to its channel, so a caller
@@ -26,12 +36,16 @@
 //! queue keeps the newest [`LATEST_QUEUE`]; older ones are dropped first. A peer
 //! without a drive channel (rtcbot.js) gets them through the outbox.
 
-use super::connection::{build_connection, h264_codecs, to_rtc, wait_gathered, Side};
+use super::connection::{build_connection, h264_codecs, opus_codec, to_rtc, wait_gathered, Side};
 use super::feedback::{is_keyframe_request, BandwidthEstimate, CongestionSettings};
+use super::media_in::{self, MediaSinks};
+use super::sdp::MediaWants;
 use super::session::{self, Action, RefusalThrottle};
+use crate::audio::{AudioStream, Incoming};
 use crate::auth::Role;
 use crate::control::{ControlHub, PeerId};
 use crate::rtc::config::WebRtcConfig;
+use crate::video::incoming::BrowserVideo;
 use crate::video::stream::{StreamEnd, VideoStream};
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
@@ -39,10 +53,10 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::statistics::report::RTCStatsReportEntry;
-use shared_protocol::{SessionDescription, Telemetry, DEFAULT_CHANNEL, DRIVE_CHANNEL};
+use shared_protocol::{Control, SessionDescription, Telemetry, DEFAULT_CHANNEL, DRIVE_CHANNEL};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch, Notify};
@@ -50,6 +64,7 @@ use tokio::task::JoinHandle;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::media_stream::Track;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
@@ -137,6 +152,10 @@ pub struct PeerContext {
     pub hub: ControlHub,
     /// Where its video comes from.
     pub stream: VideoStream,
+    /// Where its audio comes from; `None`: the robot sends none.
+    pub audio: Option<AudioStream>,
+    /// Where the browsers' microphones and cameras go.
+    pub media_in: MediaIn,
     /// The stream's frame period (the first sample's duration).
     pub frame_period: Duration,
     /// ICE servers and sockets.
@@ -150,6 +169,28 @@ pub struct PeerContext {
     /// when its channel opens (the robot updates it); `None` when the robot's
     /// program handed it its video (no live settings).
     pub settings: Arc<Mutex<Option<shared_protocol::VideoSettings>>>,
+}
+
+/// Where the media browsers send goes.
+#[derive(Clone)]
+pub struct MediaIn {
+    /// Their decoded sound.
+    pub audio: Incoming,
+    /// Their decoded camera pictures.
+    pub video: BrowserVideo,
+}
+
+/// What a peer sends and receives, and how often it renegotiated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaState {
+    /// Renegotiations it completed (offers on the data channel the robot answered).
+    pub renegotiations: u64,
+    /// The robot sends it audio.
+    pub audio_out: bool,
+    /// It sends the robot its microphone.
+    pub audio_in: bool,
+    /// It sends the robot its camera.
+    pub video_in: bool,
 }
 
 /// How the video path to one viewer is doing: the robot's estimate of what it
@@ -190,7 +231,7 @@ pub fn live_peer_states() -> u64 {
     LIVE_PEER_STATES.load(Ordering::SeqCst)
 }
 
-/// A peer's video track and the sender that negotiated it.
+/// A peer's video (or audio) track and the sender that negotiated it.
 type VideoSender = (Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>);
 
 /// State shared between a peer's handle, its event handler and its tasks.
@@ -210,7 +251,18 @@ struct PeerShared {
     latest: Mutex<VecDeque<Arc<str>>>,
     latest_ready: Notify,
     video: Mutex<Option<VideoSender>>,
-    wants_video: bool,
+    wants_video: AtomicBool,
+    /// Its audio track, when the robot sends it audio.
+    audio: Mutex<Option<VideoSender>>,
+    /// Whether its video and audio senders run (each starts once).
+    video_started: AtomicBool,
+    audio_started: AtomicBool,
+    /// Its connection, for renegotiation (weak: the connection owns this state).
+    pc: OnceLock<Weak<dyn PeerConnection>>,
+    renegotiations: AtomicU64,
+    /// Whether it sends its microphone and camera now.
+    audio_in: AtomicBool,
+    video_in: AtomicBool,
     /// `None` once the peer is closed: a task spawned then is aborted at once.
     tasks: Mutex<Option<Vec<JoinHandle<()>>>>,
     gathered: watch::Sender<bool>,
@@ -260,7 +312,18 @@ impl Peer {
 
     /// Whether it asked for video.
     pub fn wants_video(&self) -> bool {
-        self.shared.wants_video
+        self.shared.wants_video.load(Ordering::SeqCst)
+    }
+
+    /// What it sends and receives besides video, and its renegotiations.
+    pub fn media(&self) -> MediaState {
+        let s = &self.shared;
+        MediaState {
+            renegotiations: s.renegotiations.load(Ordering::Relaxed),
+            audio_out: s.audio.lock().expect("audio lock").is_some(),
+            audio_in: s.audio_in.load(Ordering::Relaxed),
+            video_in: s.video_in.load(Ordering::Relaxed),
+        }
     }
 
     /// What the path to it carries, kbit/s, by its congestion control; `None` without
@@ -271,7 +334,7 @@ impl Peer {
 
     /// Its video link's figures; `None` when it asked for no video.
     pub fn link_stats(&self) -> Option<LinkStats> {
-        self.shared.wants_video.then(|| LinkStats {
+        self.wants_video().then(|| LinkStats {
             bandwidth_kbps: self.shared.estimate.kbps(),
             ..*self.shared.link.lock().expect("link lock")
         })
@@ -279,7 +342,7 @@ impl Peer {
 
     /// Whether its video is being sent (connected, and it asked for video).
     pub fn watching(&self) -> bool {
-        self.shared.wants_video && self.shared.up.load(Ordering::SeqCst)
+        self.wants_video() && self.shared.up.load(Ordering::SeqCst)
     }
 
     /// Its message counters.
@@ -407,6 +470,7 @@ impl PeerShared {
         self.channel.lock().expect("channel lock").take();
         self.drive.lock().expect("drive lock").take();
         self.video.lock().expect("video lock").take();
+        self.audio.lock().expect("audio lock").take();
     }
 
     /// Stops every task of this peer.
@@ -437,6 +501,7 @@ impl PeerConnectionEventHandler for Handler {
                 if !shared.connected.swap(true, Ordering::SeqCst) {
                     tracing::info!(peer = shared.id, "peer connected");
                     start_video(shared);
+                    start_audio(shared);
                 } else {
                     tracing::info!(peer = shared.id, "peer connected again");
                 }
@@ -472,6 +537,29 @@ impl PeerConnectionEventHandler for Handler {
         }
     }
 
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let shared = self.0.clone();
+        let sinks = MediaSinks {
+            audio: shared.ctx.media_in.audio.clone(),
+            video: shared.ctx.media_in.video.clone(),
+            hub: shared.ctx.hub.clone(),
+        };
+        let weak = Arc::downgrade(&shared);
+        let id = shared.id;
+        shared.spawn(async move {
+            media_in::receive(track, id, &sinks, |kind, on| {
+                if let Some(shared) = weak.upgrade() {
+                    match kind {
+                        RtpCodecKind::Audio => shared.audio_in.store(on, Ordering::Relaxed),
+                        RtpCodecKind::Video => shared.video_in.store(on, Ordering::Relaxed),
+                        _ => {}
+                    }
+                }
+            })
+            .await;
+        });
+    }
+
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
         let shared = self.0.clone();
         let task_shared = shared.clone();
@@ -488,7 +576,7 @@ pub async fn negotiate(
     offer: &SessionDescription,
 ) -> Result<(Peer, SessionDescription), PeerError> {
     let offer = to_rtc(offer).map_err(PeerError::BadOffer)?;
-    let wants_video = offer.sdp.lines().any(|l| l.starts_with("m=video"));
+    let wants_video = MediaWants::of(&offer.sdp).receive_video;
     let (gathered, mut gathered_rx) = watch::channel(false);
     let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
     LIVE_PEER_STATES.fetch_add(1, Ordering::SeqCst);
@@ -504,7 +592,14 @@ pub async fn negotiate(
         latest: Mutex::new(VecDeque::new()),
         latest_ready: Notify::new(),
         video: Mutex::new(None),
-        wants_video,
+        wants_video: AtomicBool::new(wants_video),
+        audio: Mutex::new(None),
+        video_started: AtomicBool::new(false),
+        audio_started: AtomicBool::new(false),
+        pc: OnceLock::new(),
+        renegotiations: AtomicU64::new(0),
+        audio_in: AtomicBool::new(false),
+        video_in: AtomicBool::new(false),
         tasks: Mutex::new(Some(Vec::new())),
         gathered,
         connected: AtomicBool::new(false),
@@ -535,6 +630,7 @@ pub async fn negotiate(
         Arc::new(Handler(shared.clone())),
     )
     .await?;
+    let _ = shared.pc.set(Arc::downgrade(&pc));
     let peer = Peer {
         pc: pc.clone(),
         shared: shared.clone(),
@@ -565,32 +661,11 @@ async fn answer(
     gathered: &mut watch::Receiver<bool>,
 ) -> Result<SessionDescription, PeerError> {
     let pc = &peer.pc;
+    let wants = MediaWants::of(&offer.sdp);
     pc.set_remote_description(offer)
         .await
         .map_err(PeerError::BadOffer)?;
-    if peer.shared.wants_video {
-        let ssrc = rand::random::<u32>();
-        let codec = h264_codecs().remove(0).rtp_codec;
-        let track = Arc::new(TrackLocalStaticSample::new(
-            Instant::now(),
-            MediaStreamTrack::new(
-                "rtcbot".to_owned(),
-                format!("rtcbot-video-{}", peer.shared.id),
-                "robot camera".to_owned(),
-                RtpCodecKind::Video,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec,
-                    ..Default::default()
-                }],
-            ),
-        )?);
-        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
-        *peer.shared.video.lock().expect("video lock") = Some((track, sender));
-    }
+    add_tracks(&peer.shared, pc, wants).await?;
     let answer = pc.create_answer(None).await.map_err(PeerError::BadOffer)?;
     pc.set_local_description(answer).await?;
     let started = Instant::now();
@@ -606,11 +681,171 @@ async fn answer(
     Ok(SessionDescription::answer(local.sdp))
 }
 
-/// Once connected, sends the shared stream on this peer's track.
+/// Adds the robot's tracks that `wants` asks for and the peer has not got yet: its
+/// video, and its audio when the robot has a source.
+async fn add_tracks(
+    shared: &Arc<PeerShared>,
+    pc: &Arc<dyn PeerConnection>,
+    wants: MediaWants,
+) -> Result<(), PeerError> {
+    let id = shared.id;
+    if wants.receive_video && shared.video.lock().expect("video lock").is_none() {
+        let codec = h264_codecs().remove(0).rtp_codec;
+        let track = local_track(
+            RtpCodecKind::Video,
+            format!("rtcbot-video-{id}"),
+            "robot camera",
+            codec,
+        )?;
+        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+        *shared.video.lock().expect("video lock") = Some((track, sender));
+        shared.wants_video.store(true, Ordering::SeqCst);
+    }
+    let has_audio = shared.audio.lock().expect("audio lock").is_some();
+    if wants.receive_audio && shared.ctx.audio.is_some() && !has_audio {
+        let codec = opus_codec().rtp_codec;
+        let track = local_track(
+            RtpCodecKind::Audio,
+            format!("rtcbot-audio-{id}"),
+            "robot microphone",
+            codec,
+        )?;
+        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+        *shared.audio.lock().expect("audio lock") = Some((track, sender));
+    }
+    Ok(())
+}
+
+/// A local track of the robot's, with its own SSRC.
+fn local_track(
+    kind: RtpCodecKind,
+    id: String,
+    label: &str,
+    codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec,
+) -> Result<Arc<TrackLocalStaticSample>, PeerError> {
+    Ok(Arc::new(TrackLocalStaticSample::new(
+        Instant::now(),
+        MediaStreamTrack::new(
+            "rtcbot".to_owned(),
+            id,
+            label.to_owned(),
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(rand::random::<u32>()),
+                    ..Default::default()
+                },
+                codec,
+                ..Default::default()
+            }],
+        ),
+    )?))
+}
+
+/// Answers a renegotiation offer from the data channel: applies it, adds the tracks
+/// it newly asks for, and returns the answer (see the module docs).
+async fn renegotiate(
+    shared: &Arc<PeerShared>,
+    desc: SessionDescription,
+) -> Result<SessionDescription, String> {
+    if desc.kind != shared_protocol::SdpType::Offer {
+        return Err("the robot made no offer to answer: send an offer to renegotiate".into());
+    }
+    let pc = shared
+        .pc
+        .get()
+        .and_then(Weak::upgrade)
+        .ok_or("the connection is closing")?;
+    let offer = to_rtc(&desc).map_err(|e| format!("the offer was refused: {e}"))?;
+    let wants = MediaWants::of(&offer.sdp);
+    pc.set_remote_description(offer)
+        .await
+        .map_err(|e| format!("the offer was refused: {e}"))?;
+    add_tracks(shared, &pc, wants)
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = pc
+        .create_answer(None)
+        .await
+        .map_err(|e| format!("no answer to that offer: {e}"))?;
+    pc.set_local_description(answer)
+        .await
+        .map_err(|e| format!("no answer to that offer: {e}"))?;
+    let local = pc
+        .local_description()
+        .await
+        .ok_or("no local description after answering")?;
+    shared.renegotiations.fetch_add(1, Ordering::Relaxed);
+    if shared.up.load(Ordering::SeqCst) {
+        start_video(shared);
+        start_audio(shared);
+    }
+    Ok(SessionDescription::answer(local.sdp))
+}
+
+/// Once connected, sends the shared audio stream on this peer's audio track (once).
+fn start_audio(shared: &Arc<PeerShared>) {
+    let Some((track, sender)) = shared.audio.lock().expect("audio lock").clone() else {
+        return;
+    };
+    let Some(stream) = shared.ctx.audio.clone() else {
+        return;
+    };
+    if shared.audio_started.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let id = shared.id;
+    shared.spawn(async move {
+        if let Err(err) = send_audio(stream, track, sender).await {
+            tracing::warn!(peer = id, "audio stopped: {err}");
+        }
+    });
+}
+
+async fn send_audio(
+    stream: AudioStream,
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+) -> Result<(), PeerError> {
+    let params = sender.get_parameters().await?;
+    let payload_type = params
+        .rtp_parameters
+        .codecs
+        .first()
+        .map(|c| c.payload_type)
+        .ok_or(PeerError::Negotiation("the browser accepted no Opus"))?;
+    let ssrc = *track
+        .ssrcs()
+        .await
+        .first()
+        .ok_or(PeerError::Negotiation("the audio track has no SSRC"))?;
+    let mut listener = stream.subscribe();
+    // Drains the track's RTCP so its queue never fills (receiver reports only).
+    let rtcp_track = track.clone();
+    let _rtcp = AbortOnDrop(tokio::spawn(async move {
+        while rtcp_track.poll().await.is_some() {}
+    }));
+    while let Some(packet) = listener.next().await {
+        let sample = Sample {
+            data: packet.data.clone(),
+            duration: Duration::from_millis(20),
+            ..Sample::new(packet.captured)
+        };
+        if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
+            tracing::debug!("audio write_sample: {err}");
+        }
+    }
+    Ok(())
+}
+
+/// Once connected, sends the shared stream on this peer's track (once).
 fn start_video(shared: &Arc<PeerShared>) {
     let Some((track, sender)) = shared.video.lock().expect("video lock").clone() else {
         return;
     };
+    if shared.video_started.swap(true, Ordering::SeqCst) {
+        return;
+    }
     let stream = shared.ctx.stream.clone();
     let period = shared.ctx.frame_period;
     let id = shared.id;
@@ -777,9 +1012,10 @@ async fn serve_channel(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
                             let _ = shared.outbox.try_send(settings.to_text().into());
                         }
                         // Video that failed before the channel opened is explained now.
-                        if let (true, Some(StreamEnd::Failed(why))) =
-                            (shared.wants_video, shared.ctx.stream.ended())
-                        {
+                        if let (true, Some(StreamEnd::Failed(why))) = (
+                            shared.wants_video.load(Ordering::SeqCst),
+                            shared.ctx.stream.ended(),
+                        ) {
                             let error = Telemetry::Error { message: why };
                             let _ = shared.outbox.try_send(error.to_text().into());
                         }
@@ -813,7 +1049,11 @@ async fn serve_channel(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
 
 /// Acts on one message; replies go on `reply_on`, or through the outbox to the message
 /// channel when `None` (a message from the drive channel).
-async fn handle_message(shared: &PeerShared, reply_on: Option<&Arc<dyn DataChannel>>, data: &[u8]) {
+async fn handle_message(
+    shared: &Arc<PeerShared>,
+    reply_on: Option<&Arc<dyn DataChannel>>,
+    data: &[u8],
+) {
     let reply = |t: Telemetry| async move {
         match reply_on {
             Some(channel) => {
@@ -833,6 +1073,16 @@ async fn handle_message(shared: &PeerShared, reply_on: Option<&Arc<dyn DataChann
             }
             reply(telemetry).await;
         }
+        Action::Control(Control::Negotiate(desc)) => match renegotiate(shared, desc).await {
+            Ok(answer) => {
+                tracing::debug!(peer = shared.id, "renegotiated");
+                reply(Telemetry::Negotiate(answer)).await;
+            }
+            Err(message) => {
+                tracing::info!(peer = shared.id, "refused a renegotiation: {message}");
+                reply(Telemetry::Error { message }).await;
+            }
+        },
         Action::Control(control) => {
             if let Err(refused) = shared.ctx.hub.publish_as(shared.id, shared.role, control) {
                 tracing::debug!(peer = shared.id, "refused a drive state: {refused}");

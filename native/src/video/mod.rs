@@ -9,16 +9,18 @@
 //! - [`stream`]: the one capture/encode thread whose frames every viewer shares;
 //! - [`keyframes`]: when that encoder forces a keyframe (viewers' requests throttled);
 //! - [`rate`]: the shared encoder's bitrate from the viewers' bandwidth estimates;
+//! - [`incoming`]: the browsers' cameras, decoded for the robot's program;
 //! - [`pace`]: how steady the stream is (fps and the longest frame gap, last seconds);
 //! - [`pipeline`]: which source and encoder the configuration asks for;
 //! - [`config`]: the `[video]` settings.
 //!
-//! Data flows one way: nothing here knows about peers or the network.
+//! Data flows one way: nothing here knows about the network.
 
 pub mod config;
 pub mod encoder;
 pub mod frame;
 pub mod h264;
+pub mod incoming;
 pub mod keyframes;
 pub mod pace;
 pub mod pipeline;

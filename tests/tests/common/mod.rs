@@ -53,6 +53,9 @@ impl TestRobot {
         config.webrtc.ice_udp = vec!["127.0.0.1:0".into()];
         // Never a real camera in tests, even on a machine that has one.
         config.video.camera = "test-pattern".parse().unwrap();
+        // Nor a real sound card.
+        config.audio.source = rtcbot::audio::AudioSourceSpec::None;
+        config.audio.speaker = rtcbot::audio::AudioSinkSpec::None;
         config
     }
 
