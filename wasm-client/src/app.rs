@@ -1,12 +1,15 @@
 //! The root component: wires the hooks together and exposes state for tests.
 
 use crate::components::{
-    ConnectionBadge, Help, HelpButton, Joystick, Plots, RobotValues, SettingsPanel,
+    ConnectionBadge, Help, HelpButton, Joystick, MediaControls, Plots, RobotValues, SettingsPanel,
     TelemetryOverlay, Tools, VideoView,
 };
 use crate::connection::ConnState;
 use crate::drive::Source;
-use crate::hooks::{use_connection, use_drive, use_frame_stamps, use_gamepad, use_keyboard_drive};
+use crate::hooks::{
+    use_audio_meters, use_connection, use_drive, use_frame_stamps, use_gamepad, use_keyboard_drive,
+    use_local_media,
+};
 use crate::state::{Action, AppState};
 use crate::util::{fixed, number, object, parse_number, query_param};
 use crate::wire::{stats_object, status_object};
@@ -47,6 +50,20 @@ fn App() -> Html {
     });
     use_gamepad(mixer.clone(), *gamepad_hz, state.dispatcher());
     use_frame_stamps(video_ref.clone(), state.dispatcher());
+    // One audio context for the page's meters; it may start suspended (autoplay
+    // rules) until a tap on the media controls resumes it.
+    let audio_context = use_memo((), |_| web_sys::AudioContext::new().ok());
+    use_audio_meters(
+        (*audio_context).clone(),
+        state.robot_audio.clone(),
+        state.mic_stream.clone(),
+        state.dispatcher(),
+    );
+    let media = use_local_media(Rc::clone(&connection), state.dispatcher());
+    let on_listen = {
+        let dispatch = state.dispatcher();
+        Callback::from(move |()| dispatch.dispatch(Action::ToggleListen))
+    };
 
     // Robot messages fade after a while.
     {
@@ -120,7 +137,14 @@ fn App() -> Html {
             data-kbps={fixed(s.video.kbps, 0)}
             data-resolution={format!("{}x{}", s.video.width, s.video.height)}
             data-drive={format!("{},{},{}", number(d.forward), number(d.turn), d.seq)}
-            data-gamepad={if s.gamepad { "1" } else { "0" }}>
+            data-gamepad={if s.gamepad { "1" } else { "0" }}
+            data-listening={if s.listening { "1" } else { "0" }}
+            data-mic={s.mic.name()}
+            data-camera={s.camera.name()}
+            data-renegotiations={s.renegotiations.to_string()}
+            data-robot-audio-level={fixed(s.robot_level.level, 2)}
+            data-robot-audio-hz={s.robot_hz.map(|hz| fixed(hz, 0)).unwrap_or_default()}
+            data-mic-level={fixed(s.mic_level.level, 2)}>
             <VideoView stream={s.stream.clone()} video_ref={video_ref.clone()}
                 has_frames={s.frames > 0 && s.conn == ConnState::Live} waiting={waiting} />
             <header class="hud-top">
@@ -146,6 +170,10 @@ fn App() -> Html {
                     { notice.text.clone() }
                 </div>
             }
+            <MediaControls robot_audio={s.robot_audio.clone()} listening={s.listening}
+                mic={s.mic} camera={s.camera} robot_level={s.robot_level} mic_level={s.mic_level}
+                context={(*audio_context).clone()} {on_listen} on_mic={media.toggle_mic.clone()}
+                on_camera={media.toggle_camera.clone()} />
             <footer class="hud-bottom">
                 <Joystick on_change={on_joystick} />
             </footer>
@@ -188,6 +216,14 @@ fn publish(s: &AppState) {
         ("framesDecoded", (s.video.frames_decoded as f64).into()),
         ("gamepad", s.gamepad.into()),
         ("drive", drive.into()),
+        ("listening", s.listening.into()),
+        ("mic", s.mic.name().into()),
+        ("camera", s.camera.name().into()),
+        ("renegotiations", s.renegotiations.into()),
+        ("robotAudio", s.robot_audio.is_some().into()),
+        ("robotAudioLevel", s.robot_level.level.into()),
+        ("robotAudioHz", opt(s.robot_hz)),
+        ("micLevel", s.mic_level.level.into()),
         (
             "status",
             s.status

@@ -1,9 +1,16 @@
 //! The WebRTC connection to a robot, with automatic reconnection. No UI framework.
 //!
 //! A [`Connection`] connects the way RTCBot pages do, through [`session`]: it
-//! creates an offer with a `recvonly` video transceiver and one ordered data channel
+//! creates an offer with a video and an audio transceiver (`recvonly`, or `sendrecv`
+//! while the page sends its camera or microphone) and one ordered data channel
 //! labelled `default`, waits for ICE gathering to complete (non-trickle), `POST`s the
 //! offer as JSON to the signaling URL and applies the answer from the response.
+//!
+//! Turning the page's microphone or camera on or off during a session
+//! ([`Connection::set_local_track`]) changes the transceiver's track and direction,
+//! which the session renegotiates over the data channel
+//! ([`Renegotiator`](session::Renegotiator)); a new session starts with the tracks
+//! in force.
 //!
 //! It then watches the session: the peer connection going `failed` or `closed`, staying
 //! `disconnected` for a moment, the data channel closing, the robot no longer answering
@@ -15,7 +22,7 @@
 //!
 //! Everything the owner needs to show arrives as [`Event`]s through one callback.
 
-use crate::session::{self, PostError, SessionError};
+use crate::session::{self, Handled, PostError, Renegotiation, Renegotiator, SessionError};
 use crate::util::{epoch_us, now_ms};
 use crate::wire::{self, RobotMessage};
 use futures::channel::mpsc;
@@ -30,9 +37,9 @@ use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
-    MediaStream, MessageEvent, RtcDataChannel, RtcDataChannelState, RtcPeerConnection,
-    RtcPeerConnectionState, RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType,
-    RtcSessionDescriptionInit, RtcTrackEvent,
+    MediaStream, MediaStreamTrack, MessageEvent, RtcDataChannel, RtcDataChannelState,
+    RtcPeerConnection, RtcPeerConnectionState, RtcRtpTransceiver, RtcRtpTransceiverDirection,
+    RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
 /// How a [`Connection`] connects and when it gives up on a session.
@@ -162,6 +169,10 @@ pub enum Event {
     State(ConnState),
     /// A session delivered its video stream: attach it to a `<video>`.
     Stream(MediaStream),
+    /// A session delivered the robot's audio, as a stream of its own.
+    Audio(MediaStream),
+    /// A renegotiation over the data channel ended (see [`Renegotiation`]).
+    Renegotiated(Renegotiation),
     /// A text message from the robot (pongs answering this connection's pings are
     /// consumed and reported as [`Event::Rtt`]).
     Message(String),
@@ -189,10 +200,22 @@ impl PartialEq for Connection {
     }
 }
 
+/// Which of the page's media a local track is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalKind {
+    /// The microphone, on the audio transceiver.
+    Audio,
+    /// The camera, on the video transceiver.
+    Video,
+}
+
 struct Shared {
     config: Config,
     on_event: Box<dyn Fn(Event)>,
     session: RefCell<Option<Session>>,
+    /// The page's microphone and camera tracks while they are on.
+    local_audio: RefCell<Option<MediaStreamTrack>>,
+    local_video: RefCell<Option<MediaStreamTrack>>,
     signals: mpsc::UnboundedSender<(u32, Signal)>,
 }
 
@@ -270,6 +293,8 @@ impl Connection {
             config,
             on_event: Box::new(on_event),
             session: RefCell::new(None),
+            local_audio: RefCell::new(None),
+            local_video: RefCell::new(None),
             signals: tx,
         });
         spawn_local(run(Rc::clone(&shared), rx));
@@ -303,6 +328,33 @@ impl Connection {
             }
         }
         self.send(&text)
+    }
+
+    /// Sends `track` to the robot as the page's microphone or camera (`None`: stop
+    /// sending). A live session renegotiates over its data channel; the next sessions
+    /// start with it. The caller keeps owning (and stops) the track.
+    pub fn set_local_track(&self, kind: LocalKind, track: Option<MediaStreamTrack>) {
+        let slot = match kind {
+            LocalKind::Audio => &self.shared.local_audio,
+            LocalKind::Video => &self.shared.local_video,
+        };
+        slot.replace(track.clone());
+        if let Some(session) = self.shared.session.borrow().as_ref() {
+            let transceiver = match kind {
+                LocalKind::Audio => &session.audio,
+                LocalKind::Video => &session.video,
+            };
+            use_track(transceiver, track.as_ref());
+        }
+    }
+
+    /// Renegotiations of the current session completed so far.
+    pub fn renegotiations(&self) -> u32 {
+        self.shared
+            .session
+            .borrow()
+            .as_ref()
+            .map_or(0, |s| s.renegotiator.completed())
     }
 
     /// Ends the current session (if any) and reconnects now, skipping the backoff.
@@ -435,6 +487,22 @@ async fn run(shared: Rc<Shared>, mut rx: mpsc::UnboundedReceiver<(u32, Signal)>)
     }
 }
 
+/// Sends `track` on `transceiver` (`sendrecv`), or nothing (`recvonly`). A direction
+/// that changes makes the browser ask for a renegotiation.
+fn use_track(transceiver: &RtcRtpTransceiver, track: Option<&MediaStreamTrack>) {
+    let promise = transceiver.sender().replace_track(track);
+    spawn_local(async move {
+        if let Err(e) = JsFuture::from(promise).await {
+            web_sys::console::error_2(&"rtcbot: could not switch the track".into(), &e);
+        }
+    });
+    transceiver.set_direction(if track.is_some() {
+        RtcRtpTransceiverDirection::Sendrecv
+    } else {
+        RtcRtpTransceiverDirection::Recvonly
+    });
+}
+
 fn close_session(shared: &Shared) {
     if let Some(session) = shared.session.borrow_mut().take() {
         session.close();
@@ -446,6 +514,9 @@ struct Session {
     pc: RtcPeerConnection,
     dc: RtcDataChannel,
     drive: RtcDataChannel,
+    video: RtcRtpTransceiver,
+    audio: RtcRtpTransceiver,
+    renegotiator: Rc<Renegotiator>,
     _listeners: Vec<EventListener>,
     _timers: Vec<Interval>,
 }
@@ -487,6 +558,7 @@ impl Session {
         let pc = session::peer_connection(&session::configuration(&cfg.ice_servers))?;
         let session = Self::watch(shared, id, pc.clone())?;
         let result: Result<(), Failure> = async {
+            session.renegotiator.begin();
             let offer = session::offer(&pc, None, cfg.gather_timeout_ms).await?;
             let body = wire::offer(&offer.sdp());
             let answer = session::post_offer(
@@ -506,6 +578,7 @@ impl Session {
             let init = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
             init.set_sdp(&answer.sdp);
             session::set_remote(&pc, &init).await?;
+            session.renegotiator.established();
             Ok(())
         }
         .await;
@@ -523,7 +596,10 @@ impl Session {
         let cfg = &shared.config;
         let init = RtcRtpTransceiverInit::new();
         init.set_direction(RtcRtpTransceiverDirection::Recvonly);
-        pc.add_transceiver_with_str_and_init("video", &init);
+        let video = pc.add_transceiver_with_str_and_init("video", &init);
+        let audio = pc.add_transceiver_with_str_and_init("audio", &init);
+        use_track(&video, shared.local_video.borrow().as_ref());
+        use_track(&audio, shared.local_audio.borrow().as_ref());
         let dc = session::data_channel(&pc, true);
         let drive = session::drive_channel(&pc);
 
@@ -538,15 +614,26 @@ impl Session {
             next_ping: Cell::new(1),
             prev_stats: Cell::new(None),
         });
+        let renegotiator = Rc::new(Renegotiator::new(&pc, {
+            let watch = Rc::clone(&watch);
+            move |outcome| watch.emit(Event::Renegotiated(outcome))
+        }));
+        renegotiator.set_channel(&dc);
         let mut listeners = Vec::new();
 
         listeners.push(EventListener::new(&pc, "track", {
             let watch = Rc::clone(&watch);
             move |event| {
-                if let Some(stream) = event
-                    .dyn_ref::<RtcTrackEvent>()
-                    .and_then(session::stream_of)
-                {
+                let Some(event) = event.dyn_ref::<RtcTrackEvent>() else {
+                    return;
+                };
+                let track = event.track();
+                if track.kind() == "audio" {
+                    // Its own stream: the robot may send audio and video in one.
+                    if let Ok(stream) = MediaStream::new_with_tracks(&js_sys::Array::of1(&track)) {
+                        watch.emit(Event::Audio(stream));
+                    }
+                } else if let Some(stream) = session::stream_of(event) {
                     watch.emit(Event::Stream(stream));
                 }
             }
@@ -598,6 +685,7 @@ impl Session {
         for channel in [&dc, &drive] {
             listeners.push(EventListener::new(channel, "message", {
                 let watch = Rc::clone(&watch);
+                let renegotiator = Rc::clone(&renegotiator);
                 move |event| {
                     let Some(text) = event
                         .dyn_ref::<MessageEvent>()
@@ -607,6 +695,9 @@ impl Session {
                     };
                     let now = now_ms();
                     watch.last_message_ms.set(now);
+                    if renegotiator.handle(&text) == Handled::Consumed {
+                        return;
+                    }
                     if text.contains("\"pong\"") {
                         if let Ok(RobotMessage::Pong(pong)) = RobotMessage::parse(&text) {
                             watch.pongs.set(watch.pongs.get() + 1);
@@ -669,6 +760,9 @@ impl Session {
             pc,
             dc,
             drive,
+            video,
+            audio,
+            renegotiator,
             _listeners: listeners,
             _timers: timers,
         })

@@ -8,7 +8,8 @@
 //!   streams), [`connection`] (the app's reconnecting connection on top of it:
 //!   automatic reconnection with backoff, ping/RTT, inbound video stats), [`drive`]
 //!   (full [`DriveState`](shared_protocol::DriveState) sender at 20 Hz, key folding,
-//!   gamepad dead zone), [`latency`] (reads the robot's frame [`Stamp`](shared_protocol::Stamp)
+//!   gamepad dead zone), [`audio_meter`] (level and dominant frequency of a stream),
+//!   [`latency`] (reads the robot's frame [`Stamp`](shared_protocol::Stamp)
 //!   from the `<video>` element for glass-to-glass latency), [`wire`] (the few
 //!   protocol messages the client writes and reads, through [`json`] rather than
 //!   serde_json, which keeps the bundle small) and [`util`];
@@ -39,16 +40,23 @@
 //! | `data-fps`, `data-kbps`, `data-resolution` | received video figures from `getStats` (`640x480`) |
 //! | `data-drive` | last drive state sent: `forward,turn,seq` |
 //! | `data-gamepad` | `1` while a gamepad is connected |
+//! | `data-listening` | `1` while the robot's audio plays (after a tap on Listen) |
+//! | `data-mic`, `data-camera` | `off`, `starting` or `on`: the page's microphone / camera sent to the robot |
+//! | `data-renegotiations` | renegotiations over the data channel completed since page load |
+//! | `data-robot-audio-level`, `data-mic-level` | the meters, 0 to 1 (-60 to 0 dBFS) |
+//! | `data-robot-audio-hz` | dominant frequency of the robot's audio when last not silent (empty before) |
 //!
 //! `window.__rtcbot` holds the same figures as a plain object (`conn`, `reason`,
 //! `attempt`, `sessions`, `frames`, `stampFrame`, `latencyMs`, `rttMs`, `fps`, `kbps`,
-//! `width`, `height`, `drive: {forward, turn, seq}`, `status`, `stats`), refreshed
-//! with the attributes.
+//! `width`, `height`, `drive: {forward, turn, seq}`, `status`, `stats`, `listening`,
+//! `mic`, `camera`, `renegotiations`, `robotAudio`, `robotAudioLevel`, `robotAudioHz`,
+//! `micLevel`), refreshed with the attributes.
 //!
 //! Element ids: `video` (the `<video>`), `joystick` (the touch/mouse pad: drag from
 //! its centre; pointer events, so CDP mouse events work), `conn-badge`, `telemetry`,
 //! `help` (panel, opened by `help-button` or the `?` / `h` key), `retry` (button shown
-//! while not live: reconnect now).
+//! while not live: reconnect now), `robot-audio` (the `<audio>`), `listen-button`,
+//! `mic-button`, `camera-button`, `robot-level` and `mic-level` (the meters).
 //!
 //! Query parameters: `gamepad_hz` (gamepad poll rate, default 10), `connect` (signaling
 //! URL, default `connect`, relative to the page), `ice` (comma-separated ICE server
@@ -58,6 +66,7 @@
 //! the speed; releasing every key, leaving the window or hiding the tab sends a zero
 //! state. The gamepad uses axis 1 (up = forward) and axis 0 (turn) with a 0.1 dead zone.
 
+pub mod audio_meter;
 #[cfg(target_arch = "wasm32")]
 pub mod connection;
 pub mod drive;

@@ -1,7 +1,9 @@
 //! Everything the page shows, changed only through [`Action`]s.
 
+use crate::audio_meter::Reading;
 use crate::connection::{ConnState, Event, VideoStats};
 use crate::history::History;
+use crate::session::Renegotiation;
 use crate::wire::{named_values, RobotMessage};
 use shared_protocol::{DriveState, RobotStatus, StreamStats, VideoSettings};
 use std::rc::Rc;
@@ -17,6 +19,29 @@ pub struct Notice {
     pub error: bool,
     /// When it arrived (`performance.now()`).
     pub at_ms: f64,
+}
+
+/// Where the page's microphone or camera stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Switch {
+    /// Not sending.
+    #[default]
+    Off,
+    /// Asked the browser for it (the permission prompt may be up).
+    Starting,
+    /// Sending to the robot.
+    On,
+}
+
+impl Switch {
+    /// The name in `data-mic` / `data-camera`: `off`, `starting` or `on`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Starting => "starting",
+            Self::On => "on",
+        }
+    }
 }
 
 /// The page's state.
@@ -60,6 +85,24 @@ pub struct AppState {
     pub values: Vec<(String, String)>,
     /// The last minute of latency, round trip and bitrate.
     pub history: History,
+    /// The robot's audio, when it sends some.
+    pub robot_audio: Option<MediaStream>,
+    /// The robot's audio plays (the `<audio>` starts muted: autoplay rules).
+    pub listening: bool,
+    /// The page's microphone.
+    pub mic: Switch,
+    /// The page's camera, sent to the robot.
+    pub camera: Switch,
+    /// The microphone's stream while on, for its meter.
+    pub mic_stream: Option<MediaStream>,
+    /// The robot's audio level meter.
+    pub robot_level: Reading,
+    /// The dominant frequency of the robot's audio when last not silent.
+    pub robot_hz: Option<f64>,
+    /// The microphone's level meter.
+    pub mic_level: Reading,
+    /// Renegotiations completed since the page loaded.
+    pub renegotiations: u32,
 }
 
 /// The most distinct readings kept (the oldest names give way).
@@ -87,6 +130,15 @@ impl Default for AppState {
             settings: None,
             values: Vec::new(),
             history: History::default(),
+            robot_audio: None,
+            listening: false,
+            mic: Switch::Off,
+            camera: Switch::Off,
+            mic_stream: None,
+            robot_level: Reading::default(),
+            robot_hz: None,
+            mic_level: Reading::default(),
+            renegotiations: 0,
         }
     }
 }
@@ -119,6 +171,14 @@ pub enum Action {
     ToggleSettings,
     /// A message of the page's own for the notice (a failed snapshot...).
     Notice(String),
+    /// Play or mute the robot's audio.
+    ToggleListen,
+    /// The microphone changed; its stream when on.
+    Mic(Switch, Option<MediaStream>),
+    /// The camera changed.
+    Camera(Switch),
+    /// The meters' latest readings: the robot's audio, the microphone.
+    Levels(Reading, Reading),
 }
 
 impl Reducible for AppState {
@@ -144,6 +204,20 @@ impl Reducible for AppState {
             Action::ClearNotice => next.notice = None,
             Action::ToggleSettings => next.settings_open = !next.settings_open,
             Action::Notice(text) => next.show(text, true),
+            Action::ToggleListen => next.listening = !next.listening,
+            Action::Mic(switch, stream) => {
+                next.mic = switch;
+                next.mic_stream = stream;
+                if switch != Switch::On {
+                    next.mic_level = Reading::default();
+                }
+            }
+            Action::Camera(switch) => next.camera = switch,
+            Action::Levels(robot, mic) => {
+                next.robot_level = robot;
+                next.robot_hz = robot.hz.or(next.robot_hz);
+                next.mic_level = mic;
+            }
         }
         if next == *self {
             self
@@ -167,6 +241,10 @@ impl AppState {
                 self.conn = conn;
             }
             Event::Stream(stream) => self.stream = Some(stream),
+            Event::Audio(stream) => self.robot_audio = Some(stream),
+            Event::Renegotiated(Renegotiation::Done(_)) => self.renegotiations += 1,
+            Event::Renegotiated(Renegotiation::Answered) => {}
+            Event::Renegotiated(Renegotiation::Failed(why)) => self.show(why, true),
             Event::Rtt {
                 rtt_ms,
                 clock_offset_ms,
@@ -191,7 +269,7 @@ impl AppState {
         match RobotMessage::parse(text) {
             Ok(RobotMessage::Stats(stats)) => self.robot_stats = Some(stats),
             Ok(RobotMessage::Status(status)) => self.status = Some(status),
-            Ok(RobotMessage::Pong(_)) => {}
+            Ok(RobotMessage::Pong(_) | RobotMessage::Negotiate(_)) => {}
             Ok(RobotMessage::Error(message)) => self.show(message, true),
             Ok(RobotMessage::Settings(settings)) => {
                 // Told once on connecting; a notice only when an admin changed them.

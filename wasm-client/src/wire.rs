@@ -14,7 +14,7 @@
 //! The tests in `wire/tests.rs` hold both to shared-protocol's own serialisation.
 
 use crate::json::{self, Field, Parsed, Value};
-use shared_protocol::signaling::MAX_DESCRIPTION_BYTES;
+use shared_protocol::signaling::{MAX_DESCRIPTION_BYTES, NEGOTIATE_TYPE};
 use shared_protocol::{
     DriveState, MotorState, Ping, Pong, ProtocolError, RobotStatus, SdpType, SessionDescription,
     StreamStats, VideoSettings, MAX_MESSAGE_BYTES,
@@ -28,6 +28,23 @@ pub fn offer(sdp: &str) -> String {
     json::object(&[("type", Field::Str("offer")), ("sdp", Field::Str(sdp))])
 }
 
+/// A renegotiation message carrying `description`:
+/// `{"type":"negotiate","description":{"type":"offer","sdp":"..."}}` (see
+/// [`SessionDescription::to_message`]).
+pub fn negotiate(kind: SdpType, sdp: &str) -> String {
+    let kind = match kind {
+        SdpType::Offer => "offer",
+        SdpType::Answer => "answer",
+    };
+    let description = json::object(&[("type", Field::Str(kind)), ("sdp", Field::Str(sdp))]);
+    let head = json::object(&[("type", Field::Str(NEGOTIATE_TYPE))]);
+    // `{"type":"negotiate"` + `,"description":{...}}`
+    format!(
+        "{},\"description\":{description}}}",
+        &head[..head.len() - 1]
+    )
+}
+
 /// Reads the robot's session description, checked like
 /// [`SessionDescription::from_json`]; the error is a sentence for the page.
 pub fn description(text: &str) -> Result<SessionDescription, String> {
@@ -39,7 +56,12 @@ pub fn description(text: &str) -> Result<SessionDescription, String> {
         ));
     }
     let value = Value::parse(text).ok_or_else(|| format!("malformed {WHAT}: not JSON"))?;
-    let fields = Fields::of(&value, WHAT)?;
+    description_of(&value, WHAT)
+}
+
+/// The description in a parsed `{type, sdp}` object, checked.
+fn description_of<V: Parsed>(value: &V, what: &'static str) -> Result<SessionDescription, String> {
+    let fields = Fields::of(value, what)?;
     let kind = match fields.string("type")?.as_str() {
         "offer" => SdpType::Offer,
         "answer" => SdpType::Answer,
@@ -135,6 +157,8 @@ pub enum RobotMessage {
     Status(RobotStatus),
     /// The robot refused something this page sent.
     Error(String),
+    /// A renegotiation description (the answer to the page's offer, or an offer).
+    Negotiate(SessionDescription),
     /// The video settings in force (after an admin changed them).
     Settings(VideoSettings),
     /// Any other message, JSON (written compactly) or plain text, for a person to read.
@@ -146,16 +170,31 @@ impl RobotMessage {
     /// `pong`, `stats`, `status` and `error` must have their fields; anything else
     /// passes through as [`RobotMessage::Other`].
     pub fn parse(text: &str) -> Result<Self, String> {
-        if text.len() > MAX_MESSAGE_BYTES {
-            return Err(format!(
-                "message is {} bytes, larger than the {MAX_MESSAGE_BYTES}-byte limit",
+        // A renegotiation may be as long as a session description; the rest not.
+        let limit = if text.len() > MAX_MESSAGE_BYTES && text.contains(NEGOTIATE_TYPE) {
+            MAX_DESCRIPTION_BYTES
+        } else {
+            MAX_MESSAGE_BYTES
+        };
+        let too_long = |limit: usize| {
+            format!(
+                "message is {} bytes, larger than the {limit}-byte limit",
                 text.len()
-            ));
+            )
+        };
+        if text.len() > limit {
+            return Err(too_long(limit));
         }
         let Some(value) = Value::parse(text) else {
+            if text.len() > MAX_MESSAGE_BYTES {
+                return Err(too_long(MAX_MESSAGE_BYTES));
+            }
             return Ok(Self::Other(text.to_owned()));
         };
         let kind = value.field("type").and_then(|kind| kind.as_string());
+        if kind.as_deref() != Some(NEGOTIATE_TYPE) && text.len() > MAX_MESSAGE_BYTES {
+            return Err(too_long(MAX_MESSAGE_BYTES));
+        }
         let fields = |what| Fields {
             value: &value,
             what,
@@ -166,6 +205,11 @@ impl RobotMessage {
             Some("status") => Self::status(&fields("status")),
             Some("error") => fields("error").string("message").map(Self::Error),
             Some("settings") => Self::settings(&fields("settings")),
+            Some(NEGOTIATE_TYPE) => match value.field("description") {
+                Some(description) => description_of(&description, "negotiate message description")
+                    .map(Self::Negotiate),
+                None => Err("negotiate message field description is missing".to_owned()),
+            },
             _ => Ok(Self::Other(
                 value.to_text().unwrap_or_else(|| text.to_owned()),
             )),

@@ -1,8 +1,10 @@
 //! `RTCConnection`: rtcbot.js's connection object, message for message, on top of
-//! the shared [`session`](crate::session) core.
+//! the shared [`session`](crate::session) core. Tracks put after connecting are
+//! renegotiated over the `default` data channel by the session's
+//! [`Renegotiator`](crate::session::Renegotiator), as the app does.
 
 use super::{call, describe, err, function};
-use crate::session::{self, PostError, SessionError};
+use crate::session::{self, Handled, PostError, Renegotiation, Renegotiator, SessionError};
 use crate::util::js_error;
 use gloo::events::EventListener;
 use shared_protocol::DEFAULT_CHANNEL;
@@ -13,8 +15,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::{
     MediaStream, MediaStreamTrack, MessageEvent, RtcConfiguration, RtcDataChannel,
-    RtcDataChannelEvent, RtcDataChannelState, RtcOfferOptions, RtcPeerConnection, RtcSdpType,
-    RtcSessionDescription, RtcSessionDescriptionInit, RtcTrackEvent,
+    RtcDataChannelEvent, RtcDataChannelState, RtcOfferOptions, RtcPeerConnection, RtcRtpSender,
+    RtcSdpType, RtcSessionDescription, RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
 /// Longest wait for ICE gathering before the description is returned with the
@@ -47,6 +49,8 @@ struct Media {
     offer_to_receive: Cell<bool>,
     incoming: RefCell<Option<MediaStream>>,
     outgoing: RefCell<Option<MediaStreamTrack>>,
+    /// The sender of the outgoing track: a later `putSubscription` replaces its track.
+    sender: RefCell<Option<RtcRtpSender>>,
 }
 
 pub(crate) struct Inner {
@@ -66,6 +70,8 @@ pub(crate) struct Inner {
     has_remote: Cell<bool>,
     offered: Cell<bool>,
     closed: Cell<bool>,
+    /// Renegotiates tracks put after connecting.
+    renegotiator: Renegotiator,
     /// Listeners hold an `Rc<Inner>`, like a JS peer connection keeps its handlers
     /// alive; `close()` clears them and so breaks the cycle.
     listeners: RefCell<Vec<EventListener>>,
@@ -153,6 +159,7 @@ impl Inner {
         let mut listeners = Vec::with_capacity(2);
         listeners.push(self.message_listener(&dc));
         if is_default {
+            self.renegotiator.set_channel(&dc);
             *self.default_channel.borrow_mut() = Some(dc.clone());
             listeners.push(EventListener::new(&dc, "open", {
                 let inner = Rc::clone(self);
@@ -172,6 +179,12 @@ impl Inner {
                 let Some(event) = event.dyn_ref::<MessageEvent>() else {
                     return;
                 };
+                // Renegotiation messages are the connection's own business.
+                if let Some(text) = event.data().as_string() {
+                    if inner.renegotiator.handle(&text) == Handled::Consumed {
+                        return;
+                    }
+                }
                 let callback = inner.on_message.borrow().clone();
                 call(callback.as_ref(), &event.data());
             }
@@ -217,10 +230,15 @@ impl Inner {
 
     async fn set_remote(&self, description: &JsValue) -> Result<(), JsValue> {
         let init = description_init("setRemoteDescription", description)?;
+        let is_answer = init.get_type() == RtcSdpType::Answer;
         session::set_remote(&self.pc, &init)
             .await
             .map_err(|e| err(format!("setRemoteDescription: {e}")))?;
         self.has_remote.set(true);
+        if is_answer {
+            // Our first offer is answered: changes renegotiate from now on.
+            self.renegotiator.established();
+        }
         Ok(())
     }
 
@@ -256,7 +274,12 @@ impl Inner {
                     ))
                 })?;
             }
-            return Self::described(WHAT, session::answer(&self.pc, GATHER_TIMEOUT_MS).await);
+            self.renegotiator.begin();
+            let answer = session::answer(&self.pc, GATHER_TIMEOUT_MS).await;
+            if answer.is_ok() {
+                self.renegotiator.established();
+            }
+            return Self::described(WHAT, answer);
         }
         if self.offered.replace(true) {
             return Err(err(format!(
@@ -269,6 +292,7 @@ impl Inner {
         let options = RtcOfferOptions::new();
         options.set_offer_to_receive_video(self.video.offer_to_receive.get());
         options.set_offer_to_receive_audio(self.audio.offer_to_receive.get());
+        self.renegotiator.begin();
         let offer = session::offer(&self.pc, Some(&options), GATHER_TIMEOUT_MS).await;
         Self::described(WHAT, offer)
     }
@@ -409,6 +433,11 @@ impl RtcConnection {
         }
         let pc =
             session::peer_connection(&config).map_err(|e| err(format!("RTCConnection: {e}")))?;
+        let renegotiator = Renegotiator::new(&pc, |outcome| {
+            if let Renegotiation::Failed(why) = outcome {
+                web_sys::console::error_1(&format!("rtcbot: renegotiation: {why}").into());
+            }
+        });
         let inner = Rc::new(Inner {
             pc: pc.clone(),
             ordered,
@@ -423,6 +452,7 @@ impl RtcConnection {
             has_remote: Cell::new(false),
             offered: Cell::new(false),
             closed: Cell::new(false),
+            renegotiator,
             listeners: RefCell::new(Vec::new()),
             page_listener: RefCell::new(None),
         });
@@ -578,6 +608,13 @@ impl RtcConnection {
         }
     }
 
+    /// Renegotiations over the data channel completed so far (tracks put after
+    /// connecting).
+    #[wasm_bindgen(getter)]
+    pub fn renegotiations(&self) -> u32 {
+        self.inner.renegotiator.completed()
+    }
+
     /// The underlying `RTCPeerConnection`, for anything this API does not cover.
     #[wasm_bindgen(getter, js_name = peerConnection)]
     pub fn peer_connection(&self) -> RtcPeerConnection {
@@ -672,8 +709,10 @@ impl StreamHandler {
         Ok(())
     }
 
-    /// Sends a local track (from `getUserMedia`) to the remote peer. Call it before
-    /// `getLocalDescription()`.
+    /// Sends a local track (from `getUserMedia`) to the remote peer. Before connecting
+    /// it goes into the offer; once connected, the connection renegotiates over the
+    /// `default` data channel (the robot answers there). A second call replaces the
+    /// track sent, without renegotiating.
     #[wasm_bindgen(js_name = putSubscription)]
     pub fn put_subscription(
         &self,
@@ -696,9 +735,27 @@ impl StreamHandler {
         if self.inner.closed.get() {
             return Err(err(format!("{what}: the connection is closed")));
         }
-        let stream = MediaStream::new_with_tracks(&js_sys::Array::of1(&track))?;
-        self.inner.pc.add_track_0(&track, &stream);
-        *self.inner.media(self.kind).outgoing.borrow_mut() = Some(track);
+        let media = self.inner.media(self.kind);
+        let sender = media.sender.borrow().clone();
+        match sender {
+            Some(sender) => {
+                let promise = sender.replace_track(Some(&track));
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Err(e) = wasm_bindgen_futures::JsFuture::from(promise).await {
+                        web_sys::console::error_2(
+                            &"rtcbot: could not replace the track".into(),
+                            &e,
+                        );
+                    }
+                });
+            }
+            None => {
+                let stream = MediaStream::new_with_tracks(&js_sys::Array::of1(&track))?;
+                let sender = self.inner.pc.add_track_0(&track, &stream);
+                *media.sender.borrow_mut() = Some(sender);
+            }
+        }
+        *media.outgoing.borrow_mut() = Some(track);
         Ok(())
     }
 

@@ -6,17 +6,24 @@
 //! creating the ordered or unordered `default` data channel, making the offer or the
 //! answer and waiting for ICE gathering (non-trickle, as RTCBot does), applying the
 //! remote description, `POST`ing the offer as JSON with one set of error rules
-//! ([`PostError`], [`HttpError`]) and wrapping an incoming track into a `MediaStream`.
+//! ([`PostError`], [`HttpError`]), wrapping an incoming track into a `MediaStream`,
+//! and renegotiating the live session over its data channel as the polite peer
+//! ([`negotiation`] decides, `Renegotiator` does it).
 //! Reconnection and watching the session stay with the app, rtcbot.js's API and its
 //! data channels with the npm package; each words the errors for its own readers.
 //!
-//! The functions that touch the browser are wasm32 only; the error rules are pure and
-//! tested natively.
+//! The functions that touch the browser are wasm32 only; the error rules and the
+//! negotiation decisions are pure and tested natively.
 
 #[cfg(target_arch = "wasm32")]
 mod browser;
+pub mod negotiation;
+#[cfg(target_arch = "wasm32")]
+mod renegotiate;
 #[cfg(target_arch = "wasm32")]
 pub use browser::*;
+#[cfg(target_arch = "wasm32")]
+pub use renegotiate::{Handled, Renegotiation, Renegotiator};
 
 use thiserror::Error;
 

@@ -466,3 +466,68 @@ fn announced() -> VideoSettings {
         cameras: Some(vec!["auto".into(), "/dev/video0".into()]),
     }
 }
+
+#[test]
+fn renegotiation_messages_are_shared_protocols_both_ways() {
+    for (kind, description) in [
+        (SdpType::Offer, SessionDescription::offer(SDP)),
+        (SdpType::Answer, SessionDescription::answer(SDP)),
+    ] {
+        let ours = super::negotiate(kind, SDP);
+        assert_eq!(
+            ours,
+            format!(
+                r#"{{"type":"negotiate","description":{{"type":"{}","sdp":{}}}}}"#,
+                if kind == SdpType::Offer {
+                    "offer"
+                } else {
+                    "answer"
+                },
+                serde_json::to_string(SDP).unwrap()
+            )
+        );
+        assert_eq!(
+            Control::parse(&ours).unwrap(),
+            Control::Negotiate(description.clone()),
+            "the robot reads {ours}"
+        );
+        let theirs = Telemetry::Negotiate(description.clone()).to_text();
+        assert_eq!(
+            RobotMessage::parse(&theirs),
+            Ok(RobotMessage::Negotiate(description))
+        );
+    }
+}
+
+#[test]
+fn a_renegotiation_may_be_longer_than_a_message_and_is_checked() {
+    let long_sdp = format!("{SDP}{}", "a=x\r\n".repeat(4000));
+    let long = Telemetry::Negotiate(SessionDescription::answer(long_sdp.clone())).to_text();
+    assert!(long.len() > MAX_MESSAGE_BYTES);
+    assert_eq!(
+        RobotMessage::parse(&long),
+        Ok(RobotMessage::Negotiate(SessionDescription::answer(
+            long_sdp
+        )))
+    );
+    let long_other = format!(
+        r#"{{"type":"error","message":"{}"}}"#,
+        "negotiate ".repeat(2000)
+    );
+    assert!(
+        RobotMessage::parse(&long_other).is_err(),
+        "only negotiate may be long"
+    );
+    for text in [
+        r#"{"type":"negotiate"}"#,
+        r#"{"type":"negotiate","description":{"type":"offer","sdp":""}}"#,
+        r#"{"type":"negotiate","description":{"type":"rollback","sdp":"v=0\r\nm=video 9\r\n"}}"#,
+        r#"{"type":"negotiate","description":"v=0"}"#,
+    ] {
+        assert!(
+            Telemetry::parse(text).is_err(),
+            "shared-protocol reads {text}"
+        );
+        assert!(RobotMessage::parse(text).is_err(), "wire.rs reads {text}");
+    }
+}

@@ -1,0 +1,183 @@
+// Audio both ways and media renegotiated over the data channel, in one session:
+// the robot's tone (`--audio tone`: 1000 Hz bursts) reaches the page's meter after a
+// tap on Listen; the page's microphone (Chromium's fake device playing a 660 Hz WAV
+// made here) reaches the robot's speaker file; the page's camera reaches the robot's
+// decoder; and switching the microphone off and on three times renegotiates each
+// time without the robot's video stopping or the data channel closing.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ARTIFACTS, RECORD_DATA_CHANNELS, eventually, launchBrowser, startRobot } from '../lib/harness.mjs';
+
+const RATE = 48_000;
+let dir;
+let robot;
+let browser;
+
+/** A 48 kHz mono 16-bit WAV of a `hz` sine, `seconds` long, at half scale. */
+function sineWav(path, hz, seconds) {
+  const n = RATE * seconds;
+  const wav = Buffer.alloc(44 + n * 2);
+  wav.write('RIFF', 0);
+  wav.writeUInt32LE(36 + n * 2, 4);
+  wav.write('WAVEfmt ', 8);
+  wav.writeUInt32LE(16, 16);
+  wav.writeUInt16LE(1, 20); // PCM
+  wav.writeUInt16LE(1, 22); // mono
+  wav.writeUInt32LE(RATE, 24);
+  wav.writeUInt32LE(RATE * 2, 28);
+  wav.writeUInt16LE(2, 32);
+  wav.writeUInt16LE(16, 34);
+  wav.write('data', 36);
+  wav.writeUInt32LE(n * 2, 40);
+  for (let i = 0; i < n; i += 1) {
+    wav.writeInt16LE(Math.round(16_000 * Math.sin((2 * Math.PI * hz * i) / RATE)), 44 + i * 2);
+  }
+  writeFileSync(path, wav);
+}
+
+/** The last `count` samples (-1..1) of a 16-bit mono WAV's data chunk, or null. */
+function lastSamples(path, count) {
+  if (!existsSync(path)) return null;
+  const wav = readFileSync(path);
+  let at = 12;
+  while (at + 8 <= wav.length) {
+    const id = wav.toString('ascii', at, at + 4);
+    if (id === 'data') {
+      // The size in the header may lag the writer: read what is there.
+      const end = wav.length - ((wav.length - at - 8) % 2);
+      const samples = (end - at - 8) / 2;
+      if (samples < count) return null;
+      const out = new Float64Array(count);
+      for (let i = 0; i < count; i += 1) out[i] = wav.readInt16LE(end - (count - i) * 2) / 32768;
+      return out;
+    }
+    at += 8 + wav.readUInt32LE(at + 4);
+  }
+  return null;
+}
+
+/** Goertzel power of `samples` at `hz`, per sample. */
+function power(samples, hz) {
+  const k = 2 * Math.cos((2 * Math.PI * hz) / RATE);
+  let s1 = 0;
+  let s2 = 0;
+  for (const x of samples) {
+    const s = x + k * s1 - s2;
+    s2 = s1;
+    s1 = s;
+  }
+  return (s1 * s1 + s2 * s2 - k * s1 * s2) / samples.length;
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'rtcbot-audio-'));
+  const wav = join(dir, 'mic-660hz.wav');
+  sineWav(wav, 660, 4);
+  robot = await startRobot({ args: ['--audio', 'tone', '--speaker', `file:${join(dir, 'heard.wav')}`] });
+  browser = await launchBrowser({
+    args: ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await robot?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('audio both ways, the camera to the robot, and media toggles renegotiated in one session', async () => {
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  page.on('pageerror', (err) => console.error('page error:', err));
+  await page.addInitScript(RECORD_DATA_CHANNELS);
+  await page.goto(robot.url);
+  const attr = (name) => page.locator('#app').getAttribute(`data-${name}`);
+  const num = async (name) => Number(await attr(name));
+  await eventually('the page to be live', async () => (await attr('conn')) === 'live');
+  await eventually('the robot\'s video to play', async () => (await num('frames')) > 5);
+
+  /** The page's session is the first one, every data channel still open. */
+  const sameSession = async (when) => {
+    assert.equal(await attr('sessions'), '1', `one session ${when}`);
+    assert.equal(await attr('conn'), 'live', `live ${when}`);
+    const states = await page.evaluate(() => window.__channels.map((dc) => dc.readyState));
+    assert.ok(states.length >= 1 && states.every((s) => s === 'open'), `data channels ${states} ${when}`);
+  };
+  /** The robot's video goes on: the page presents new frames. */
+  const videoAdvances = async (when) => {
+    const before = await num('frames');
+    await eventually(`the robot's video to keep playing ${when} (frames past ${before})`, async () => (await num('frames')) >= before + 5);
+  };
+  /** Waits for the page's completed renegotiations to reach `n`. */
+  const renegotiated = (n, what) => eventually(`renegotiation ${n} (${what})`, async () => (await num('renegotiations')) >= n);
+  const health = () => robot.health();
+
+  // a. The robot's tone on the page's meter, after one tap to listen.
+  await eventually('the robot\'s audio to arrive (Listen enabled)', () => page.locator('#listen-button').isEnabled());
+  assert.equal(await page.locator('#listen-button').textContent(), 'Listen');
+  assert.equal(await page.evaluate(() => document.getElementById('robot-audio').muted), true, 'starts muted');
+  await page.click('#listen-button');
+  assert.equal(await page.locator('#listen-button').textContent(), 'Mute');
+  assert.equal(await page.evaluate(() => document.getElementById('robot-audio').muted), false);
+  await eventually('the page to hear the robot\'s 1000 Hz tone', async () => {
+    const hz = Number(await attr('robot-audio-hz'));
+    return Math.abs(hz - 1000) <= 60 ? hz : `${hz} Hz`;
+  });
+  assert.equal((await health()).audio.source, 'tone');
+
+  // b. The page's 660 Hz microphone in the robot's speaker file.
+  const decodedBefore = (await health()).audio.decoded_blocks;
+  await page.click('#mic-button');
+  await eventually('the microphone to be on', async () => (await attr('mic')) === 'on');
+  let renegotiations = 1;
+  await renegotiated(renegotiations, 'microphone on');
+  await eventually('the page\'s mic meter to move', async () => (await num('mic-level')) > 0.1);
+  await eventually('the robot to decode the microphone', async () => (await health()).audio.decoded_blocks > decodedBefore + 10);
+  const heard = join(dir, 'heard.wav');
+  await eventually('660 Hz in the last second of the robot\'s speaker file', () => {
+    const samples = lastSamples(heard, RATE);
+    if (!samples) return false;
+    const [p660, p1000, p440] = [power(samples, 660), power(samples, 1000), power(samples, 440)];
+    return p660 > 1e-4 && p660 > 20 * p1000 && p660 > 20 * p440
+      ? true
+      : `powers 660: ${p660.toExponential(2)}, 1000: ${p1000.toExponential(2)}, 440: ${p440.toExponential(2)}`;
+  });
+  await sameSession('after the microphone went on');
+
+  // c. The page's camera decoded by the robot.
+  const framesBefore = (await health()).browser_video?.frames_decoded ?? 0;
+  await page.click('#camera-button');
+  await eventually('the camera to be on', async () => (await attr('camera')) === 'on');
+  renegotiations += 1;
+  await renegotiated(renegotiations, 'camera on');
+  const video = await eventually('the robot to decode the page\'s camera', async () => {
+    const v = (await health()).browser_video;
+    return v.frames_decoded > framesBefore + 10 && v.width > 0 && v.height > 0 ? v : false;
+  });
+  assert.ok(video.decode_errors === 0 || video.decode_errors < video.frames_decoded / 10, `decode errors: ${JSON.stringify(video)}`);
+  await sameSession('after the camera went on');
+
+  // d. The microphone off and on three times: one renegotiation per toggle, the
+  // robot's video never stops, the session and its data channel stay.
+  const robotBefore = (await health()).peer_media[0].renegotiations;
+  for (let round = 1; round <= 3; round += 1) {
+    for (const want of ['off', 'on']) {
+      await page.click('#mic-button');
+      await eventually(`the microphone to be ${want} (round ${round})`, async () => (await attr('mic')) === want);
+      renegotiations += 1;
+      await renegotiated(renegotiations, `microphone ${want}, round ${round}`);
+      await videoAdvances(`after the microphone went ${want} (round ${round})`);
+      await sameSession(`after the microphone went ${want} (round ${round})`);
+    }
+  }
+  const media = await eventually('the robot to count six renegotiations more', async () => {
+    const m = (await health()).peer_media[0];
+    return m.renegotiations >= robotBefore + 6 ? m : false;
+  });
+  assert.deepEqual({ audio_out: media.audio_out, audio_in: media.audio_in, video_in: media.video_in },
+    { audio_out: true, audio_in: true, video_in: true });
+  assert.equal(await num('renegotiations'), renegotiations, 'no renegotiation beyond one per toggle');
+  await page.screenshot({ path: join(ARTIFACTS, 'audio.png') });
+});
