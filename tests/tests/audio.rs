@@ -125,3 +125,151 @@ async fn a_robot_without_sound_answers_audio_offers_without_sending() {
     let peers = robot.robot.peers();
     assert!(!peers[0].media.audio_out);
 }
+
+/// A sine at `hz`, paced like a microphone.
+struct Sine {
+    hz: f64,
+    pacer: rtcbot::audio::source::Pacer,
+    n: u64,
+}
+
+impl Sine {
+    fn new(hz: f64) -> Box<Self> {
+        Box::new(Self {
+            hz,
+            pacer: rtcbot::audio::source::Pacer::new(),
+            n: 0,
+        })
+    }
+}
+
+impl rtcbot::audio::AudioSource for Sine {
+    fn name(&self) -> String {
+        format!("sine {} Hz", self.hz)
+    }
+
+    fn read(&mut self) -> Result<rtcbot::audio::AudioBlock, rtcbot::audio::AudioError> {
+        let (wall_us, captured) = self.pacer.wait();
+        let samples = (0..rtcbot::audio::FRAME_SAMPLES)
+            .map(|_| {
+                self.n += 1;
+                let t = self.n as f64 / f64::from(SAMPLE_RATE);
+                ((2.0 * std::f64::consts::PI * self.hz * t).sin() * 0.3 * 32767.0) as i16
+            })
+            .collect();
+        Ok(rtcbot::audio::AudioBlock {
+            samples,
+            captured,
+            wall_us,
+        })
+    }
+}
+
+/// Collects `blocks` decoded blocks of `peer`'s sound.
+async fn heard_from(
+    heard: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<rtcbot::audio::HeardAudio>>,
+    peer: u64,
+    blocks: usize,
+) -> Vec<i16> {
+    let mut samples = Vec::new();
+    within("the robot to hear the client's microphone", async {
+        while samples.len() < blocks * rtcbot::audio::FRAME_SAMPLES {
+            match heard.recv().await {
+                Ok(block) if block.peer == peer => samples.extend_from_slice(&block.samples),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(err) => panic!("the robot's audio subscription ended: {err}"),
+            }
+        }
+    })
+    .await;
+    samples
+}
+
+#[tokio::test]
+async fn a_microphone_toggled_three_times_renegotiates_and_video_never_stops() {
+    let dir = std::env::temp_dir().join(format!("rtcbot-mic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wav = dir.join("heard.wav");
+    let speaker = rtcbot::audio::AudioSinkSpec::File(wav.clone());
+    let robot = TestRobot::start_with(|c| {
+        c.audio.speaker = speaker;
+        c.audio.play_from = rtcbot::audio::PlayFrom::Everyone;
+    })
+    .await;
+    let mut client = robot.client(true).await;
+    let mut video = client.take_video().unwrap();
+    let peer = robot.robot.peers()[0].id;
+    let mut heard = robot.robot.subscribe_audio();
+    for round in 1..=3u64 {
+        client.start_audio(Sine::new(660.0)).await.expect("mic on");
+        let samples = heard_from(&mut heard, peer, 25).await;
+        let tail = &samples[samples.len() / 2..];
+        let (hz, _) = tone::dominant_hz(tail, &[440.0, 660.0, 1000.0], SAMPLE_RATE).unwrap();
+        assert_eq!(
+            hz, 660.0,
+            "round {round}: the robot hears the client's 660 Hz"
+        );
+        client.stop_audio().await.expect("mic off");
+        // Video goes on across each renegotiation.
+        for _ in 0..5 {
+            within("video after a renegotiation", video.recv())
+                .await
+                .expect("the video track goes on");
+        }
+        let media = robot.robot.peers()[0].media;
+        assert_eq!(media.renegotiations, 2 * round, "{media:?}");
+    }
+    // The speaker (a WAV file) played it: 660 Hz in what it wrote.
+    let played = robot.robot.incoming_audio().counters();
+    assert!(played.played_blocks >= 25, "{played:?}");
+    assert_eq!(played.decode_errors, 0, "{played:?}");
+    let samples: Vec<i16> = hound::WavReader::open(&wav)
+        .expect("the speaker's WAV reads")
+        .into_samples::<i16>()
+        .map(Result::unwrap)
+        .collect();
+    let loud: Vec<i16> = samples.iter().copied().filter(|s| s.abs() > 1000).collect();
+    let (hz, _) = tone::dominant_hz(&loud, &[440.0, 660.0, 1000.0], SAMPLE_RATE).unwrap();
+    assert_eq!(hz, 660.0);
+    assert!(
+        robot.robot.peers()[0].connected,
+        "the session never dropped"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_the_robot_did_not_ask_for_is_refused() {
+    let robot = TestRobot::start().await;
+    let mut client = robot.client(false).await;
+    let bogus = shared_protocol::Control::Negotiate(shared_protocol::SessionDescription::answer(
+        "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
+    ));
+    client.send_text(&bogus.to_text()).await.unwrap();
+    let message = common::recv_until(&mut client, "the refusal", |t| match t {
+        shared_protocol::Telemetry::Error { message } => Some(message),
+        _ => None,
+    })
+    .await;
+    assert!(message.contains("no offer"), "{message}");
+    // A malformed offer gets an error too, and the session goes on.
+    let garbage =
+        r#"{"type":"negotiate","description":{"type":"offer","sdp":"v=0\r\nm=audio x\r\n"}}"#;
+    client.send_text(garbage).await.unwrap();
+    let message = common::recv_until(&mut client, "the second refusal", |t| match t {
+        shared_protocol::Telemetry::Error { message } => Some(message),
+        _ => None,
+    })
+    .await;
+    assert!(!message.is_empty());
+    client
+        .send(&shared_protocol::Control::Ping(shared_protocol::Ping {
+            id: 1,
+            t: 0.0,
+        }))
+        .await
+        .unwrap();
+    common::recv_until(&mut client, "a pong after the refusals", |t| {
+        matches!(t, shared_protocol::Telemetry::Pong(_)).then_some(())
+    })
+    .await;
+}

@@ -5,6 +5,12 @@
 //! it to the robot's `/connect`, apply the answer, then exchange messages and receive
 //! H.264 access units. The end-to-end tests and the benchmark use it as a real peer.
 //!
+//! Media can change mid-session: [`RobotClient::start_audio`] sends the robot a
+//! microphone (any [`AudioSource`], Opus-encoded here) and [`RobotClient::stop_audio`]
+//! stops it, each renegotiating on the data channel ([`RobotClient::renegotiate`]:
+//! the offer goes as `{"type":"negotiate"}`, the robot's answer comes back the same
+//! way).
+//!
 //! Drive states go on their own `drive` channel ([`DRIVE_CHANNEL`]: unordered, no
 //! retransmission), so that on a lossy link a lost packet never holds back the newer
 //! states behind it; until that channel is open they go on `default`. The robot sends
@@ -13,9 +19,12 @@
 //! channels.
 
 use super::config::IceServer;
-use super::connection::{build_connection, to_rtc, wait_gathered, Side};
+use super::connection::{build_connection, local_track, opus_codec, to_rtc, wait_gathered, Side};
+use crate::audio::codec::OpusEncoder;
+use crate::audio::AudioSource;
 use bytes::Bytes;
 use rtc::media::io::sample_builder::SampleBuilder;
+use rtc::media::Sample;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -25,12 +34,18 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::media_stream::Track;
 use webrtc::peer_connection::{PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState};
+use webrtc::rtp_transceiver::RtpSender;
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
 /// How long [`RobotClient::connect`] waits for the data channel to open.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long [`RobotClient::renegotiate`] waits for the robot's answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a client could not connect or send.
 #[derive(Debug, Error)]
@@ -128,6 +143,26 @@ pub struct RobotClient {
     video: Option<mpsc::Receiver<ReceivedFrame>>,
     audio: Option<mpsc::Receiver<ReceivedAudio>>,
     track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
+    /// The robot's answers to renegotiation offers.
+    answers: tokio::sync::Mutex<mpsc::Receiver<SessionDescription>>,
+    /// The microphone being sent, when one is.
+    microphone: Option<Microphone>,
+}
+
+/// A microphone track being sent, and the tasks that feed it.
+struct Microphone {
+    sender: Arc<dyn RtpSender>,
+    /// Ends the capture thread (it stops at its next block once this is dropped).
+    _feed: AbortOnDrop,
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The unordered, unreliable channel for drive states, and whether it is open.
@@ -168,6 +203,70 @@ impl DriveChannel {
             open_tx.send_replace(false);
         });
         Ok(Self { channel, open })
+    }
+}
+
+/// What negotiation hands the client: its channels and queues.
+type Negotiated = (
+    Arc<dyn DataChannel>,
+    DriveChannel,
+    mpsc::Receiver<String>,
+    mpsc::Receiver<SessionDescription>,
+);
+
+/// Reads `source` on a thread of its own, encodes each block and writes it to
+/// `track`, until the track's task is aborted (the thread then ends at its next
+/// block).
+async fn feed_microphone(
+    source: Box<dyn AudioSource>,
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+) {
+    let Ok(params) = sender.get_parameters().await else {
+        return;
+    };
+    let Some(payload_type) = params.rtp_parameters.codecs.first().map(|c| c.payload_type) else {
+        tracing::warn!("the robot accepted no Opus: the microphone is not sent");
+        return;
+    };
+    let Some(&ssrc) = track.ssrcs().await.first() else {
+        return;
+    };
+    let (packets_tx, mut packets) = mpsc::channel::<(Bytes, Instant)>(8);
+    let mut source = source;
+    std::thread::spawn(move || {
+        let mut encoder = match OpusEncoder::new(32) {
+            Ok(encoder) => encoder,
+            Err(err) => {
+                tracing::warn!("the microphone is not sent: {err}");
+                return;
+            }
+        };
+        loop {
+            let block = match source.read() {
+                Ok(block) => block,
+                Err(err) => {
+                    tracing::warn!("the microphone stopped: {err}");
+                    return;
+                }
+            };
+            let Ok(packet) = encoder.encode(&block.samples) else {
+                continue;
+            };
+            if packets_tx.blocking_send((packet, block.captured)).is_err() {
+                return;
+            }
+        }
+    });
+    while let Some((data, captured)) = packets.recv().await {
+        let sample = Sample {
+            data,
+            duration: Duration::from_millis(20),
+            ..Sample::new(captured)
+        };
+        if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
+            tracing::debug!("microphone write_sample: {err}");
+        }
     }
 }
 
@@ -257,7 +356,7 @@ impl RobotClient {
         .await?;
         let result = Self::negotiate(&pc, url, &options, &mut gathered_rx).await;
         match result {
-            Ok((channel, drive, messages)) => Ok(Self {
+            Ok((channel, drive, messages, answers)) => Ok(Self {
                 pc,
                 channel,
                 drive,
@@ -265,6 +364,8 @@ impl RobotClient {
                 video: options.video.then_some(video_rx),
                 audio: options.audio.then_some(audio_rx),
                 track,
+                answers: tokio::sync::Mutex::new(answers),
+                microphone: None,
             }),
             Err(err) => {
                 let _ = pc.close().await;
@@ -278,9 +379,10 @@ impl RobotClient {
         url: &str,
         options: &ClientOptions,
         gathered: &mut watch::Receiver<bool>,
-    ) -> Result<(Arc<dyn DataChannel>, DriveChannel, mpsc::Receiver<String>), ClientError> {
+    ) -> Result<Negotiated, ClientError> {
         let video = options.video;
         let (messages_tx, messages) = mpsc::channel(MESSAGE_QUEUE);
+        let (answers_tx, answers) = mpsc::channel(4);
         let channel = pc.create_data_channel(DEFAULT_CHANNEL, None).await?;
         let drive = DriveChannel::create(pc, messages_tx.clone()).await?;
         if video {
@@ -325,6 +427,13 @@ impl RobotClient {
                     }
                     DataChannelEvent::OnMessage(msg) => {
                         let text = String::from_utf8_lossy(&msg.data).into_owned();
+                        // The robot's answers to renegotiations go to `renegotiate`.
+                        if text.contains(r#""negotiate""#) {
+                            if let Ok(Telemetry::Negotiate(desc)) = Telemetry::parse(&text) {
+                                let _ = answers_tx.try_send(desc);
+                                continue;
+                            }
+                        }
                         if messages_tx.send(text).await.is_err() {
                             break;
                         }
@@ -338,7 +447,73 @@ impl RobotClient {
             .await
             .map_err(|_| ClientError::Timeout(OPEN_TIMEOUT))?
             .map_err(|_| ClientError::NotReady("the data channel closed before opening"))?;
-        Ok((channel, drive, messages))
+        Ok((channel, drive, messages, answers))
+    }
+
+    /// Offers the connection's current media to the robot on the data channel and
+    /// applies its answer: what a browser does when a track is added or removed.
+    pub async fn renegotiate(&self) -> Result<(), ClientError> {
+        let mut answers = self.answers.lock().await;
+        // An answer to an offer that timed out earlier is stale.
+        while answers.try_recv().is_ok() {}
+        let offer = self.pc.create_offer(None).await?;
+        self.pc.set_local_description(offer).await?;
+        let local = self
+            .pc
+            .local_description()
+            .await
+            .ok_or(ClientError::NotReady(
+                "no local description after the offer",
+            ))?;
+        let message = Control::Negotiate(SessionDescription::offer(local.sdp));
+        self.send_text(&message.to_text()).await?;
+        let answer = tokio::time::timeout(ANSWER_TIMEOUT, answers.recv())
+            .await
+            .map_err(|_| {
+                ClientError::Signaling(format!(
+                    "the robot did not answer the renegotiation within {ANSWER_TIMEOUT:?} \
+                     (its error, if it sent one, comes through recv())"
+                ))
+            })?
+            .ok_or(ClientError::NotReady("the data channel closed"))?;
+        let answer = to_rtc(&answer).map_err(|e| ClientError::Signaling(e.to_string()))?;
+        self.pc.set_remote_description(answer).await?;
+        Ok(())
+    }
+
+    /// Sends the robot sound from `source` (Opus-encoded here, 20 ms packets) on a
+    /// new audio track, renegotiating; replaces a microphone already sent.
+    pub async fn start_audio(&mut self, source: Box<dyn AudioSource>) -> Result<(), ClientError> {
+        if self.microphone.is_some() {
+            self.stop_audio().await?;
+        }
+        let track = local_track(
+            RtpCodecKind::Audio,
+            format!("client-audio-{}", rand::random::<u32>()),
+            "microphone",
+            opus_codec().rtp_codec,
+        )?;
+        let sender = self
+            .pc
+            .add_track(track.clone() as Arc<dyn TrackLocal>)
+            .await?;
+        self.renegotiate().await?;
+        let feed = tokio::spawn(feed_microphone(source, track, sender.clone()));
+        self.microphone = Some(Microphone {
+            sender,
+            _feed: AbortOnDrop(feed),
+        });
+        Ok(())
+    }
+
+    /// Stops sending the microphone, renegotiating; nothing when none is sent.
+    pub async fn stop_audio(&mut self) -> Result<(), ClientError> {
+        let Some(microphone) = self.microphone.take() else {
+            return Ok(());
+        };
+        self.pc.remove_track(&microphone.sender).await?;
+        drop(microphone);
+        self.renegotiate().await
     }
 
     /// Sends one control message: a moving drive state on the drive channel when it is

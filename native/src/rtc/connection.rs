@@ -5,15 +5,18 @@
 
 use super::config::IceServer;
 use rtc::ice::mdns::MulticastDnsMode;
+use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
 use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
 use shared_protocol::SessionDescription;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use webrtc::error::Error;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
     PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceServer, RTCSessionDescription,
@@ -184,6 +187,32 @@ pub async fn build_connection(
             Err(err) => return Err(err),
         }
     }
+}
+
+/// A local track with its own random SSRC, for samples of `codec`.
+pub fn local_track(
+    kind: RtpCodecKind,
+    id: String,
+    label: &str,
+    codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec,
+) -> Result<Arc<TrackLocalStaticSample>, Error> {
+    Ok(Arc::new(TrackLocalStaticSample::new(
+        Instant::now(),
+        MediaStreamTrack::new(
+            "rtcbot".to_owned(),
+            id,
+            label.to_owned(),
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(rand::random::<u32>()),
+                    ..Default::default()
+                },
+                codec,
+                ..Default::default()
+            }],
+        ),
+    )?))
 }
 
 /// STUN/TURN servers in the WebRTC stack's shape.

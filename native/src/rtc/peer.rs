@@ -36,7 +36,9 @@
 //! queue keeps the newest [`LATEST_QUEUE`]; older ones are dropped first. A peer
 //! without a drive channel (rtcbot.js) gets them through the outbox.
 
-use super::connection::{build_connection, h264_codecs, opus_codec, to_rtc, wait_gathered, Side};
+use super::connection::{
+    build_connection, h264_codecs, local_track, opus_codec, to_rtc, wait_gathered, Side,
+};
 use super::feedback::{is_keyframe_request, BandwidthEstimate, CongestionSettings};
 use super::media_in::{self, MediaSinks};
 use super::sdp::MediaWants;
@@ -48,10 +50,7 @@ use crate::rtc::config::WebRtcConfig;
 use crate::video::incoming::BrowserVideo;
 use crate::video::stream::{StreamEnd, VideoStream};
 use rtc::media::Sample;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::statistics::report::RTCStatsReportEntry;
 use shared_protocol::{Control, SessionDescription, Telemetry, DEFAULT_CHANNEL, DRIVE_CHANNEL};
 use std::collections::VecDeque;
@@ -714,32 +713,6 @@ async fn add_tracks(
         *shared.audio.lock().expect("audio lock") = Some((track, sender));
     }
     Ok(())
-}
-
-/// A local track of the robot's, with its own SSRC.
-fn local_track(
-    kind: RtpCodecKind,
-    id: String,
-    label: &str,
-    codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec,
-) -> Result<Arc<TrackLocalStaticSample>, PeerError> {
-    Ok(Arc::new(TrackLocalStaticSample::new(
-        Instant::now(),
-        MediaStreamTrack::new(
-            "rtcbot".to_owned(),
-            id,
-            label.to_owned(),
-            kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(rand::random::<u32>()),
-                    ..Default::default()
-                },
-                codec,
-                ..Default::default()
-            }],
-        ),
-    )?))
 }
 
 /// Answers a renegotiation offer from the data channel: applies it, adds the tracks
