@@ -1,14 +1,15 @@
 //! The WebRTC connection to a robot, with automatic reconnection. No UI framework.
 //!
 //! A [`Connection`] connects the way RTCBot pages do, through [`session`]: it
-//! creates an offer with a video and an audio transceiver (`recvonly`, or `sendrecv`
-//! while the page sends its camera or microphone) and one ordered data channel
+//! creates an offer with a `recvonly` video and audio transceiver (plus a `sendonly`
+//! one for the page's camera or microphone while on) and one ordered data channel
 //! labelled `default`, waits for ICE gathering to complete (non-trickle), `POST`s the
 //! offer as JSON to the signaling URL and applies the answer from the response.
 //!
 //! Turning the page's microphone or camera on or off during a session
-//! ([`Connection::set_local_track`]) changes the transceiver's track and direction,
-//! which the session renegotiates over the data channel
+//! ([`Connection::set_local_track`]) adds its `sendonly` transceiver the first time,
+//! then switches its track and its direction (`sendonly` / `inactive`), which the
+//! session renegotiates over the data channel
 //! ([`Renegotiator`](session::Renegotiator)); a new session starts with the tracks
 //! in force.
 //!
@@ -340,11 +341,12 @@ impl Connection {
         };
         slot.replace(track.clone());
         if let Some(session) = self.shared.session.borrow().as_ref() {
-            let transceiver = match kind {
-                LocalKind::Audio => &session.audio,
-                LocalKind::Video => &session.video,
+            let slot = match kind {
+                LocalKind::Audio => &session.mic,
+                LocalKind::Video => &session.camera,
             };
-            use_track(transceiver, track.as_ref());
+            send_track(&session.pc, slot, track.as_ref());
+            session.renegotiator.retry();
         }
     }
 
@@ -487,9 +489,26 @@ async fn run(shared: Rc<Shared>, mut rx: mpsc::UnboundedReceiver<(u32, Signal)>)
     }
 }
 
-/// Sends `track` on `transceiver` (`sendrecv`), or nothing (`recvonly`). A direction
-/// that changes makes the browser ask for a renegotiation.
-fn use_track(transceiver: &RtcRtpTransceiver, track: Option<&MediaStreamTrack>) {
+/// Sends `track` on the session's `sendonly` transceiver in `slot` (added the first
+/// time), or nothing (`inactive`). A new transceiver or a changed direction makes the
+/// browser ask for a renegotiation.
+fn send_track(
+    pc: &RtcPeerConnection,
+    slot: &RefCell<Option<RtcRtpTransceiver>>,
+    track: Option<&MediaStreamTrack>,
+) {
+    let existing = slot.borrow().clone();
+    let Some(transceiver) = existing else {
+        let Some(track) = track else { return };
+        let init = RtcRtpTransceiverInit::new();
+        init.set_direction(RtcRtpTransceiverDirection::Sendonly);
+        if let Ok(stream) = MediaStream::new_with_tracks(&js_sys::Array::of1(track)) {
+            init.set_streams(&js_sys::Array::of1(&stream));
+        }
+        let transceiver = pc.add_transceiver_with_media_stream_track_and_init(track, &init);
+        slot.replace(Some(transceiver));
+        return;
+    };
     let promise = transceiver.sender().replace_track(track);
     spawn_local(async move {
         if let Err(e) = JsFuture::from(promise).await {
@@ -497,9 +516,9 @@ fn use_track(transceiver: &RtcRtpTransceiver, track: Option<&MediaStreamTrack>) 
         }
     });
     transceiver.set_direction(if track.is_some() {
-        RtcRtpTransceiverDirection::Sendrecv
+        RtcRtpTransceiverDirection::Sendonly
     } else {
-        RtcRtpTransceiverDirection::Recvonly
+        RtcRtpTransceiverDirection::Inactive
     });
 }
 
@@ -514,8 +533,9 @@ struct Session {
     pc: RtcPeerConnection,
     dc: RtcDataChannel,
     drive: RtcDataChannel,
-    video: RtcRtpTransceiver,
-    audio: RtcRtpTransceiver,
+    /// The page's microphone and camera, once sent in this session.
+    mic: RefCell<Option<RtcRtpTransceiver>>,
+    camera: RefCell<Option<RtcRtpTransceiver>>,
     renegotiator: Rc<Renegotiator>,
     _listeners: Vec<EventListener>,
     _timers: Vec<Interval>,
@@ -596,10 +616,11 @@ impl Session {
         let cfg = &shared.config;
         let init = RtcRtpTransceiverInit::new();
         init.set_direction(RtcRtpTransceiverDirection::Recvonly);
-        let video = pc.add_transceiver_with_str_and_init("video", &init);
-        let audio = pc.add_transceiver_with_str_and_init("audio", &init);
-        use_track(&video, shared.local_video.borrow().as_ref());
-        use_track(&audio, shared.local_audio.borrow().as_ref());
+        pc.add_transceiver_with_str_and_init("video", &init);
+        pc.add_transceiver_with_str_and_init("audio", &init);
+        let (mic, camera) = (RefCell::new(None), RefCell::new(None));
+        send_track(&pc, &mic, shared.local_audio.borrow().as_ref());
+        send_track(&pc, &camera, shared.local_video.borrow().as_ref());
         let dc = session::data_channel(&pc, true);
         let drive = session::drive_channel(&pc);
 
@@ -760,8 +781,8 @@ impl Session {
             pc,
             dc,
             drive,
-            video,
-            audio,
+            mic,
+            camera,
             renegotiator,
             _listeners: listeners,
             _timers: timers,

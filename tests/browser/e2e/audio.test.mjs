@@ -111,7 +111,13 @@ test('audio both ways, the camera to the robot, and media toggles renegotiated i
     await eventually(`the robot's video to keep playing ${when} (frames past ${before})`, async () => (await num('frames')) >= before + 5);
   };
   /** Waits for the page's completed renegotiations to reach `n`. */
-  const renegotiated = (n, what) => eventually(`renegotiation ${n} (${what})`, async () => (await num('renegotiations')) >= n);
+  const renegotiated = (n, what) => eventually(`renegotiation ${n} (${what})`, async () => {
+    const done = await num('renegotiations');
+    if (done >= n) return true;
+    const toast = await page.locator('.toast').textContent({ timeout: 50 }).catch(() => '');
+    // Thrown, not returned: `eventually` keeps it as the last state for its message.
+    throw new Error(`${done} done, robot counts ${(await health()).peer_media?.[0]?.renegotiations}; notice: ${toast}`);
+  });
   const health = () => robot.health();
 
   // a. The robot's tone on the page's meter, after one tap to listen.
@@ -123,11 +129,17 @@ test('audio both ways, the camera to the robot, and media toggles renegotiated i
   assert.equal(await page.evaluate(() => document.getElementById('robot-audio').muted), false);
   await eventually('the page to hear the robot\'s 1000 Hz tone', async () => {
     const hz = Number(await attr('robot-audio-hz'));
-    return Math.abs(hz - 1000) <= 60 ? hz : `${hz} Hz`;
+    if (Math.abs(hz - 1000) <= 60) return hz;
+    throw new Error(`${hz} Hz`);
   });
   assert.equal((await health()).audio.source, 'tone');
 
-  // b. The page's 660 Hz microphone in the robot's speaker file.
+  // b. The page's 660 Hz microphone in the robot's speaker file. Only the driver's
+  // audio plays (the robot's default): the page drives a moment first.
+  await page.focus('#app').catch(() => {});
+  await page.keyboard.down('w');
+  await eventually('the page to be the driver', async () => (await health()).driver === true);
+  await page.keyboard.up('w');
   const decodedBefore = (await health()).audio.decoded_blocks;
   await page.click('#mic-button');
   await eventually('the microphone to be on', async () => (await attr('mic')) === 'on');
@@ -138,11 +150,10 @@ test('audio both ways, the camera to the robot, and media toggles renegotiated i
   const heard = join(dir, 'heard.wav');
   await eventually('660 Hz in the last second of the robot\'s speaker file', () => {
     const samples = lastSamples(heard, RATE);
-    if (!samples) return false;
+    if (!samples) throw new Error(`no second of samples in ${heard} yet`);
     const [p660, p1000, p440] = [power(samples, 660), power(samples, 1000), power(samples, 440)];
-    return p660 > 1e-4 && p660 > 20 * p1000 && p660 > 20 * p440
-      ? true
-      : `powers 660: ${p660.toExponential(2)}, 1000: ${p1000.toExponential(2)}, 440: ${p440.toExponential(2)}`;
+    if (p660 > 1e-4 && p660 > 20 * p1000 && p660 > 20 * p440) return true;
+    throw new Error(`powers 660: ${p660.toExponential(2)}, 1000: ${p1000.toExponential(2)}, 440: ${p440.toExponential(2)}`);
   });
   await sameSession('after the microphone went on');
 

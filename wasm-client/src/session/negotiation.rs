@@ -20,8 +20,9 @@ enum Phase {
     /// No offer yet: whatever changes goes into the first offer.
     #[default]
     Before,
-    /// The first offer is made, its answer or the data channel is not there yet: a
-    /// change waits until the session is up.
+    /// The first offer is made, its answer not applied yet. The browser asks again
+    /// for what the first offer missed once the answer brings it back to `stable`,
+    /// so a request now is not kept (keeping it would renegotiate for nothing).
     Starting,
     /// The session is up: changes are renegotiated over the data channel.
     Established,
@@ -72,6 +73,9 @@ pub struct Negotiation {
     attempt: u32,
     /// Renegotiations whose answer was applied.
     completed: u32,
+    /// An offer failed: the browser's repeated requests wait for
+    /// [`Negotiation::retry`] instead of looping on the same failure.
+    held: bool,
 }
 
 impl Negotiation {
@@ -117,12 +121,9 @@ impl Negotiation {
     /// the signaling state is `stable`.
     pub fn needed(&mut self, ready: bool) -> Next {
         match self.phase {
-            // The first offer, still to be made, will carry the change.
-            Phase::Before => Next::Wait,
-            Phase::Starting => {
-                self.pending = true;
-                Next::Wait
-            }
+            // The first offer, still to be made, will carry the change; or the
+            // browser asks again once the first answer is applied.
+            Phase::Before | Phase::Starting => Next::Wait,
             Phase::Established => {
                 self.pending = true;
                 self.resume(ready)
@@ -133,7 +134,7 @@ impl Negotiation {
     /// Offers the waiting change if the session is up, `ready` (channel open,
     /// signaling `stable`) and nothing is in flight.
     pub fn resume(&mut self, ready: bool) -> Next {
-        if self.phase != Phase::Established || !self.pending || self.busy() || !ready {
+        if self.phase != Phase::Established || !self.pending || self.busy() || self.held || !ready {
             return Next::Wait;
         }
         self.pending = false;
@@ -164,7 +165,15 @@ impl Negotiation {
         }
         self.making_offer = false;
         self.awaiting_answer = false;
+        self.held = true;
         true
+    }
+
+    /// After a failure, lets the waiting change go out again (after a pause, or when
+    /// the page changes its media).
+    pub fn retry(&mut self, ready: bool) -> Next {
+        self.held = false;
+        self.resume(ready)
     }
 
     /// The robot refused something while our offer was in flight: the number of that
@@ -230,15 +239,17 @@ mod tests {
     }
 
     #[test]
-    fn changes_before_the_first_offer_wait_for_it() {
+    fn changes_before_the_session_is_up_are_not_renegotiated_for_nothing() {
         let mut n = Negotiation::new();
         assert_eq!(n.needed(true), Next::Wait);
         assert!(!n.pending(), "the first offer carries it");
         n.begin();
         assert_eq!(n.needed(false), Next::Wait);
-        assert!(n.pending(), "made after the first offer: goes out once up");
+        assert!(!n.pending(), "the browser asks again once stable");
         n.established();
-        assert_eq!(n.resume(false), Next::Wait, "the channel is not open yet");
+        assert_eq!(n.resume(true), Next::Wait, "nothing to offer");
+        assert_eq!(n.needed(false), Next::Wait, "the channel is not open yet");
+        assert!(n.pending());
         assert_eq!(n.resume(true), Next::Offer { attempt: 1 });
     }
 
@@ -339,8 +350,9 @@ mod tests {
         assert!(!n.busy());
         assert!(!n.offer_failed(attempt), "once");
         assert_eq!(n.completed(), 0);
+        assert_eq!(n.needed(true), Next::Wait, "no loop on the same failure");
         assert_eq!(
-            n.needed(true),
+            n.retry(true),
             Next::Offer {
                 attempt: attempt + 1
             }

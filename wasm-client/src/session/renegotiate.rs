@@ -30,6 +30,8 @@ use web_sys::{
 const GATHER_TIMEOUT_MS: u32 = 3000;
 /// Longest wait for the robot's answer before the offer is rolled back.
 const ANSWER_TIMEOUT_MS: u32 = 10_000;
+/// Pause after a failed renegotiation before the change is offered again.
+const RETRY_MS: u32 = 5000;
 
 /// What a renegotiation came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +111,13 @@ impl Renegotiator {
             }
         });
         self.state.listeners.borrow_mut().push(open);
+    }
+
+    /// The page changed its media: a change held back by a failure goes out now.
+    pub fn retry(&self) {
+        let ready = self.state.ready();
+        let next = self.state.logic.borrow_mut().retry(ready);
+        self.state.act(next);
     }
 
     /// Renegotiations completed so far.
@@ -217,7 +226,14 @@ impl State {
                 let _ = JsFuture::from(state.pc.set_local_description(&rollback)).await;
             }
             (state.on_event)(Renegotiation::Failed(why));
-            state.resume();
+            let weak = Rc::downgrade(&state);
+            drop(state);
+            TimeoutFuture::new(RETRY_MS).await;
+            if let Some(state) = weak.upgrade() {
+                let ready = state.ready();
+                let next = state.logic.borrow_mut().retry(ready);
+                state.act(next);
+            }
         });
     }
 
