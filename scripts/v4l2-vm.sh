@@ -48,8 +48,9 @@ cache="$repo/.tools/vm"
 cache_format=2
 # Modules to load; their dependencies are added, in order, from modules.dep.
 # sch_netem (delay, jitter and loss, which this host's kernel lacks) serves
-# tests/tests/lossy.rs.
-top_modules=(vivid vicodec sch_netem)
+# tests/tests/lossy.rs; snd-aloop (the ALSA loopback sound card) the robot's ALSA
+# capture and playback.
+top_modules=(vivid vicodec sch_netem snd-aloop)
 
 log() { echo "v4l2-vm: $*" >&2; }
 die() {

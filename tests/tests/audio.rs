@@ -192,12 +192,16 @@ async fn a_microphone_toggled_three_times_renegotiates_and_video_never_stops() {
     let wav = dir.join("heard.wav");
     let speaker = rtcbot::audio::AudioSinkSpec::File(wav.clone());
     let robot = TestRobot::start_with(|c| {
+        c.audio.source = AudioSourceSpec::Tone;
         c.audio.speaker = speaker;
         c.audio.play_from = rtcbot::audio::PlayFrom::Everyone;
     })
     .await;
-    let mut client = robot.client(true).await;
+    // The client listens too: its microphone goes on the transceiver it first only
+    // received the robot's sound on, as a browser's addTrack does.
+    let mut client = listener(&robot, true).await;
     let mut video = client.take_video().unwrap();
+    let mut robot_sound = client.take_audio().unwrap();
     let peer = robot.robot.peers()[0].id;
     let mut heard = robot.robot.subscribe_audio();
     for round in 1..=3u64 {
@@ -218,6 +222,14 @@ async fn a_microphone_toggled_three_times_renegotiates_and_video_never_stops() {
         }
         let media = robot.robot.peers()[0].media;
         assert_eq!(media.renegotiations, 2 * round, "{media:?}");
+        // And so does the robot's sound.
+        while robot_sound.try_recv().is_ok() {}
+        within(
+            "the robot's sound after a renegotiation",
+            robot_sound.recv(),
+        )
+        .await
+        .expect("the robot's audio goes on");
     }
     // The speaker (a WAV file) played it: 660 Hz in what it wrote.
     let played = robot.robot.incoming_audio().counters();
@@ -228,7 +240,11 @@ async fn a_microphone_toggled_three_times_renegotiates_and_video_never_stops() {
         .into_samples::<i16>()
         .map(Result::unwrap)
         .collect();
-    let loud: Vec<i16> = samples.iter().copied().filter(|s| s.abs() > 1000).collect();
+    let loud: Vec<i16> = samples
+        .iter()
+        .copied()
+        .filter(|s| i32::from(*s).abs() > 1000)
+        .collect();
     let (hz, _) = tone::dominant_hz(&loud, &[440.0, 660.0, 1000.0], SAMPLE_RATE).unwrap();
     assert_eq!(hz, 660.0);
     assert!(

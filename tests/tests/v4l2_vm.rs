@@ -7,7 +7,9 @@
 //! `#[ignore]`d tests below there (`RTCBOT_IN_VM=1`); they open the devices through
 //! the robot's own code: the camera module captures from vivid, and the hardware
 //! encoder backend encodes through vicodec's OUTPUT and CAPTURE queues (vicodec makes
-//! FWHT, not H.264: the codec is the backend's one parameter).
+//! FWHT, not H.264: the codec is the backend's one parameter). The same VM loads
+//! `snd-aloop`, the kernel's ALSA loopback sound card, for the robot's real ALSA
+//! capture and playback.
 
 mod common;
 use common::*;
@@ -34,7 +36,9 @@ fn camera_and_hardware_encoder_code_runs_on_real_v4l2_drivers() {
     let exe = std::env::current_exe().expect("test binary path");
     let out = Command::new("bash")
         .arg(root.join("scripts/v4l2-vm.sh"))
-        .args(["--env", "RTCBOT_IN_VM=1", "--env", "RUST_BACKTRACE=1", "--"])
+        .args(["--env", "RTCBOT_IN_VM=1", "--env", "RUST_BACKTRACE=1"])
+        // alsa-lib's configuration, for device names such as plughw:Loopback,1,0.
+        .args(["--file", "/usr/share/alsa:/usr/share/alsa", "--"])
         .arg(&exe)
         .args(["--ignored", "--test-threads=1", "--nocapture", "in_vm_"])
         .output()
@@ -51,8 +55,8 @@ fn camera_and_hardware_encoder_code_runs_on_real_v4l2_drivers() {
     );
     // Both ran and passed: not filtered out, not skipped.
     assert!(
-        text.contains("test result: ok. 3 passed"),
-        "expected 3 tests to pass inside the VM:\n{text}"
+        text.contains("test result: ok. 4 passed"),
+        "expected 4 tests to pass inside the VM:\n{text}"
     );
 }
 
@@ -287,5 +291,150 @@ fn in_vm_robot_streams_the_vivid_camera_to_a_webrtc_client() {
         })
         .await;
         println!("decoded {pictures} pictures of the vivid camera");
+    });
+}
+
+/// Plays `source` into the ALSA device `device` until `stop` is set.
+fn play_into(
+    device: &str,
+    mut source: Box<dyn rtcbot::audio::AudioSource>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let mut sink = rtcbot::audio::alsa::open_playback(device).expect("the loopback's playback");
+    std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let block = source.read().expect("the test's source");
+            sink.write(&block.samples)
+                .expect("writing into the loopback");
+        }
+    })
+}
+
+#[test]
+#[ignore = "runs inside the V4L2 VM (camera_and_hardware_encoder_code_runs_on_real_v4l2_drivers)"]
+fn in_vm_robot_captures_and_plays_through_the_alsa_loopback() {
+    use rtcbot::audio::{alsa, tone, AudioSinkSpec, AudioSourceSpec, SAMPLE_RATE};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    in_vm();
+    let pcm = std::fs::read_to_string("/proc/asound/pcm").expect("snd-aloop is loaded");
+    println!("{pcm}");
+    // `auto` finds the loopback card, as it would a USB microphone.
+    assert!(alsa::first_device(alsa::Direction::Capture).is_some());
+    // A device that does not exist is refused with its name.
+    let err = alsa::open_capture("plughw:Nonesuch,0")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("Nonesuch"), "{err}");
+    let up = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .unwrap();
+    assert!(up.success());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        // What the test plays into the loopback's device 0 the robot captures from
+        // device 1; what the robot plays into device 0 subdevice 1 the test reads
+        // back from device 1 subdevice 1.
+        let stop = Arc::new(AtomicBool::new(false));
+        let player = play_into(
+            "plughw:Loopback,0,0",
+            Box::new(rtcbot::audio::source::ToneSource::default()),
+            stop.clone(),
+        );
+        let robot = TestRobot::start_with(|c| {
+            c.audio.source = AudioSourceSpec::Alsa("plughw:Loopback,1,0".into());
+            c.audio.speaker = AudioSinkSpec::Alsa("plughw:Loopback,0,1".into());
+            c.audio.play_from = rtcbot::audio::PlayFrom::Everyone;
+        })
+        .await;
+        let options = rtcbot::rtc::ClientOptions {
+            video: false,
+            audio: true,
+            ..rtcbot::rtc::ClientOptions::default()
+        };
+        let mut client = within(
+            "the client to connect",
+            rtcbot::rtc::RobotClient::connect(&robot.url("/connect"), options),
+        )
+        .await
+        .expect("the client connects");
+        let mut packets = client.take_audio().unwrap();
+        let mut decoder = rtcbot::audio::codec::OpusDecoder::new().unwrap();
+        let mut heard = Vec::new();
+        within("the robot's ALSA capture over WebRTC", async {
+            while heard.len() < 100 * 960 {
+                let packet = packets.recv().await.expect("audio goes on");
+                heard.extend_from_slice(decoder.decode(&packet.data).unwrap());
+            }
+        })
+        .await;
+        let (hz, power) = tone::dominant_hz(&heard, &[440.0, 660.0, 1000.0], SAMPLE_RATE).unwrap();
+        println!("the client heard {hz} Hz (power {power}) captured from ALSA");
+        assert_eq!(hz, tone::TONE_HZ);
+        stop.store(true, Ordering::Relaxed);
+        player.join().unwrap();
+
+        // The client's microphone (660 Hz) plays on the robot's ALSA speaker.
+        struct Sine(rtcbot::audio::source::Pacer, u64);
+        impl rtcbot::audio::AudioSource for Sine {
+            fn name(&self) -> String {
+                "sine".into()
+            }
+            fn read(&mut self) -> Result<rtcbot::audio::AudioBlock, rtcbot::audio::AudioError> {
+                let (wall_us, captured) = self.0.wait();
+                let samples = (0..960)
+                    .map(|_| {
+                        self.1 += 1;
+                        let t = self.1 as f64 / 48_000.0;
+                        ((2.0 * std::f64::consts::PI * 660.0 * t).sin() * 9000.0) as i16
+                    })
+                    .collect();
+                Ok(rtcbot::audio::AudioBlock {
+                    samples,
+                    captured,
+                    wall_us,
+                })
+            }
+        }
+        let mut capture =
+            alsa::open_capture("plughw:Loopback,1,1").expect("the loopback's capture");
+        client
+            .start_audio(Box::new(Sine(rtcbot::audio::source::Pacer::new(), 0)))
+            .await
+            .expect("the microphone starts");
+        let played = tokio::task::spawn_blocking(move || {
+            let mut samples = Vec::new();
+            // Up to 10 s of capture for 1 s of the sine.
+            for _ in 0..500 {
+                let block = match capture.read() {
+                    Ok(block) => block,
+                    Err(err) => {
+                        println!("reading the loopback: {err}");
+                        break;
+                    }
+                };
+                if tone::mean_square(&block.samples) > 0.005 {
+                    samples.extend_from_slice(&block.samples);
+                }
+                if samples.len() >= 50 * 960 {
+                    break;
+                }
+            }
+            samples
+        })
+        .await
+        .unwrap();
+        let counters = robot.robot.incoming_audio().counters();
+        assert!(
+            played.len() >= 50 * 960,
+            "the speaker played {} loud samples ({counters:?})",
+            played.len()
+        );
+        let (hz, _) = tone::dominant_hz(&played, &[440.0, 660.0, 1000.0], SAMPLE_RATE).unwrap();
+        println!("the robot's ALSA speaker played {hz} Hz");
+        assert_eq!(hz, 660.0);
+        let counters = robot.robot.incoming_audio().counters();
+        assert!(counters.played_blocks >= 50, "{counters:?}");
     });
 }

@@ -131,9 +131,15 @@ mod device {
                     Err(err) => {
                         // An overrun: recover and go on (the lost sound is gone).
                         self.overruns += 1;
-                        self.pcm.try_recover(err, true).map_err(|e| {
-                            AudioError::Device(format!("ALSA capture {}: {e}", self.device))
-                        })?;
+                        if let Err(e) = self.pcm.try_recover(err, true) {
+                            // Anything else: start the device over for the next read.
+                            let _ = self.pcm.drop();
+                            let _ = self.pcm.prepare();
+                            return Err(AudioError::Device(format!(
+                                "ALSA capture {}: {e}",
+                                self.device
+                            )));
+                        }
                     }
                 }
             }
@@ -187,9 +193,14 @@ mod device {
                     Ok(n) => done += n,
                     Err(err) => {
                         self.underruns += 1;
-                        self.pcm.try_recover(err, true).map_err(|e| {
-                            AudioError::Device(format!("ALSA playback {}: {e}", self.device))
-                        })?;
+                        if let Err(e) = self.pcm.try_recover(err, true) {
+                            let _ = self.pcm.drop();
+                            let _ = self.pcm.prepare();
+                            return Err(AudioError::Device(format!(
+                                "ALSA playback {}: {e}",
+                                self.device
+                            )));
+                        }
                     }
                 }
             }

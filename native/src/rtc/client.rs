@@ -149,11 +149,13 @@ pub struct RobotClient {
     microphone: Option<Microphone>,
 }
 
-/// A microphone track being sent, and the tasks that feed it.
+/// The microphone's transceiver, and the task that feeds it while it is on.
 struct Microphone {
+    transceiver: Arc<dyn webrtc::rtp_transceiver::RtpTransceiver>,
+    track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
-    /// Ends the capture thread (it stops at its next block once this is dropped).
-    _feed: AbortOnDrop,
+    /// Dropping it ends the capture thread (at its next block); `None`: off.
+    feed: Option<AbortOnDrop>,
 }
 
 /// Aborts a task when dropped.
@@ -481,38 +483,75 @@ impl RobotClient {
         Ok(())
     }
 
-    /// Sends the robot sound from `source` (Opus-encoded here, 20 ms packets) on a
-    /// new audio track, renegotiating; replaces a microphone already sent.
+    /// Sends the robot sound from `source` (Opus-encoded here, 20 ms packets) on an
+    /// audio transceiver of its own (send-only: made the first time, turned back on
+    /// after), renegotiating; replaces a microphone already sent. Its own transceiver,
+    /// as the browser app does: a microphone on the transceiver that receives the
+    /// robot's sound gets through neither webrtc-rs 0.21 nor every robot.
     pub async fn start_audio(&mut self, source: Box<dyn AudioSource>) -> Result<(), ClientError> {
-        if self.microphone.is_some() {
+        if self.microphone.as_ref().is_some_and(|m| m.feed.is_some()) {
             self.stop_audio().await?;
         }
-        let track = local_track(
-            RtpCodecKind::Audio,
-            format!("client-audio-{}", rand::random::<u32>()),
-            "microphone",
-            opus_codec().rtp_codec,
-        )?;
-        let sender = self
-            .pc
-            .add_track(track.clone() as Arc<dyn TrackLocal>)
-            .await?;
-        self.renegotiate().await?;
-        let feed = tokio::spawn(feed_microphone(source, track, sender.clone()));
+        let microphone = match self.microphone.take() {
+            Some(microphone) => {
+                microphone
+                    .transceiver
+                    .set_direction(RTCRtpTransceiverDirection::Sendonly)
+                    .await?;
+                microphone
+            }
+            None => {
+                let track = local_track(
+                    RtpCodecKind::Audio,
+                    format!("client-audio-{}", rand::random::<u32>()),
+                    "microphone",
+                    opus_codec().rtp_codec,
+                )?;
+                let init = RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Sendonly,
+                    streams: vec![],
+                    send_encodings: vec![],
+                };
+                let transceiver = self
+                    .pc
+                    .add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init))
+                    .await?;
+                let sender = transceiver.sender().await?.ok_or(ClientError::NotReady(
+                    "the microphone transceiver has no sender",
+                ))?;
+                Microphone {
+                    transceiver,
+                    track,
+                    sender,
+                    feed: None,
+                }
+            }
+        };
+        let feed = tokio::spawn(feed_microphone(
+            source,
+            microphone.track.clone(),
+            microphone.sender.clone(),
+        ));
         self.microphone = Some(Microphone {
-            sender,
-            _feed: AbortOnDrop(feed),
+            feed: Some(AbortOnDrop(feed)),
+            ..microphone
         });
-        Ok(())
+        self.renegotiate().await
     }
 
-    /// Stops sending the microphone, renegotiating; nothing when none is sent.
+    /// Stops sending the microphone (its transceiver goes inactive), renegotiating;
+    /// nothing when none is sent.
     pub async fn stop_audio(&mut self) -> Result<(), ClientError> {
-        let Some(microphone) = self.microphone.take() else {
+        let Some(microphone) = self.microphone.as_mut() else {
             return Ok(());
         };
-        self.pc.remove_track(&microphone.sender).await?;
-        drop(microphone);
+        if microphone.feed.take().is_none() {
+            return Ok(());
+        }
+        microphone
+            .transceiver
+            .set_direction(RTCRtpTransceiverDirection::Inactive)
+            .await?;
         self.renegotiate().await
     }
 

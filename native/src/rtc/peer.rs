@@ -41,7 +41,7 @@ use super::connection::{
 };
 use super::feedback::{is_keyframe_request, BandwidthEstimate, CongestionSettings};
 use super::media_in::{self, MediaSinks};
-use super::sdp::MediaWants;
+use super::sdp::{Direction, MediaWants};
 use super::session::{self, Action, RefusalThrottle};
 use crate::audio::{AudioStream, Incoming};
 use crate::auth::Role;
@@ -69,7 +69,7 @@ use webrtc::peer_connection::{
     PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
     RTCSessionDescription,
 };
-use webrtc::rtp_transceiver::RtpSender;
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RtpSender};
 
 /// Silence after which a peer's connection counts as `disconnected`. The robot sends
 /// an ICE keep-alive every [`ICE_KEEPALIVE`], so a live browser answers several times
@@ -661,10 +661,11 @@ async fn answer(
 ) -> Result<SessionDescription, PeerError> {
     let pc = &peer.pc;
     let wants = MediaWants::of(&offer.sdp);
+    let offered = super::sdp::directions(&offer.sdp);
     pc.set_remote_description(offer)
         .await
         .map_err(PeerError::BadOffer)?;
-    add_tracks(&peer.shared, pc, wants).await?;
+    add_tracks(&peer.shared, pc, wants, &offered).await?;
     let answer = pc.create_answer(None).await.map_err(PeerError::BadOffer)?;
     pc.set_local_description(answer).await?;
     let started = Instant::now();
@@ -682,10 +683,16 @@ async fn answer(
 
 /// Adds the robot's tracks that `wants` asks for and the peer has not got yet: its
 /// video, and its audio when the robot has a source.
+///
+/// Then each transceiver's direction is set to the answer the offer calls for
+/// (`offered`: each section's mid and direction), so that the robot receives where
+/// the browser sends (its microphone, even on the transceiver it first only received
+/// the robot's sound on) and answers a section the browser turned off as inactive.
 async fn add_tracks(
     shared: &Arc<PeerShared>,
     pc: &Arc<dyn PeerConnection>,
     wants: MediaWants,
+    offered: &[(String, Direction)],
 ) -> Result<(), PeerError> {
     let id = shared.id;
     if wants.receive_video && shared.video.lock().expect("video lock").is_none() {
@@ -712,6 +719,38 @@ async fn add_tracks(
         let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
         *shared.audio.lock().expect("audio lock") = Some((track, sender));
     }
+    // Each offered section gets the answer's direction: webrtc-rs answers with the
+    // transceiver's own, which a section the browser made inactive must not get.
+    let ours: Vec<_> = [&shared.video, &shared.audio]
+        .iter()
+        .filter_map(|slot| {
+            slot.lock()
+                .expect("track lock")
+                .as_ref()
+                .map(|(_, s)| s.id())
+        })
+        .collect();
+    for transceiver in pc.get_transceivers().await {
+        let Some(mid) = transceiver.mid().await? else {
+            continue;
+        };
+        let Some((_, offered)) = offered.iter().find(|(m, _)| *m == mid) else {
+            continue;
+        };
+        let we_send = match transceiver.sender().await? {
+            Some(sender) => ours.contains(&sender.id()),
+            None => false,
+        };
+        let wanted = match offered.answer(we_send) {
+            Direction::SendRecv => RTCRtpTransceiverDirection::Sendrecv,
+            Direction::SendOnly => RTCRtpTransceiverDirection::Sendonly,
+            Direction::RecvOnly => RTCRtpTransceiverDirection::Recvonly,
+            Direction::Inactive => RTCRtpTransceiverDirection::Inactive,
+        };
+        if transceiver.direction().await? != wanted {
+            transceiver.set_direction(wanted).await?;
+        }
+    }
     Ok(())
 }
 
@@ -722,33 +761,37 @@ async fn renegotiate(
     desc: SessionDescription,
 ) -> Result<SessionDescription, String> {
     if desc.kind != shared_protocol::SdpType::Offer {
-        return Err("the robot made no offer to answer: send an offer to renegotiate".into());
+        return Err(
+            "renegotiation refused: the robot made no offer to answer (send an offer)".into(),
+        );
     }
     let pc = shared
         .pc
         .get()
         .and_then(Weak::upgrade)
-        .ok_or("the connection is closing")?;
-    let offer = to_rtc(&desc).map_err(|e| format!("the offer was refused: {e}"))?;
+        .ok_or("renegotiation refused: the connection is closing")?;
+    let offer = to_rtc(&desc).map_err(|e| format!("renegotiation refused: the offer: {e}"))?;
     let wants = MediaWants::of(&offer.sdp);
+    let offered = super::sdp::directions(&offer.sdp);
     pc.set_remote_description(offer)
         .await
-        .map_err(|e| format!("the offer was refused: {e}"))?;
-    add_tracks(shared, &pc, wants)
+        .map_err(|e| format!("renegotiation refused: the offer: {e}"))?;
+    add_tracks(shared, &pc, wants, &offered)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("renegotiation failed: {e}"))?;
     let answer = pc
         .create_answer(None)
         .await
-        .map_err(|e| format!("no answer to that offer: {e}"))?;
+        .map_err(|e| format!("renegotiation failed: no answer to that offer: {e}"))?;
     pc.set_local_description(answer)
         .await
-        .map_err(|e| format!("no answer to that offer: {e}"))?;
+        .map_err(|e| format!("renegotiation failed: no answer to that offer: {e}"))?;
     let local = pc
         .local_description()
         .await
-        .ok_or("no local description after answering")?;
+        .ok_or("renegotiation failed: no local description after answering")?;
     shared.renegotiations.fetch_add(1, Ordering::Relaxed);
+    tracing::trace!(peer = shared.id, offer = %desc.sdp, answer = %local.sdp, "renegotiated");
     if shared.up.load(Ordering::SeqCst) {
         start_video(shared);
         start_audio(shared);

@@ -69,6 +69,77 @@ impl MediaWants {
     }
 }
 
+/// A media section's direction, from the side that wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Sends and receives.
+    SendRecv,
+    /// Sends only.
+    SendOnly,
+    /// Receives only.
+    RecvOnly,
+    /// Neither.
+    Inactive,
+}
+
+impl Direction {
+    fn parse(attr: &str) -> Option<Self> {
+        Some(match attr {
+            "sendrecv" => Self::SendRecv,
+            "sendonly" => Self::SendOnly,
+            "recvonly" => Self::RecvOnly,
+            "inactive" => Self::Inactive,
+            _ => return None,
+        })
+    }
+
+    /// The answerer's direction for an offered one (RFC 3264 §6.1): it receives what
+    /// the offerer sends, and sends only where the offerer receives and it has a
+    /// track (`we_send`).
+    pub fn answer(self, we_send: bool) -> Self {
+        match (self, we_send) {
+            (Self::SendRecv, true) => Self::SendRecv,
+            (Self::SendRecv | Self::SendOnly, _) => Self::RecvOnly,
+            (Self::RecvOnly, true) => Self::SendOnly,
+            (Self::RecvOnly | Self::Inactive, _) => Self::Inactive,
+        }
+    }
+}
+
+/// Each live audio or video section's `a=mid` and direction, in order (a section
+/// with port 0 or without a mid is left out).
+pub fn directions(sdp: &str) -> Vec<(String, Direction)> {
+    let mut out = Vec::new();
+    let mut section: Option<(bool, Option<String>, Direction)> = None; // (media, mid, dir)
+    let mut finish = |section: Option<(bool, Option<String>, Direction)>| {
+        if let Some((true, Some(mid), direction)) = section {
+            out.push((mid, direction));
+        }
+    };
+    for line in sdp.lines() {
+        let line = line.trim_end();
+        if let Some(media) = line.strip_prefix("m=") {
+            finish(section.take());
+            let mut fields = media.split_whitespace();
+            let kind = fields.next().unwrap_or("");
+            let live = fields.next() != Some("0");
+            section = Some((
+                live && matches!(kind, "audio" | "video"),
+                None,
+                Direction::SendRecv,
+            ));
+        } else if let (Some(attr), Some(current)) = (line.strip_prefix("a="), section.as_mut()) {
+            if let Some(mid) = attr.strip_prefix("mid:") {
+                current.1 = Some(mid.to_owned());
+            } else if let Some(direction) = Direction::parse(attr) {
+                current.2 = direction;
+            }
+        }
+    }
+    finish(section);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +173,43 @@ mod tests {
         let sdp = "v=0\nm=audio 9 RTP/AVP 111\na=sendonly\n";
         let wants = MediaWants::of(sdp);
         assert!(wants.send_audio && !wants.receive_audio);
+    }
+
+    #[test]
+    fn answers_mirror_offers() {
+        use Direction::*;
+        let cases = [
+            (SendRecv, true, SendRecv),
+            (SendRecv, false, RecvOnly),
+            (SendOnly, true, RecvOnly),
+            (SendOnly, false, RecvOnly),
+            (RecvOnly, true, SendOnly),
+            (RecvOnly, false, Inactive),
+            (Inactive, true, Inactive),
+            (Inactive, false, Inactive),
+        ];
+        for (offer, we_send, answer) in cases {
+            assert_eq!(offer.answer(we_send), answer, "{offer:?} {we_send}");
+        }
+    }
+
+    #[test]
+    fn the_sections_are_named_by_mid() {
+        let sdp = "v=0\r\nm=audio 9 RTP 111\r\na=mid:0\r\na=sendrecv\r\n\
+                   m=video 9 RTP 102\r\na=mid:1\r\na=recvonly\r\n\
+                   m=video 9 RTP 102\r\na=sendonly\r\na=mid:v2\r\n\
+                   m=audio 0 RTP 111\r\na=mid:3\r\n\
+                   m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:4\r\n";
+        let got = directions(sdp);
+        let want = [
+            ("0", Direction::SendRecv),
+            ("1", Direction::RecvOnly),
+            ("v2", Direction::SendOnly),
+        ];
+        assert_eq!(got.len(), want.len());
+        for ((mid, dir), (want_mid, want_dir)) in got.iter().zip(want) {
+            assert_eq!((mid.as_str(), *dir), (want_mid, want_dir));
+        }
+        assert!(directions("").is_empty());
     }
 }
