@@ -7,7 +7,10 @@
 //! channel), one-way message rate, encoder speed per resolution, and robot CPU and
 //! peak RSS with 1, 2, 4 and 8 viewers, the noisy clip's encoded fps and skipped
 //! frames at 500/1000/2000 kbit/s, and offer → first video frame with the stream idle
-//! (cold: the first viewer starts capture and the encoder) and running (warm).
+//! (cold: the first viewer starts capture and the encoder) and running (warm); audio:
+//! the test tone's latency from the robot's clock to decoded in the client (p50/p99,
+//! from burst onsets) and robot CPU with 1 and 8 listeners, and the cost of decoding
+//! a browser's 640x480 camera on the robot.
 //!
 //! `cargo run --release -p rtcbot-native --bin rtcbot-bench [-- --seconds 5]`
 
@@ -242,6 +245,106 @@ async fn viewer_figures(viewers: usize, seconds: f64, extra: &[&str]) -> anyhow:
     }))
 }
 
+/// Robot CPU with `listeners` audio-only clients of the test tone, and the tone's
+/// latency: each burst starts at a wall-clock multiple of 500 ms, so the time from
+/// that to the arrival of the packet whose decoded sound holds the onset is the
+/// latency from capture to decoded (same machine, same clock).
+async fn audio_figures(listeners: usize, seconds: f64) -> anyhow::Result<Value> {
+    use rtcbot::audio::{codec::OpusDecoder, tone};
+    let robot = RobotProcess::start(&["--audio", "tone"])?;
+    let mut clients = Vec::new();
+    let mut tasks = Vec::new();
+    for _ in 0..listeners {
+        // webrtc-rs's own 200 ms timer, as browsers pace ICE: the 10 ms tick would
+        // add 100 STUN requests a second per listener to what the robot handles.
+        let options = ClientOptions {
+            video: false,
+            audio: true,
+            ice_tick: None,
+            ..ClientOptions::default()
+        };
+        let mut client = RobotClient::connect(&robot.url, options).await?;
+        let mut packets = client.take_audio().context("audio")?;
+        clients.push(client);
+        tasks.push(tokio::spawn(async move {
+            let mut decoder = OpusDecoder::new().expect("an Opus decoder");
+            let (mut latencies, mut loud, mut blocks) = (Vec::new(), true, 0u64);
+            while let Some(packet) = packets.recv().await {
+                let Ok(pcm) = decoder.decode(&packet.data) else {
+                    continue;
+                };
+                let (onset, loud_at_end) = tone::onset(pcm, !loud);
+                loud = loud_at_end;
+                blocks += 1;
+                if onset.is_some() && blocks > 10 {
+                    latencies.push(tone::burst_latency_us(packet.received_wall_us) as f64 / 1000.0);
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await; // warm-up
+    let cpu0 = cpu_seconds(robot.pid());
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    let cpu = cpu_seconds(robot.pid()) - cpu0;
+    let elapsed = t0.elapsed().as_secs_f64();
+    for c in &clients {
+        c.close().await;
+    }
+    drop(clients);
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap_or_default());
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(json!({
+        "listeners": listeners,
+        "robot_cpu_percent_of_one_core": round3(cpu / elapsed * 100.0),
+        "tone_latency_ms": {
+            "p50": round3(percentile(&latencies, 0.5)),
+            "p99": round3(percentile(&latencies, 0.99)),
+            "bursts": latencies.len(),
+        },
+    }))
+}
+
+/// The robot's cost of decoding a browser's camera: `frames` of the test pattern at
+/// 640x480, encoded by openh264 here (Chromium's camera is H.264 constrained
+/// baseline too) and decoded by the robot's camera decoder.
+async fn camera_decode_figures(frames: u32) -> anyhow::Result<Value> {
+    let mut source = TestPattern::new(640, 480)?;
+    let mut encoder = OpenH264Encoder::new(EncoderSettings {
+        bitrate_kbps: 1000,
+        fps: 30,
+        keyframe_interval: 60,
+    })?;
+    let mut frame = Frame::new(640, 480);
+    let mut units = Vec::new();
+    for _ in 0..frames {
+        source.capture(&mut frame)?;
+        if let Some(out) = encoder.encode(&frame, false)? {
+            units.push(out.data);
+        }
+    }
+    let video = rtcbot::video::incoming::BrowserVideo::default();
+    let mut decoded = video.subscribe();
+    let decoder = video.decoder(1).map_err(anyhow::Error::msg)?;
+    for unit in &units {
+        decoder.push(unit.clone(), Instant::now());
+        tokio::time::timeout(Duration::from_secs(5), decoded.recv())
+            .await
+            .context("a decoded picture within 5 s")??;
+    }
+    let c = video.counters();
+    let ms = c.decode_ns as f64 / c.frames_decoded.max(1) as f64 / 1e6;
+    Ok(json!({
+        "frames_decoded": c.frames_decoded,
+        "decode_ms_per_frame": round3(ms),
+        "cpu_percent_of_one_core_at_30fps": round3(ms * 30.0 / 10.0),
+    }))
+}
+
 /// Offer → first video frame at the client, `n` times; with `warm`, another viewer
 /// keeps the stream running meanwhile, else the stream is idle before each.
 async fn first_frames(url: &str, n: usize, warm: bool) -> anyhow::Result<Value> {
@@ -315,6 +418,15 @@ async fn main() -> anyhow::Result<()> {
         ],
     )
     .await?;
+    let audio_1 = audio_figures(1, seconds).await?;
+    let audio_8 = audio_figures(8, seconds).await?;
+    let audio_cpu = |v: &Value| {
+        v["robot_cpu_percent_of_one_core"]
+            .as_f64()
+            .unwrap_or(f64::NAN)
+    };
+    let audio_ratio = round3(audio_cpu(&audio_8) / audio_cpu(&audio_1));
+    let camera_in = camera_decode_figures(300).await?;
     let cpu = |i: usize| {
         viewers[i]["robot_cpu_percent_of_one_core"]
             .as_f64()
@@ -328,6 +440,9 @@ async fn main() -> anyhow::Result<()> {
         "stream_640x480_30fps": viewers,
         "stream_1280x720_30fps_1_viewer": hd,
         "cpu_8_viewers_over_1": round3(cpu(3) / cpu(0)),
+        "audio_tone": [audio_1, audio_8],
+        "audio_cpu_8_listeners_over_1": audio_ratio,
+        "browser_camera_decode_640x480": camera_in,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
