@@ -7,7 +7,9 @@
 #            v4l2-mem2mem helper it needs; Debian ships neither, so they are built
 #            here, out of tree, from linux-source against Debian's kernel headers;
 #   sch_netem network delay, jitter and loss (`tc qdisc … netem`), which the
-#            host's kernel may lack; the VM's loopback is there to impair.
+#            host's kernel may lack; the VM's loopback is there to impair;
+#   snd-aloop the kernel's ALSA loopback sound card (what is played into device 0
+#            is captured from device 1), for real ALSA capture and playback.
 #
 #   scripts/v4l2-vm.sh --setup
 #       Installs the missing Debian packages, downloads Debian's current kernel and
