@@ -73,14 +73,22 @@ impl Drop for WavSink {
 }
 
 /// Opens the sink `spec` names; `Ok(None)` for `none`, and for `auto` on a machine
-/// without a playback device.
+/// without a playback device (or whose first one does not open: logged).
 pub fn open(spec: &AudioSinkSpec) -> Result<Option<Box<dyn AudioSink>>, AudioError> {
     match spec {
         AudioSinkSpec::None => Ok(None),
         AudioSinkSpec::File(path) => Ok(Some(Box::new(WavSink::create(path)?))),
         AudioSinkSpec::Alsa(device) => super::alsa::open_playback(device).map(Some),
         AudioSinkSpec::Auto => match super::alsa::first_device(super::alsa::Direction::Playback) {
-            Some(device) => super::alsa::open_playback(&device).map(Some),
+            Some(device) => match super::alsa::open_playback(&device) {
+                Ok(sink) => Ok(Some(sink)),
+                Err(err) => {
+                    tracing::warn!(
+                        "speaker: auto found {device} but it does not open ({err}); none"
+                    );
+                    Ok(None)
+                }
+            },
             None => Ok(None),
         },
     }

@@ -191,15 +191,24 @@ impl AudioSource for WavSource {
 }
 
 /// Opens the source `spec` names; `Ok(None)` for `none`, and for `auto` on a machine
-/// without a capture device.
+/// without a capture device (or whose first one does not open: logged).
 pub fn open(spec: &AudioSourceSpec) -> Result<Option<Box<dyn AudioSource>>, AudioError> {
     match spec {
         AudioSourceSpec::None => Ok(None),
         AudioSourceSpec::Tone => Ok(Some(Box::new(ToneSource::default()))),
         AudioSourceSpec::File(path) => Ok(Some(Box::new(WavSource::open(path)?))),
         AudioSourceSpec::Alsa(device) => super::alsa::open_capture(device).map(Some),
+        // A card that is there but will not open (busy, odd) is no reason not to start.
         AudioSourceSpec::Auto => match super::alsa::first_device(super::alsa::Direction::Capture) {
-            Some(device) => super::alsa::open_capture(&device).map(Some),
+            Some(device) => match super::alsa::open_capture(&device) {
+                Ok(source) => Ok(Some(source)),
+                Err(err) => {
+                    tracing::warn!(
+                        "audio: auto found {device} but it does not open ({err}); no audio"
+                    );
+                    Ok(None)
+                }
+            },
             None => Ok(None),
         },
     }
