@@ -60,7 +60,7 @@ pub fn level(rms: f64) -> f64 {
         return 0.0;
     }
     let db = 20.0 * rms.log10();
-    ((db - FLOOR_DB) / -FLOOR_DB).clamp(0.0, 1.0)
+    crate::util::clamp((db - FLOOR_DB) / -FLOOR_DB, 0.0, 1.0)
 }
 
 /// The frequency of the loudest bin of `spectrum_db` (the analyser's bins, from 0 Hz
@@ -85,7 +85,7 @@ pub fn dominant_frequency(spectrum_db: &[f32], sample_rate: f64) -> Option<f64> 
         let (a, b, c) = (at(peak - 1), at(peak), at(peak + 1));
         let denominator = a - 2.0 * b + c;
         if denominator.abs() > f64::EPSILON {
-            offset = (0.5 * (a - c) / denominator).clamp(-0.5, 0.5);
+            offset = crate::util::clamp(0.5 * (a - c) / denominator, -0.5, 0.5);
         }
     }
     Some((peak as f64 + offset) * bin_hz)

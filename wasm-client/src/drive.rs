@@ -159,7 +159,7 @@ pub fn tidy(v: f64) -> f64 {
     if !v.is_finite() {
         return 0.0;
     }
-    let v = (v.clamp(-1.0, 1.0) * 1000.0).round() / 1000.0;
+    let v = (crate::util::clamp(v, -1.0, 1.0) * 1000.0).round() / 1000.0;
     if v == 0.0 {
         0.0
     } else {
@@ -224,7 +224,7 @@ pub fn dead_zone(v: f64, zone: f64) -> f64 {
     if !v.is_finite() || v.abs() < zone {
         0.0
     } else {
-        v.clamp(-1.0, 1.0)
+        crate::util::clamp(v, -1.0, 1.0)
     }
 }
 

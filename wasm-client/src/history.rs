@@ -50,7 +50,7 @@ impl Series {
             match value {
                 Some(v) => {
                     let x = (offset + i) as f64 * step;
-                    let y = h - (v.clamp(0.0, top) / top) * h;
+                    let y = h - (crate::util::clamp(v, 0.0, top) / top) * h;
                     run.push(format!("{},{}", x.round() as i64, y.round() as i64));
                 }
                 None if !run.is_empty() => runs.push(std::mem::take(&mut run).join(" ")),

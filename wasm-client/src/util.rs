@@ -1,5 +1,5 @@
-//! Small helpers shared by the client modules: browser ones (wasm32 only) and
-//! [`median`].
+//! Small helpers shared by the client modules: browser ones (wasm32 only),
+//! [`median`] and [`clamp`].
 
 #[cfg(target_arch = "wasm32")]
 pub use browser::*;
@@ -145,12 +145,33 @@ mod browser {
     }
 }
 
+/// `v` limited to `lo..=hi` (NaN stays NaN), like `f64::clamp` but without its
+/// `min <= max` assertion, whose message formats floats with `Debug` and so links
+/// core's float formatting (about 7 KB of the gzipped bundle). `lo > hi` gives `hi`.
+pub fn clamp(v: f64, lo: f64, hi: f64) -> f64 {
+    if v < lo {
+        lo.min(hi)
+    } else if v > hi {
+        hi
+    } else {
+        v
+    }
+}
+
 /// The median of `samples` (which it sorts), `None` when empty.
 pub fn median(samples: &mut [f64]) -> Option<f64> {
     if samples.is_empty() {
         return None;
     }
-    samples.sort_unstable_by(f64::total_cmp);
+    // An insertion sort: the windows are short (60 latency samples), and the standard
+    // library's sort would add its quicksort to the bundle (about 1 KB gzipped).
+    for i in 1..samples.len() {
+        let mut j = i;
+        while j > 0 && samples[j - 1].total_cmp(&samples[j]).is_gt() {
+            samples.swap(j - 1, j);
+            j -= 1;
+        }
+    }
     let mid = samples.len() / 2;
     Some(if samples.len() % 2 == 0 {
         (samples[mid - 1] + samples[mid]) / 2.0
@@ -161,12 +182,29 @@ pub fn median(samples: &mut [f64]) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::{clamp, median};
+
+    #[test]
+    fn clamp_limits_and_keeps_nan() {
+        assert_eq!(clamp(2.0, -1.0, 1.0), 1.0);
+        assert_eq!(clamp(-2.0, -1.0, 1.0), -1.0);
+        assert_eq!(clamp(0.5, -1.0, 1.0), 0.5);
+        assert!(clamp(f64::NAN, 0.0, 1.0).is_nan());
+        assert_eq!(clamp(f64::INFINITY, 0.0, 1.0), 1.0);
+        assert_eq!(
+            clamp(0.5, 1.0, 0.0),
+            0.0,
+            "an empty range gives hi, no panic"
+        );
+    }
 
     #[test]
     fn median_of_odd_even_and_empty() {
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
         assert_eq!(median(&mut []), None);
+        let mut many: Vec<f64> = (0..61).map(|i| f64::from((i * 37) % 61)).collect();
+        assert_eq!(median(&mut many), Some(30.0));
+        assert!(many.windows(2).all(|w| w[0] <= w[1]), "sorted");
     }
 }

@@ -37,12 +37,13 @@ pub fn negotiate(kind: SdpType, sdp: &str) -> String {
         SdpType::Answer => "answer",
     };
     let description = json::object(&[("type", Field::Str(kind)), ("sdp", Field::Str(sdp))]);
-    let head = json::object(&[("type", Field::Str(NEGOTIATE_TYPE))]);
     // `{"type":"negotiate"` + `,"description":{...}}`
-    format!(
-        "{},\"description\":{description}}}",
-        &head[..head.len() - 1]
-    )
+    let mut text = json::object(&[("type", Field::Str(NEGOTIATE_TYPE))]);
+    text.pop();
+    text.push_str(",\"description\":");
+    text.push_str(&description);
+    text.push('}');
+    text
 }
 
 /// Reads the robot's session description, checked like

@@ -6,71 +6,15 @@
 // time without the robot's video stopping or the data channel closing.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { assertLastSecondIs, sineWav } from '../lib/audio.mjs';
 import { ARTIFACTS, RECORD_DATA_CHANNELS, eventually, launchBrowser, startRobot } from '../lib/harness.mjs';
 
-const RATE = 48_000;
 let dir;
 let robot;
 let browser;
-
-/** A 48 kHz mono 16-bit WAV of a `hz` sine, `seconds` long, at half scale. */
-function sineWav(path, hz, seconds) {
-  const n = RATE * seconds;
-  const wav = Buffer.alloc(44 + n * 2);
-  wav.write('RIFF', 0);
-  wav.writeUInt32LE(36 + n * 2, 4);
-  wav.write('WAVEfmt ', 8);
-  wav.writeUInt32LE(16, 16);
-  wav.writeUInt16LE(1, 20); // PCM
-  wav.writeUInt16LE(1, 22); // mono
-  wav.writeUInt32LE(RATE, 24);
-  wav.writeUInt32LE(RATE * 2, 28);
-  wav.writeUInt16LE(2, 32);
-  wav.writeUInt16LE(16, 34);
-  wav.write('data', 36);
-  wav.writeUInt32LE(n * 2, 40);
-  for (let i = 0; i < n; i += 1) {
-    wav.writeInt16LE(Math.round(16_000 * Math.sin((2 * Math.PI * hz * i) / RATE)), 44 + i * 2);
-  }
-  writeFileSync(path, wav);
-}
-
-/** The last `count` samples (-1..1) of a 16-bit mono WAV's data chunk, or null. */
-function lastSamples(path, count) {
-  if (!existsSync(path)) return null;
-  const wav = readFileSync(path);
-  let at = 12;
-  while (at + 8 <= wav.length) {
-    const id = wav.toString('ascii', at, at + 4);
-    if (id === 'data') {
-      // The size in the header may lag the writer: read what is there.
-      const end = wav.length - ((wav.length - at - 8) % 2);
-      const samples = (end - at - 8) / 2;
-      if (samples < count) return null;
-      const out = new Float64Array(count);
-      for (let i = 0; i < count; i += 1) out[i] = wav.readInt16LE(end - (count - i) * 2) / 32768;
-      return out;
-    }
-    at += 8 + wav.readUInt32LE(at + 4);
-  }
-  return null;
-}
-
-/** Goertzel power of `samples` at `hz`, per sample. */
-function power(samples, hz) {
-  const k = 2 * Math.cos((2 * Math.PI * hz) / RATE);
-  let s1 = 0;
-  let s2 = 0;
-  for (const x of samples) {
-    const s = x + k * s1 - s2;
-    s2 = s1;
-    s1 = s;
-  }
-  return (s1 * s1 + s2 * s2 - k * s1 * s2) / samples.length;
-}
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'rtcbot-audio-'));
@@ -148,13 +92,7 @@ test('audio both ways, the camera to the robot, and media toggles renegotiated i
   await eventually('the page\'s mic meter to move', async () => (await num('mic-level')) > 0.1);
   await eventually('the robot to decode the microphone', async () => (await health()).audio.decoded_blocks > decodedBefore + 10);
   const heard = join(dir, 'heard.wav');
-  await eventually('660 Hz in the last second of the robot\'s speaker file', () => {
-    const samples = lastSamples(heard, RATE);
-    if (!samples) throw new Error(`no second of samples in ${heard} yet`);
-    const [p660, p1000, p440] = [power(samples, 660), power(samples, 1000), power(samples, 440)];
-    if (p660 > 1e-4 && p660 > 20 * p1000 && p660 > 20 * p440) return true;
-    throw new Error(`powers 660: ${p660.toExponential(2)}, 1000: ${p1000.toExponential(2)}, 440: ${p440.toExponential(2)}`);
-  });
+  await eventually('660 Hz in the last second of the robot\'s speaker file', () => assertLastSecondIs(heard, 660));
   await sameSession('after the microphone went on');
 
   // c. The page's camera decoded by the robot.

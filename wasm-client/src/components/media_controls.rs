@@ -80,12 +80,12 @@ pub fn MediaControls(props: &MediaControlsProps) -> Html {
                 onclick={tapped(&props.on_listen)}>
                 { if props.listening { "Mute" } else { "Listen" } }
             </button>
-            <LevelBar id="robot-level" label="Robot" reading={props.robot_level} />
+            { level_bar("robot-level", "Robot", props.robot_level) }
             <button id="mic-button" class={switch_class(props.mic)}
                 aria-pressed={(props.mic == Switch::On).to_string()} onclick={tapped(&props.on_mic)}>
                 { match props.mic { Switch::On => "Mic off", Switch::Starting => "Mic…", Switch::Off => "Mic" } }
             </button>
-            <LevelBar id="mic-level" label="Mic" reading={props.mic_level} />
+            { level_bar("mic-level", "Mic", props.mic_level) }
             <button id="camera-button" class={switch_class(props.camera)}
                 aria-pressed={(props.camera == Switch::On).to_string()} onclick={tapped(&props.on_camera)}>
                 { match props.camera { Switch::On => "Camera off", Switch::Starting => "Camera…", Switch::Off => "Camera" } }
@@ -94,23 +94,15 @@ pub fn MediaControls(props: &MediaControlsProps) -> Html {
     }
 }
 
-/// Props of [`LevelBar`].
-#[derive(Properties, PartialEq)]
-struct LevelBarProps {
-    id: AttrValue,
-    label: AttrValue,
-    reading: Reading,
-}
-
-/// One meter: a bar as long as the level.
-#[component]
-fn LevelBar(props: &LevelBarProps) -> Html {
-    let level = props.reading.level;
+/// One meter: a bar as long as the level. A plain function rather than a component:
+/// each component type adds its own copy of Yew's lifecycle code to the bundle.
+fn level_bar(id: &'static str, label: &'static str, reading: Reading) -> Html {
+    let level = fixed(reading.level, 2);
     html! {
-        <div class="level" id={props.id.clone()} role="meter" aria-label={props.label.clone()}
-            aria-valuemin="0" aria-valuemax="1" aria-valuenow={fixed(level, 2)}
-            data-level={fixed(level, 2)}>
-            <div class="level-fill" style={format!("width:{}%", fixed(level * 100.0, 0))} />
+        <div class="level" id={id} role="meter" aria-label={label}
+            aria-valuemin="0" aria-valuemax="1" aria-valuenow={level.clone()}
+            data-level={level}>
+            <div class="level-fill" style={format!("width:{}%", fixed(reading.level * 100.0, 0))} />
         </div>
     }
 }
