@@ -213,10 +213,16 @@ pub mod ping_id {
 impl Control {
     /// Parses one data-channel text message; see the module docs for the rules.
     pub fn parse(text: &str) -> Result<Self, ProtocolError> {
+        // Only a session description may be longer than a message: anything else that
+        // long is refused before it is parsed.
+        if !text.contains(r#""negotiate""#) {
+            check_len(text, MAX_MESSAGE_BYTES)?;
+        }
         check_len(text, crate::signaling::MAX_DESCRIPTION_BYTES)?;
         let value = match serde_json::from_str::<Value>(text) {
             Ok(value) => value,
             Err(err) => {
+                check_len(text, MAX_MESSAGE_BYTES)?;
                 let start = text.trim_start();
                 return if start.starts_with('{') || start.starts_with('[') {
                     Err(ProtocolError::malformed("JSON message", err))
@@ -226,6 +232,7 @@ impl Control {
             }
         };
         let Some(kind) = value.get("type") else {
+            check_len(text, MAX_MESSAGE_BYTES)?;
             return Ok(Self::Json(value));
         };
         let Some(kind) = kind.as_str() else {
@@ -234,7 +241,6 @@ impl Control {
                 "the \"type\" field must be a string",
             ));
         };
-        // Only session descriptions may be longer than a message.
         if kind != crate::signaling::NEGOTIATE_TYPE {
             check_len(text, MAX_MESSAGE_BYTES)?;
         }
@@ -504,6 +510,28 @@ mod tests {
         let text = format!(r#"{{"blob":"{}"}}"#, "x".repeat(MAX_MESSAGE_BYTES));
         assert!(matches!(
             Control::parse(&text),
+            Err(ProtocolError::TooLarge { .. })
+        ));
+        // Naming a negotiation does not make another message long enough.
+        let sneaky = format!(
+            r#"{{"note":"negotiate","blob":"{}"}}"#,
+            "x".repeat(MAX_MESSAGE_BYTES)
+        );
+        assert!(matches!(
+            Control::parse(&sneaky),
+            Err(ProtocolError::TooLarge { .. })
+        ));
+        let sneaky = format!(
+            r#"{{"type":"ping","id":1,"x":"negotiate{}"}}"#,
+            "x".repeat(MAX_MESSAGE_BYTES)
+        );
+        assert!(matches!(
+            Control::parse(&sneaky),
+            Err(ProtocolError::TooLarge { .. })
+        ));
+        let text_blob = format!("\"negotiate\" {}", "x".repeat(MAX_MESSAGE_BYTES));
+        assert!(matches!(
+            Control::parse(&text_blob),
             Err(ProtocolError::TooLarge { .. })
         ));
         let long_key = format!(r#"{{"type":"keydown","key":"{}"}}"#, "k".repeat(100));

@@ -127,13 +127,16 @@ enum Typed {
 impl Telemetry {
     /// Parses one message received from a robot.
     pub fn parse(text: &str) -> Result<Self, ProtocolError> {
+        // Only a session description may be longer than a message.
+        if !text.contains(r#""negotiate""#) {
+            check_len(text, MAX_MESSAGE_BYTES)?;
+        }
         check_len(text, crate::signaling::MAX_DESCRIPTION_BYTES)?;
         let Ok(value) = serde_json::from_str::<Value>(text) else {
             check_len(text, MAX_MESSAGE_BYTES)?;
             return Ok(Self::Text(text.to_owned()));
         };
         let kind = value.get("type").and_then(Value::as_str);
-        // Only session descriptions may be longer than a message.
         if kind != Some(crate::signaling::NEGOTIATE_TYPE) {
             check_len(text, MAX_MESSAGE_BYTES)?;
         }
