@@ -799,6 +799,28 @@ async fn renegotiate(
     Ok(SessionDescription::answer(local.sdp))
 }
 
+/// The payload type `sender` negotiated (`none`: why there is none) and `track`'s
+/// SSRC: what each sample written to the track needs.
+async fn negotiated(
+    track: &TrackLocalStaticSample,
+    sender: &Arc<dyn RtpSender>,
+    none: &'static str,
+) -> Result<(u8, u32), PeerError> {
+    let params = sender.get_parameters().await?;
+    let payload_type = params
+        .rtp_parameters
+        .codecs
+        .first()
+        .map(|c| c.payload_type)
+        .ok_or(PeerError::Negotiation(none))?;
+    let ssrc = *track
+        .ssrcs()
+        .await
+        .first()
+        .ok_or(PeerError::Negotiation("the track has no SSRC"))?;
+    Ok((payload_type, ssrc))
+}
+
 /// Once connected, sends the shared audio stream on this peer's audio track (once).
 fn start_audio(shared: &Arc<PeerShared>) {
     let Some((track, sender)) = shared.audio.lock().expect("audio lock").clone() else {
@@ -823,18 +845,7 @@ async fn send_audio(
     track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
 ) -> Result<(), PeerError> {
-    let params = sender.get_parameters().await?;
-    let payload_type = params
-        .rtp_parameters
-        .codecs
-        .first()
-        .map(|c| c.payload_type)
-        .ok_or(PeerError::Negotiation("the browser accepted no Opus"))?;
-    let ssrc = *track
-        .ssrcs()
-        .await
-        .first()
-        .ok_or(PeerError::Negotiation("the audio track has no SSRC"))?;
+    let (payload_type, ssrc) = negotiated(&track, &sender, "the browser accepted no Opus").await?;
     let mut listener = stream.subscribe();
     // Drains the track's RTCP so its queue never fills (receiver reports only).
     let rtcp_track = track.clone();
@@ -887,20 +898,8 @@ async fn send_video(
     period: Duration,
     link: std::sync::Weak<PeerShared>,
 ) -> Result<(), PeerError> {
-    let params = sender.get_parameters().await?;
-    let payload_type = params
-        .rtp_parameters
-        .codecs
-        .first()
-        .map(|c| c.payload_type)
-        .ok_or(PeerError::Negotiation(
-            "the browser accepted no H.264 profile",
-        ))?;
-    let ssrc = *track
-        .ssrcs()
-        .await
-        .first()
-        .ok_or(PeerError::Negotiation("the video track has no SSRC"))?;
+    let (payload_type, ssrc) =
+        negotiated(&track, &sender, "the browser accepted no H.264 profile").await?;
     let mut viewer = stream.subscribe();
     let feedback_track = track.clone();
     let feedback_stream = stream.clone();
