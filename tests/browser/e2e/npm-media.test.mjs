@@ -3,6 +3,8 @@
 // over the data channel, and the robot plays it (Chromium's fake microphone playing a
 // 660 Hz WAV made here; the robot's speaker is a WAV file, playing everyone's audio).
 // The package is the packed tarball installed by npm, loaded through an import map.
+// And RTCBot's own tutorial order: the microphone put before connecting goes in the
+// first offer, on the m-line the robot's own sound (its test tone) comes back on.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +29,7 @@ before(async () => {
   const wav = join(dir, 'mic-660hz.wav');
   sineWav(wav, 660, 4);
   robot = await startRobotServing(project, {
-    args: ['--speaker', `file:${join(dir, 'heard.wav')}`, '--play-audio-from', 'everyone'],
+    args: ['--audio', 'tone', '--speaker', `file:${join(dir, 'heard.wav')}`, '--play-audio-from', 'everyone'],
   });
   browser = await launchBrowser({
     args: ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`],
@@ -83,6 +85,34 @@ test('RTCConnection: a microphone put after connecting is renegotiated and the r
   await eventually('660 Hz in the last second of the robot\'s speaker file', () => assertLastSecondIs(heard, 660));
   assert.equal(await page.evaluate(() => window.conn.peerConnection.connectionState), 'connected', 'the same session');
   assert.deepEqual(errors, []);
+  await page.evaluate(() => window.conn.close());
+  await page.close();
+});
+
+test('RTCConnection: a microphone put before connecting shares its m-line with the robot\'s sound', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${robot.url}/index.html`);
+  await eventually('the package to load', () => page.evaluate(() => Boolean(window.rtcbot)));
+  const health = () => robot.health();
+  const decodedBefore = (await health()).audio.decoded_blocks;
+  await page.evaluate(async () => {
+    window.conn = new window.rtcbot.RTCConnection(true, { iceServers: [] });
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    window.conn.audio.putSubscription(stream.getAudioTracks()[0]);
+    window.robotSound = null;
+    window.conn.audio.subscribe((s) => { window.robotSound = s; });
+    await window.conn.connect('/connect');
+  });
+  await eventually('the connection to be up', () =>
+    page.evaluate(() => window.conn.peerConnection.connectionState === 'connected'));
+  await eventually('the robot to send its sound and hear the microphone', async () => {
+    const h = await health();
+    const m = h.peer_media?.find((p) => p.audio_in);
+    if (m?.audio_out && h.audio.decoded_blocks > decodedBefore + 10) return true;
+    throw new Error(`peer_media ${JSON.stringify(h.peer_media)}, ${h.audio.decoded_blocks} blocks decoded (${decodedBefore} before)`);
+  });
+  await eventually('the page to get the robot\'s sound', () =>
+    page.evaluate(() => window.robotSound?.getAudioTracks().length === 1));
   await page.evaluate(() => window.conn.close());
   await page.close();
 });
