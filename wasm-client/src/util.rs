@@ -110,6 +110,32 @@ mod browser {
             .map_or_else(|_| String::new(), String::from)
     }
 
+    /// What `error` says, word for word as its `Display`, but with the refused number
+    /// written by JavaScript ([`number`]): `Display` would link core's float
+    /// formatting (about 6 KB of the npm package's gzipped wasm) for that one field.
+    pub fn protocol_error(error: &shared_protocol::ProtocolError) -> String {
+        use shared_protocol::ProtocolError as E;
+        match error {
+            E::TooLarge { len, max } => {
+                format!("message is {len} bytes, larger than the {max}-byte limit")
+            }
+            E::Malformed { what, detail } => format!("malformed {what}: {detail}"),
+            E::UnknownType(kind) => format!(
+                "unknown message type {kind:?} (plain JSON without a \"type\" field is passed \
+                 through)"
+            ),
+            E::OutOfRange {
+                field,
+                value,
+                range,
+            } => format!(
+                "{field} = {} is out of range (expected {range})",
+                number(*value)
+            ),
+            E::InvalidSdp(why) => format!("invalid SDP: {why}"),
+        }
+    }
+
     /// The number a text stands for, as JavaScript's `Number(text)` reads it (NaN when
     /// it is not one).
     pub fn parse_number(text: &str) -> f64 {

@@ -123,7 +123,8 @@ pub(crate) fn describe(value: &JsValue) -> String {
         return format!("a string ({short:?})");
     }
     if let Some(n) = value.as_f64() {
-        return format!("a number ({n})");
+        // JavaScript writes it: Rust's float formatting is not linked.
+        return format!("a number ({})", crate::util::number(n));
     }
     if let Some(b) = value.as_bool() {
         return format!("a boolean ({b})");

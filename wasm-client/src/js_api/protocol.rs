@@ -1,9 +1,17 @@
 //! The typed parts of the rtcbot-rs protocol, for new pages: drive states out,
 //! telemetry in.
+//!
+//! Written and read by [`wire`](crate::wire), as the app does, not by shared-protocol's
+//! serde code: that would link serde_json (and, through its error messages, core's
+//! float formatting) into the package, a fifth of its wasm. wire's tests hold its
+//! text and its checks to shared-protocol's.
 
 use super::{describe, err, RtcConnection};
 use crate::drive::REPEAT_MS;
-use shared_protocol::{Control, DriveState, Telemetry};
+use crate::json::Field;
+use crate::util::{fields_object, protocol_error};
+use crate::wire::{self, RobotMessage};
+use shared_protocol::DriveState;
 use wasm_bindgen::prelude::*;
 
 fn axis(what: &str, name: &str, value: &JsValue) -> Result<f64, JsValue> {
@@ -40,8 +48,9 @@ pub fn drive_message(
             }
         }
     };
-    let state = DriveState::new(forward, turn, seq).map_err(|e| err(format!("{WHAT}: {e}")))?;
-    Ok(Control::Drive(state).to_text())
+    let state = DriveState::new(forward, turn, seq)
+        .map_err(|e| err(format!("{WHAT}: {}", protocol_error(&e))))?;
+    Ok(wire::drive(&state))
 }
 
 /// Reads one message from the robot (what `conn.subscribe` hands over): the typed
@@ -57,10 +66,37 @@ pub fn parse_telemetry(
             describe(&message)
         )));
     };
-    match Telemetry::parse(&text).map_err(|e| err(format!("parseTelemetry: {e}")))? {
-        Telemetry::Json(_) | Telemetry::Text(_) => Ok(JsValue::NULL),
-        typed => js_sys::JSON::parse(&typed.to_text()),
-    }
+    let message = RobotMessage::parse(&text).map_err(|e| err(format!("parseTelemetry: {e}")))?;
+    // The message as shared-protocol writes it: defaults filled in, unknown fields
+    // left out.
+    Ok(match message {
+        RobotMessage::Pong(pong) => fields_object(&[
+            ("type", Field::Str("pong")),
+            ("id", Field::Num(pong.id as f64)),
+            ("t", Field::Num(pong.t)),
+            ("robot_us", Field::Num(pong.robot_us as f64)),
+        ])
+        .into(),
+        RobotMessage::Stats(stats) => wire::stats_object(&stats).into(),
+        RobotMessage::Status(status) => wire::status_object(&status).into(),
+        RobotMessage::Error(message) => fields_object(&[
+            ("type", Field::Str("error")),
+            ("message", Field::Str(&message)),
+        ])
+        .into(),
+        RobotMessage::Settings(settings) => {
+            let object = js_sys::JSON::parse(&wire::settings(&settings))?;
+            if let Some(cameras) = &settings.cameras {
+                let list: js_sys::Array = cameras.iter().map(|c| JsValue::from_str(c)).collect();
+                js_sys::Reflect::set(&object, &"cameras".into(), &list)?;
+            }
+            object
+        }
+        RobotMessage::Negotiate(description) => {
+            js_sys::JSON::parse(&wire::negotiate(description.kind, &description.sdp))?
+        }
+        RobotMessage::Other(_) => JsValue::NULL,
+    })
 }
 
 /// Drives the robot the recommended way: full drive states, sent at once when they
@@ -81,7 +117,7 @@ impl DriveSender {
         let sender = crate::drive::DriveSender::new(REPEAT_MS, {
             move |state: &DriveState| {
                 // A closed connection refuses; the repeat stops with `stop()`/`close()`.
-                let _ = inner.send_drive(Control::Drive(*state).to_text(), state.is_stopped());
+                let _ = inner.send_drive(wire::drive(state), state.is_stopped());
             }
         });
         Self { sender }
