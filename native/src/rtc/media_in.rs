@@ -8,6 +8,9 @@
 //! H.264 access units for the peer's
 //! [`CameraDecoder`](crate::video::incoming::CameraDecoder), which asks for a
 //! keyframe (an RTCP PLI, at most every 500 ms) when a unit did not decode.
+//!
+//! A peer may send at most [`MAX_TRACKS_IN`] tracks of each kind at once (each video
+//! track costs a decoder thread); the packets of any more are read and dropped.
 
 use crate::audio::codec::OpusDecoder;
 use crate::audio::Incoming;
@@ -17,9 +20,22 @@ use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+/// Tracks of one kind a peer may send at once.
+pub const MAX_TRACKS_IN: u32 = 2;
+
+/// How many tracks of each kind a peer sends now.
+#[derive(Debug, Default)]
+pub struct TracksIn {
+    /// Microphones.
+    pub audio: AtomicU32,
+    /// Cameras.
+    pub video: AtomicU32,
+}
 
 /// Lost packets in a row that are concealed; a longer gap is silence.
 pub const MAX_CONCEALED: u16 = 5;
@@ -36,22 +52,42 @@ pub struct MediaSinks {
     pub hub: ControlHub,
 }
 
-/// Reads one remote track until it ends. `on_media` is told when media of this
-/// kind starts (`true`) and stops (`false`).
+/// Reads one remote track until it ends, counted in `tracks` meanwhile; one over
+/// [`MAX_TRACKS_IN`] of its kind is drained without decoding.
 pub async fn receive(
     track: Arc<dyn TrackRemote>,
     peer: PeerId,
     sinks: &MediaSinks,
-    on_media: impl Fn(RtpCodecKind, bool),
+    tracks: &TracksIn,
 ) {
     let kind = track.kind().await;
-    on_media(kind, true);
+    let count = match kind {
+        RtpCodecKind::Audio => &tracks.audio,
+        RtpCodecKind::Video => &tracks.video,
+        _ => return drain(&track).await,
+    };
+    if count.fetch_add(1, Ordering::SeqCst) >= MAX_TRACKS_IN {
+        count.fetch_sub(1, Ordering::SeqCst);
+        tracing::warn!(
+            peer,
+            "a {kind} track over {MAX_TRACKS_IN} from one peer: dropped"
+        );
+        return drain(&track).await;
+    }
     match kind {
         RtpCodecKind::Audio => receive_audio(&track, peer, sinks).await,
-        RtpCodecKind::Video => receive_video(&track, peer, sinks).await,
-        _ => {}
+        _ => receive_video(&track, peer, sinks).await,
     }
-    on_media(kind, false);
+    count.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Reads a track's events and drops them, until it ends.
+async fn drain(track: &Arc<dyn TrackRemote>) {
+    while let Some(event) = track.poll().await {
+        if matches!(event, TrackRemoteEvent::OnEnded) {
+            break;
+        }
+    }
 }
 
 async fn receive_audio(track: &Arc<dyn TrackRemote>, peer: PeerId, sinks: &MediaSinks) {

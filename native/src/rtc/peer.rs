@@ -40,7 +40,7 @@ use super::connection::{
     build_connection, h264_codecs, local_track, opus_codec, to_rtc, wait_gathered, Side,
 };
 use super::feedback::{is_keyframe_request, BandwidthEstimate, CongestionSettings};
-use super::media_in::{self, MediaSinks};
+use super::media_in::{self, MediaSinks, TracksIn};
 use super::sdp::{Direction, MediaWants};
 use super::session::{self, Action, RefusalThrottle};
 use crate::audio::{AudioStream, Incoming};
@@ -259,9 +259,8 @@ struct PeerShared {
     /// Its connection, for renegotiation (weak: the connection owns this state).
     pc: OnceLock<Weak<dyn PeerConnection>>,
     renegotiations: AtomicU64,
-    /// Whether it sends its microphone and camera now.
-    audio_in: AtomicBool,
-    video_in: AtomicBool,
+    /// The microphones and cameras it sends now.
+    tracks_in: Arc<TracksIn>,
     /// `None` once the peer is closed: a task spawned then is aborted at once.
     tasks: Mutex<Option<Vec<JoinHandle<()>>>>,
     gathered: watch::Sender<bool>,
@@ -320,8 +319,8 @@ impl Peer {
         MediaState {
             renegotiations: s.renegotiations.load(Ordering::Relaxed),
             audio_out: s.audio.lock().expect("audio lock").is_some(),
-            audio_in: s.audio_in.load(Ordering::Relaxed),
-            video_in: s.video_in.load(Ordering::Relaxed),
+            audio_in: s.tracks_in.audio.load(Ordering::Relaxed) > 0,
+            video_in: s.tracks_in.video.load(Ordering::Relaxed) > 0,
         }
     }
 
@@ -543,19 +542,10 @@ impl PeerConnectionEventHandler for Handler {
             video: shared.ctx.media_in.video.clone(),
             hub: shared.ctx.hub.clone(),
         };
-        let weak = Arc::downgrade(&shared);
+        let tracks = shared.tracks_in.clone();
         let id = shared.id;
         shared.spawn(async move {
-            media_in::receive(track, id, &sinks, |kind, on| {
-                if let Some(shared) = weak.upgrade() {
-                    match kind {
-                        RtpCodecKind::Audio => shared.audio_in.store(on, Ordering::Relaxed),
-                        RtpCodecKind::Video => shared.video_in.store(on, Ordering::Relaxed),
-                        _ => {}
-                    }
-                }
-            })
-            .await;
+            media_in::receive(track, id, &sinks, &tracks).await;
         });
     }
 
@@ -597,8 +587,7 @@ pub async fn negotiate(
         audio_started: AtomicBool::new(false),
         pc: OnceLock::new(),
         renegotiations: AtomicU64::new(0),
-        audio_in: AtomicBool::new(false),
-        video_in: AtomicBool::new(false),
+        tracks_in: Arc::new(TracksIn::default()),
         tasks: Mutex::new(Some(Vec::new())),
         gathered,
         connected: AtomicBool::new(false),
