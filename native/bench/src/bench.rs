@@ -249,7 +249,10 @@ async fn viewer_figures(viewers: usize, seconds: f64, extra: &[&str]) -> anyhow:
 /// latency: each burst starts at a wall-clock multiple of 500 ms, so the time from
 /// that to the arrival of the packet whose decoded sound holds the onset is the
 /// latency from capture to decoded (same machine, same clock).
-async fn audio_figures(listeners: usize, seconds: f64) -> anyhow::Result<Value> {
+///
+/// With `audio` false the clients connect and ask for nothing: what `listeners`
+/// connected peers cost the robot by themselves (ICE keep-alives, SCTP timers).
+async fn audio_figures(listeners: usize, seconds: f64, audio: bool) -> anyhow::Result<Value> {
     use rtcbot::audio::{codec::OpusDecoder, tone};
     let robot = RobotProcess::start(&["--audio", "tone"])?;
     let mut clients = Vec::new();
@@ -259,12 +262,15 @@ async fn audio_figures(listeners: usize, seconds: f64) -> anyhow::Result<Value> 
         // add 100 STUN requests a second per listener to what the robot handles.
         let options = ClientOptions {
             video: false,
-            audio: true,
+            audio,
             ice_tick: None,
             ..ClientOptions::default()
         };
         let mut client = RobotClient::connect(&robot.url, options).await?;
-        let mut packets = client.take_audio().context("audio")?;
+        let Some(mut packets) = client.take_audio() else {
+            clients.push(client);
+            continue;
+        };
         clients.push(client);
         tasks.push(tokio::spawn(async move {
             let mut decoder = OpusDecoder::new().expect("an Opus decoder");
@@ -299,7 +305,8 @@ async fn audio_figures(listeners: usize, seconds: f64) -> anyhow::Result<Value> 
     }
     latencies.sort_by(f64::total_cmp);
     Ok(json!({
-        "listeners": listeners,
+        "peers": listeners,
+        "audio": audio,
         "robot_cpu_percent_of_one_core": round3(cpu / elapsed * 100.0),
         "tone_latency_ms": {
             "p50": round3(percentile(&latencies, 0.5)),
@@ -418,8 +425,10 @@ async fn main() -> anyhow::Result<()> {
         ],
     )
     .await?;
-    let audio_1 = audio_figures(1, seconds).await?;
-    let audio_8 = audio_figures(8, seconds).await?;
+    let audio_1 = audio_figures(1, seconds, true).await?;
+    let audio_8 = audio_figures(8, seconds, true).await?;
+    let idle_1 = audio_figures(1, seconds, false).await?;
+    let idle_8 = audio_figures(8, seconds, false).await?;
     let audio_cpu = |v: &Value| {
         v["robot_cpu_percent_of_one_core"]
             .as_f64()
@@ -441,6 +450,7 @@ async fn main() -> anyhow::Result<()> {
         "stream_1280x720_30fps_1_viewer": hd,
         "cpu_8_viewers_over_1": round3(cpu(3) / cpu(0)),
         "audio_tone": [audio_1, audio_8],
+        "connected_peers_asking_nothing": [idle_1, idle_8],
         "audio_cpu_8_listeners_over_1": audio_ratio,
         "browser_camera_decode_640x480": camera_in,
     });
