@@ -12,8 +12,8 @@ use std::time::Duration;
 /// Addresses tracked before the limiter forgets the idle ones.
 pub const MAX_TRACKED: usize = 10_000;
 
-/// What one client is known by for the per-client limits (connecting peers in
-/// [`crate::robot::registry`], `/connect` calls here): its IPv4 address, or the
+/// What one client is known by for the per-client limits (connecting peers in the
+/// robot's peer registry, `/connect` calls here): its IPv4 address, or the
 /// /64 network of an IPv6 one (one host usually holds a whole /64, so counting its
 /// addresses one by one would let it take every connecting place).
 pub fn client_key(ip: IpAddr) -> IpAddr {
