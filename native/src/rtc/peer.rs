@@ -41,7 +41,7 @@ use super::connection::{
 };
 use super::feedback::{is_keyframe_request, BandwidthEstimate, CongestionSettings};
 use super::media_in::{self, MediaSinks, TracksIn};
-use super::sdp::{Direction, MediaWants};
+use super::sdp::{directions, sections, Direction, MediaWants, Section};
 use super::session::{self, Action, RefusalThrottle};
 use crate::audio::{AudioStream, Incoming};
 use crate::auth::Role;
@@ -565,7 +565,8 @@ pub async fn negotiate(
     offer: &SessionDescription,
 ) -> Result<(Peer, SessionDescription), PeerError> {
     let offer = to_rtc(offer).map_err(PeerError::BadOffer)?;
-    let wants_video = MediaWants::of(&offer.sdp).receive_video;
+    let offered = sections(&offer.sdp);
+    let wants_video = MediaWants::from_sections(&offered).receive_video;
     let (gathered, mut gathered_rx) = watch::channel(false);
     let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
     LIVE_PEER_STATES.fetch_add(1, Ordering::SeqCst);
@@ -623,7 +624,7 @@ pub async fn negotiate(
         pc: pc.clone(),
         shared: shared.clone(),
     };
-    match answer(&peer, offer, &mut gathered_rx).await {
+    match answer(&peer, offer, &offered, &mut gathered_rx).await {
         Ok(answer) => {
             let timeout_shared = Arc::downgrade(&shared);
             shared.spawn(async move {
@@ -646,15 +647,14 @@ pub async fn negotiate(
 async fn answer(
     peer: &Peer,
     offer: RTCSessionDescription,
+    offered: &[Section],
     gathered: &mut watch::Receiver<bool>,
 ) -> Result<SessionDescription, PeerError> {
     let pc = &peer.pc;
-    let wants = MediaWants::of(&offer.sdp);
-    let offered = super::sdp::directions(&offer.sdp);
     pc.set_remote_description(offer)
         .await
         .map_err(PeerError::BadOffer)?;
-    add_tracks(&peer.shared, pc, wants, &offered).await?;
+    add_tracks(&peer.shared, pc, offered).await?;
     let answer = pc.create_answer(None).await.map_err(PeerError::BadOffer)?;
     pc.set_local_description(answer).await?;
     let started = Instant::now();
@@ -680,10 +680,10 @@ async fn answer(
 async fn add_tracks(
     shared: &Arc<PeerShared>,
     pc: &Arc<dyn PeerConnection>,
-    wants: MediaWants,
-    offered: &[(String, Direction)],
+    offered: &[Section],
 ) -> Result<(), PeerError> {
     let id = shared.id;
+    let wants = MediaWants::from_sections(offered);
     if wants.receive_video && shared.video.lock().expect("video lock").is_none() {
         let codec = h264_codecs().remove(0).rtp_codec;
         let track = local_track(
@@ -719,6 +719,7 @@ async fn add_tracks(
                 .map(|(_, s)| s.id())
         })
         .collect();
+    let offered = directions(offered);
     for transceiver in pc.get_transceivers().await {
         let Some(mid) = transceiver.mid().await? else {
             continue;
@@ -760,12 +761,11 @@ async fn renegotiate(
         .and_then(Weak::upgrade)
         .ok_or("renegotiation refused: the connection is closing")?;
     let offer = to_rtc(&desc).map_err(|e| format!("renegotiation refused: the offer: {e}"))?;
-    let wants = MediaWants::of(&offer.sdp);
-    let offered = super::sdp::directions(&offer.sdp);
+    let offered = sections(&offer.sdp);
     pc.set_remote_description(offer)
         .await
         .map_err(|e| format!("renegotiation refused: the offer: {e}"))?;
-    add_tracks(shared, &pc, wants, &offered)
+    add_tracks(shared, &pc, &offered)
         .await
         .map_err(|e| format!("renegotiation failed: {e}"))?;
     let answer = pc
@@ -829,7 +829,9 @@ fn start_audio(shared: &Arc<PeerShared>) {
     });
 }
 
-async fn send_audio(
+/// Writes the shared audio stream to `track` (what `sender` negotiated) until the
+/// stream ends; the Rust client sends its microphone the same way.
+pub(super) async fn send_audio(
     stream: AudioStream,
     track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
@@ -951,7 +953,7 @@ async fn read_link_stats(shared: std::sync::Weak<PeerShared>, sender: Arc<dyn Rt
 }
 
 /// Aborts a task when dropped, so helper tasks end with the task that owns them.
-struct AbortOnDrop(JoinHandle<()>);
+pub(super) struct AbortOnDrop(pub(super) JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

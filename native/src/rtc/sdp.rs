@@ -21,50 +21,27 @@ pub struct MediaWants {
 impl MediaWants {
     /// Reads `sdp`.
     pub fn of(sdp: &str) -> Self {
+        Self::from_sections(&sections(sdp))
+    }
+
+    /// What `sections` ask for.
+    pub fn from_sections(sections: &[Section]) -> Self {
         let mut wants = Self::default();
-        let mut section: Option<(bool, bool)> = None; // (is video, stopped)
-        let mut direction = "sendrecv";
-        let finish = |section: Option<(bool, bool)>, direction: &str, wants: &mut Self| {
-            let Some((video, stopped)) = section else {
-                return;
+        for section in sections.iter().filter(|s| s.live) {
+            let (send, receive) = match section.direction {
+                Direction::SendOnly => (true, false),
+                Direction::RecvOnly => (false, true),
+                Direction::Inactive => (false, false),
+                Direction::SendRecv => (true, true),
             };
-            if stopped {
-                return;
-            }
-            let (send, receive) = match direction {
-                "sendonly" => (true, false),
-                "recvonly" => (false, true),
-                "inactive" => (false, false),
-                _ => (true, true),
-            };
-            if video {
+            if section.video {
                 wants.receive_video |= receive;
                 wants.send_video |= send;
             } else {
                 wants.receive_audio |= receive;
                 wants.send_audio |= send;
             }
-        };
-        for line in sdp.lines() {
-            let line = line.trim_end();
-            if let Some(media) = line.strip_prefix("m=") {
-                finish(section, direction, &mut wants);
-                direction = "sendrecv";
-                let mut fields = media.split_whitespace();
-                let kind = fields.next().unwrap_or("");
-                let stopped = fields.next() == Some("0");
-                section = match kind {
-                    "video" => Some((true, stopped)),
-                    "audio" => Some((false, stopped)),
-                    _ => None,
-                };
-            } else if let Some(attr) = line.strip_prefix("a=") {
-                if matches!(attr, "sendrecv" | "sendonly" | "recvonly" | "inactive") {
-                    direction = attr;
-                }
-            }
         }
-        finish(section, direction, &mut wants);
         wants
     }
 }
@@ -106,38 +83,60 @@ impl Direction {
     }
 }
 
-/// Each live audio or video section's `a=mid` and direction, in order (a section
-/// with port 0 or without a mid is left out).
-pub fn directions(sdp: &str) -> Vec<(String, Direction)> {
-    let mut out = Vec::new();
-    let mut section: Option<(bool, Option<String>, Direction)> = None; // (media, mid, dir)
-    let mut finish = |section: Option<(bool, Option<String>, Direction)>| {
-        if let Some((true, Some(mid), direction)) = section {
-            out.push((mid, direction));
-        }
-    };
+/// One audio or video section of an SDP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// Video (else audio).
+    pub video: bool,
+    /// Its `a=mid`, when it has one.
+    pub mid: Option<String>,
+    /// Its direction (`sendrecv` when it names none).
+    pub direction: Direction,
+    /// Its port is not 0 (a section with port 0 is stopped and asks for nothing).
+    pub live: bool,
+}
+
+/// The audio and video sections of `sdp`, in order (data channels and other media
+/// left out).
+pub fn sections(sdp: &str) -> Vec<Section> {
+    let mut out: Vec<Section> = Vec::new();
+    // Whether the section being read is audio or video (its attributes count).
+    let mut in_media = false;
     for line in sdp.lines() {
         let line = line.trim_end();
         if let Some(media) = line.strip_prefix("m=") {
-            finish(section.take());
             let mut fields = media.split_whitespace();
             let kind = fields.next().unwrap_or("");
-            let live = fields.next() != Some("0");
-            section = Some((
-                live && matches!(kind, "audio" | "video"),
-                None,
-                Direction::SendRecv,
-            ));
-        } else if let (Some(attr), Some(current)) = (line.strip_prefix("a="), section.as_mut()) {
+            in_media = matches!(kind, "audio" | "video");
+            if in_media {
+                out.push(Section {
+                    video: kind == "video",
+                    mid: None,
+                    direction: Direction::SendRecv,
+                    live: fields.next() != Some("0"),
+                });
+            }
+        } else if let (true, Some(attr), Some(current)) =
+            (in_media, line.strip_prefix("a="), out.last_mut())
+        {
             if let Some(mid) = attr.strip_prefix("mid:") {
-                current.1 = Some(mid.to_owned());
+                current.mid = Some(mid.to_owned());
             } else if let Some(direction) = Direction::parse(attr) {
-                current.2 = direction;
+                current.direction = direction;
             }
         }
     }
-    finish(section);
     out
+}
+
+/// Each live audio or video section's `a=mid` and direction, in order (a section
+/// with port 0 or without a mid is left out).
+pub fn directions(sections: &[Section]) -> Vec<(&str, Direction)> {
+    sections
+        .iter()
+        .filter(|s| s.live)
+        .filter_map(|s| Some((s.mid.as_deref()?, s.direction)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -200,7 +199,8 @@ mod tests {
                    m=video 9 RTP 102\r\na=sendonly\r\na=mid:v2\r\n\
                    m=audio 0 RTP 111\r\na=mid:3\r\n\
                    m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:4\r\n";
-        let got = directions(sdp);
+        let all = sections(sdp);
+        let got = directions(&all);
         let want = [
             ("0", Direction::SendRecv),
             ("1", Direction::RecvOnly),
@@ -208,8 +208,8 @@ mod tests {
         ];
         assert_eq!(got.len(), want.len());
         for ((mid, dir), (want_mid, want_dir)) in got.iter().zip(want) {
-            assert_eq!((mid.as_str(), *dir), (want_mid, want_dir));
+            assert_eq!((*mid, *dir), (want_mid, want_dir));
         }
-        assert!(directions("").is_empty());
+        assert!(directions(&sections("")).is_empty());
     }
 }
