@@ -145,10 +145,15 @@ impl AudioStream {
         }
     }
 
-    /// Stops the thread (after its current block) and waits for it.
-    pub async fn stop(&self) {
+    /// Tells the thread to stop after its current block, without waiting for it.
+    pub fn close(&self) {
         self.inner.stopped.store(true, Ordering::SeqCst);
         self.inner.wake.notify_all();
+    }
+
+    /// Stops the thread (after its current block) and waits for it.
+    pub async fn stop(&self) {
+        self.close();
         let thread = self.inner.thread.lock().expect("thread lock").take();
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;

@@ -20,11 +20,10 @@
 
 use super::config::IceServer;
 use super::connection::{build_connection, local_track, opus_codec, to_rtc, wait_gathered, Side};
-use crate::audio::codec::OpusEncoder;
-use crate::audio::AudioSource;
+use super::peer::{send_audio, AbortOnDrop};
+use crate::audio::{AudioSource, AudioStream};
 use bytes::Bytes;
 use rtc::media::io::sample_builder::SampleBuilder;
-use rtc::media::Sample;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -37,7 +36,6 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::media_stream::Track;
 use webrtc::peer_connection::{PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState};
 use webrtc::rtp_transceiver::RtpSender;
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
@@ -149,23 +147,30 @@ pub struct RobotClient {
     microphone: Option<Microphone>,
 }
 
-/// The microphone's transceiver, and the task that feeds it while it is on.
+/// The microphone's transceiver, and what feeds it while it is on.
 struct Microphone {
     transceiver: Arc<dyn webrtc::rtp_transceiver::RtpTransceiver>,
     track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
-    /// Dropping it ends the capture thread (at its next block); `None`: off.
-    feed: Option<AbortOnDrop>,
+    /// `None`: off.
+    feed: Option<Feed>,
 }
 
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// The microphone's capture and encode (an [`AudioStream`] of one listener) and the
+/// task writing it to the track; dropping it ends both.
+struct Feed {
+    stream: AudioStream,
+    _task: AbortOnDrop,
+}
 
-impl Drop for AbortOnDrop {
+impl Drop for Feed {
     fn drop(&mut self) {
-        self.0.abort();
+        self.stream.close();
     }
 }
+
+/// The Opus bitrate of a client's microphone, kbit/s.
+const MICROPHONE_KBPS: u32 = 32;
 
 /// The unordered, unreliable channel for drive states, and whether it is open.
 struct DriveChannel {
@@ -215,62 +220,6 @@ type Negotiated = (
     mpsc::Receiver<String>,
     mpsc::Receiver<SessionDescription>,
 );
-
-/// Reads `source` on a thread of its own, encodes each block and writes it to
-/// `track`, until the track's task is aborted (the thread then ends at its next
-/// block).
-async fn feed_microphone(
-    source: Box<dyn AudioSource>,
-    track: Arc<TrackLocalStaticSample>,
-    sender: Arc<dyn RtpSender>,
-) {
-    let Ok(params) = sender.get_parameters().await else {
-        return;
-    };
-    let Some(payload_type) = params.rtp_parameters.codecs.first().map(|c| c.payload_type) else {
-        tracing::warn!("the robot accepted no Opus: the microphone is not sent");
-        return;
-    };
-    let Some(&ssrc) = track.ssrcs().await.first() else {
-        return;
-    };
-    let (packets_tx, mut packets) = mpsc::channel::<(Bytes, Instant)>(8);
-    let mut source = source;
-    std::thread::spawn(move || {
-        let mut encoder = match OpusEncoder::new(32) {
-            Ok(encoder) => encoder,
-            Err(err) => {
-                tracing::warn!("the microphone is not sent: {err}");
-                return;
-            }
-        };
-        loop {
-            let block = match source.read() {
-                Ok(block) => block,
-                Err(err) => {
-                    tracing::warn!("the microphone stopped: {err}");
-                    return;
-                }
-            };
-            let Ok(packet) = encoder.encode(&block.samples) else {
-                continue;
-            };
-            if packets_tx.blocking_send((packet, block.captured)).is_err() {
-                return;
-            }
-        }
-    });
-    while let Some((data, captured)) = packets.recv().await {
-        let sample = Sample {
-            data,
-            duration: Duration::from_millis(20),
-            ..Sample::new(captured)
-        };
-        if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
-            tracing::debug!("microphone write_sample: {err}");
-        }
-    }
-}
 
 struct Handler {
     gathered: watch::Sender<bool>,
@@ -527,13 +476,20 @@ impl RobotClient {
                 }
             }
         };
-        let feed = tokio::spawn(feed_microphone(
-            source,
-            microphone.track.clone(),
-            microphone.sender.clone(),
-        ));
+        // A stream of one listener: the robot's own capture and encode.
+        let stream = AudioStream::start(source, MICROPHONE_KBPS);
+        let (track, sender) = (microphone.track.clone(), microphone.sender.clone());
+        let send = stream.clone();
+        let feed = tokio::spawn(async move {
+            if let Err(err) = send_audio(send, track, sender).await {
+                tracing::warn!("the microphone is not sent: {err}");
+            }
+        });
         self.microphone = Some(Microphone {
-            feed: Some(AbortOnDrop(feed)),
+            feed: Some(Feed {
+                stream,
+                _task: AbortOnDrop(feed),
+            }),
             ..microphone
         });
         self.renegotiate().await
