@@ -48,6 +48,25 @@ pub fn first_device(direction: Direction) -> Option<String> {
     parse_proc_pcm(&text, direction)
 }
 
+/// What `auto` means: the first device that can go `direction`, opened with `open`;
+/// `None` without one, or when it does not open (logged: a card that is there but
+/// busy or odd is no reason for the robot not to start).
+pub fn open_auto<T>(
+    direction: Direction,
+    open: impl FnOnce(&str) -> Result<T, AudioError>,
+) -> Option<T> {
+    let device = first_device(direction)?;
+    match open(&device) {
+        Ok(opened) => Some(opened),
+        Err(err) => {
+            tracing::warn!(
+                "audio: auto found {device} but it does not open ({err}); going without"
+            );
+            None
+        }
+    }
+}
+
 #[cfg(feature = "alsa")]
 mod device {
     use super::super::sink::AudioSink;
@@ -94,6 +113,16 @@ mod device {
         Ok(pcm)
     }
 
+    /// Recovers `pcm` from an over- or underrun so the next call goes on; anything
+    /// else starts the device over for the next call and is the error.
+    fn recover(pcm: &PCM, err: alsa::Error, what: &str, device: &str) -> Result<(), AudioError> {
+        pcm.try_recover(err, true).map_err(|e| {
+            let _ = pcm.drop();
+            let _ = pcm.prepare();
+            AudioError::Device(format!("ALSA {what} {device}: {e}"))
+        })
+    }
+
     /// An ALSA capture device.
     pub struct Capture {
         device: String,
@@ -129,17 +158,9 @@ mod device {
                 match io.readi(&mut samples[filled..]) {
                     Ok(n) => filled += n,
                     Err(err) => {
-                        // An overrun: recover and go on (the lost sound is gone).
+                        // An overrun: the lost sound is gone.
                         self.overruns += 1;
-                        if let Err(e) = self.pcm.try_recover(err, true) {
-                            // Anything else: start the device over for the next read.
-                            let _ = self.pcm.drop();
-                            let _ = self.pcm.prepare();
-                            return Err(AudioError::Device(format!(
-                                "ALSA capture {}: {e}",
-                                self.device
-                            )));
-                        }
+                        recover(&self.pcm, err, "capture", &self.device)?;
                     }
                 }
             }
@@ -193,14 +214,7 @@ mod device {
                     Ok(n) => done += n,
                     Err(err) => {
                         self.underruns += 1;
-                        if let Err(e) = self.pcm.try_recover(err, true) {
-                            let _ = self.pcm.drop();
-                            let _ = self.pcm.prepare();
-                            return Err(AudioError::Device(format!(
-                                "ALSA playback {}: {e}",
-                                self.device
-                            )));
-                        }
+                        recover(&self.pcm, err, "playback", &self.device)?;
                     }
                 }
             }

@@ -79,18 +79,10 @@ pub fn open(spec: &AudioSinkSpec) -> Result<Option<Box<dyn AudioSink>>, AudioErr
         AudioSinkSpec::None => Ok(None),
         AudioSinkSpec::File(path) => Ok(Some(Box::new(WavSink::create(path)?))),
         AudioSinkSpec::Alsa(device) => super::alsa::open_playback(device).map(Some),
-        AudioSinkSpec::Auto => match super::alsa::first_device(super::alsa::Direction::Playback) {
-            Some(device) => match super::alsa::open_playback(&device) {
-                Ok(sink) => Ok(Some(sink)),
-                Err(err) => {
-                    tracing::warn!(
-                        "speaker: auto found {device} but it does not open ({err}); none"
-                    );
-                    Ok(None)
-                }
-            },
-            None => Ok(None),
-        },
+        AudioSinkSpec::Auto => Ok(super::alsa::open_auto(
+            super::alsa::Direction::Playback,
+            super::alsa::open_playback,
+        )),
     }
 }
 

@@ -198,19 +198,10 @@ pub fn open(spec: &AudioSourceSpec) -> Result<Option<Box<dyn AudioSource>>, Audi
         AudioSourceSpec::Tone => Ok(Some(Box::new(ToneSource::default()))),
         AudioSourceSpec::File(path) => Ok(Some(Box::new(WavSource::open(path)?))),
         AudioSourceSpec::Alsa(device) => super::alsa::open_capture(device).map(Some),
-        // A card that is there but will not open (busy, odd) is no reason not to start.
-        AudioSourceSpec::Auto => match super::alsa::first_device(super::alsa::Direction::Capture) {
-            Some(device) => match super::alsa::open_capture(&device) {
-                Ok(source) => Ok(Some(source)),
-                Err(err) => {
-                    tracing::warn!(
-                        "audio: auto found {device} but it does not open ({err}); no audio"
-                    );
-                    Ok(None)
-                }
-            },
-            None => Ok(None),
-        },
+        AudioSourceSpec::Auto => Ok(super::alsa::open_auto(
+            super::alsa::Direction::Capture,
+            super::alsa::open_capture,
+        )),
     }
 }
 
