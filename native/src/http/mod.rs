@@ -337,9 +337,9 @@ async fn health(State(robot): State<Robot>) -> Response {
     let c = robot.counters();
     let steadiness = robot.stream().steadiness();
     let drive = *robot.controls().drive().borrow();
-    let links: Vec<_> = robot
-        .peers()
-        .into_iter()
+    let peers = robot.peers();
+    let links: Vec<_> = peers
+        .iter()
         .filter_map(|p| {
             let link = p.link?;
             Some(serde_json::json!({
@@ -355,9 +355,8 @@ async fn health(State(robot): State<Robot>) -> Response {
     let audio = robot.audio().map(|a| a.counters()).unwrap_or_default();
     let heard = robot.incoming_audio().counters();
     let camera_in = robot.incoming_video().counters();
-    let peer_media: Vec<_> = robot
-        .peers()
-        .into_iter()
+    let peer_media: Vec<_> = peers
+        .iter()
         .map(|p| {
             serde_json::json!({
                 "peer": p.id,
