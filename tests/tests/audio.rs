@@ -3,24 +3,20 @@
 
 mod common;
 
-use common::{eventually, within, TestRobot};
+use common::{eventually, within, Sine, TestRobot};
 use rtcbot::audio::codec::OpusDecoder;
 use rtcbot::audio::{tone, AudioSourceSpec, SAMPLE_RATE};
 use rtcbot::rtc::{ClientOptions, RobotClient};
 use std::time::Duration;
 
 async fn listener(robot: &TestRobot, video: bool) -> RobotClient {
-    let options = ClientOptions {
-        video,
-        audio: true,
-        ..ClientOptions::default()
-    };
-    within(
-        "a listener to connect",
-        RobotClient::connect(&robot.url("/connect"), options),
-    )
-    .await
-    .expect("the listener connects")
+    robot
+        .client_with(ClientOptions {
+            video,
+            audio: true,
+            ..ClientOptions::default()
+        })
+        .await
 }
 
 /// Decodes a listener's packets for `blocks` blocks and returns the samples and the
@@ -124,45 +120,6 @@ async fn a_robot_without_sound_answers_audio_offers_without_sending() {
     assert!(audio.try_recv().is_err());
     let peers = robot.robot.peers();
     assert!(!peers[0].media.audio_out);
-}
-
-/// A sine at `hz`, paced like a microphone.
-struct Sine {
-    hz: f64,
-    pacer: rtcbot::audio::source::Pacer,
-    n: u64,
-}
-
-impl Sine {
-    fn new(hz: f64) -> Box<Self> {
-        Box::new(Self {
-            hz,
-            pacer: rtcbot::audio::source::Pacer::new(),
-            n: 0,
-        })
-    }
-}
-
-impl rtcbot::audio::AudioSource for Sine {
-    fn name(&self) -> String {
-        format!("sine {} Hz", self.hz)
-    }
-
-    fn read(&mut self) -> Result<rtcbot::audio::AudioBlock, rtcbot::audio::AudioError> {
-        let (wall_us, captured) = self.pacer.wait();
-        let samples = (0..rtcbot::audio::FRAME_SAMPLES)
-            .map(|_| {
-                self.n += 1;
-                let t = self.n as f64 / f64::from(SAMPLE_RATE);
-                ((2.0 * std::f64::consts::PI * self.hz * t).sin() * 0.3 * 32767.0) as i16
-            })
-            .collect();
-        Ok(rtcbot::audio::AudioBlock {
-            samples,
-            captured,
-            wall_us,
-        })
-    }
 }
 
 /// Collects `blocks` decoded blocks of `peer`'s sound.

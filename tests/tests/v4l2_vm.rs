@@ -348,17 +348,13 @@ fn in_vm_robot_captures_and_plays_through_the_alsa_loopback() {
             c.audio.play_from = rtcbot::audio::PlayFrom::Everyone;
         })
         .await;
-        let options = rtcbot::rtc::ClientOptions {
-            video: false,
-            audio: true,
-            ..rtcbot::rtc::ClientOptions::default()
-        };
-        let mut client = within(
-            "the client to connect",
-            rtcbot::rtc::RobotClient::connect(&robot.url("/connect"), options),
-        )
-        .await
-        .expect("the client connects");
+        let mut client = robot
+            .client_with(rtcbot::rtc::ClientOptions {
+                video: false,
+                audio: true,
+                ..rtcbot::rtc::ClientOptions::default()
+            })
+            .await;
         let mut packets = client.take_audio().unwrap();
         let mut decoder = rtcbot::audio::codec::OpusDecoder::new().unwrap();
         let mut heard = Vec::new();
@@ -376,31 +372,10 @@ fn in_vm_robot_captures_and_plays_through_the_alsa_loopback() {
         player.join().unwrap();
 
         // The client's microphone (660 Hz) plays on the robot's ALSA speaker.
-        struct Sine(rtcbot::audio::source::Pacer, u64);
-        impl rtcbot::audio::AudioSource for Sine {
-            fn name(&self) -> String {
-                "sine".into()
-            }
-            fn read(&mut self) -> Result<rtcbot::audio::AudioBlock, rtcbot::audio::AudioError> {
-                let (wall_us, captured) = self.0.wait();
-                let samples = (0..960)
-                    .map(|_| {
-                        self.1 += 1;
-                        let t = self.1 as f64 / 48_000.0;
-                        ((2.0 * std::f64::consts::PI * 660.0 * t).sin() * 9000.0) as i16
-                    })
-                    .collect();
-                Ok(rtcbot::audio::AudioBlock {
-                    samples,
-                    captured,
-                    wall_us,
-                })
-            }
-        }
         let mut capture =
             alsa::open_capture("plughw:Loopback,1,1").expect("the loopback's capture");
         client
-            .start_audio(Box::new(Sine(rtcbot::audio::source::Pacer::new(), 0)))
+            .start_audio(Sine::new(660.0))
             .await
             .expect("the microphone starts");
         let played = tokio::task::spawn_blocking(move || {

@@ -74,16 +74,60 @@ impl TestRobot {
     }
 
     pub async fn client(&self, video: bool) -> RobotClient {
-        let options = ClientOptions {
+        self.client_with(ClientOptions {
             video,
             ..ClientOptions::default()
-        };
+        })
+        .await
+    }
+
+    pub async fn client_with(&self, options: ClientOptions) -> RobotClient {
         within(
             "the client to connect",
             RobotClient::connect(&self.url("/connect"), options),
         )
         .await
         .expect("client connects")
+    }
+}
+
+/// A sine at `hz` (amplitude 0.3 of full scale), paced like a microphone.
+pub struct Sine {
+    hz: f64,
+    pacer: rtcbot::audio::source::Pacer,
+    n: u64,
+}
+
+impl Sine {
+    pub fn new(hz: f64) -> Box<Self> {
+        Box::new(Self {
+            hz,
+            pacer: rtcbot::audio::source::Pacer::new(),
+            n: 0,
+        })
+    }
+}
+
+impl rtcbot::audio::AudioSource for Sine {
+    fn name(&self) -> String {
+        format!("sine {} Hz", self.hz)
+    }
+
+    fn read(&mut self) -> Result<rtcbot::audio::AudioBlock, rtcbot::audio::AudioError> {
+        let (wall_us, captured) = self.pacer.wait();
+        let rate = f64::from(rtcbot::audio::SAMPLE_RATE);
+        let samples = (0..rtcbot::audio::FRAME_SAMPLES)
+            .map(|_| {
+                self.n += 1;
+                let t = self.n as f64 / rate;
+                ((2.0 * std::f64::consts::PI * self.hz * t).sin() * 0.3 * 32767.0) as i16
+            })
+            .collect();
+        Ok(rtcbot::audio::AudioBlock {
+            samples,
+            captured,
+            wall_us,
+        })
     }
 }
 
