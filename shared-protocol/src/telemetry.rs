@@ -88,6 +88,11 @@ pub struct StreamStats {
     /// The video round trip to the receiving peer (RTCP), ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtt_ms: Option<f64>,
+    /// The highest temporal layer the receiving peer gets: 1, every frame; 0, the base
+    /// layer only (half the frame rate), because its link carries clearly less than
+    /// the encoder's target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<u8>,
 }
 
 /// What the motors are doing.
@@ -205,6 +210,7 @@ mod tests {
                 packets_lost: Some(3),
                 nacks: Some(2),
                 rtt_ms: Some(1.5),
+                layer: Some(0),
             }),
             Telemetry::Status(RobotStatus {
                 driver: true,

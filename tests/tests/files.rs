@@ -68,6 +68,7 @@ async fn an_annexb_file_passes_through_without_an_encoder() {
         bitrate_kbps: 500,
         fps: 30,
         keyframe_interval: 10,
+        temporal_layers: 1,
     })
     .unwrap();
     let mut annexb = Vec::new();

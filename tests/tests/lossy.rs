@@ -21,14 +21,24 @@
 //! bitrate comes back; without it (`video.congestion_control = false`) the same link
 //! makes latency grow past a second, which shows the test can fail.
 //! `RTCBOT_NARROWING_SCALE` (1.0) shortens the phases.
+//!
+//! Two viewers, one slow: in the same kind of namespace, only what the robot sends to
+//! one viewer's port goes through an 800 kbit/s bucket. The other viewer drives, so
+//! the one encoder follows its wide path (1000 kbit/s); the slow one must get the base
+//! temporal layer (half the frame rate, at about 60% of the bits) with a latency that
+//! stays bounded, while the fast one keeps every frame. `RTCBOT_TWO_VIEWERS_SECS`
+//! (20) shortens it.
 
 mod common;
 
 use common::{seconds_from_env, within, TestRobot, WAIT};
+use rtcbot::rtc::ClientOptions;
+use rtcbot::video::layers::Layers;
 use rtcbot::video::TestPattern;
 use rtcbot::Robot;
 use rtcbot_bench::lossy::{self, namespace_command};
-use rtcbot_bench::narrowing;
+use rtcbot_bench::narrowing::{self, Watcher};
+use shared_protocol::{Control, DriveState, Telemetry};
 use std::time::{Duration, Instant};
 
 /// Held by each outer test for its whole run: the three share two cores, and the VM's
@@ -103,6 +113,15 @@ fn video_through_2_percent_loss_never_freezes_for_a_second() {
         "video_through_2_percent_loss_never_freezes_for_a_second",
         2,
         video_through_loss(),
+    );
+}
+
+#[test]
+fn two_viewers_one_slow_the_slow_one_gets_the_base_layer() {
+    in_lossy_namespace(
+        "two_viewers_one_slow_the_slow_one_gets_the_base_layer",
+        0,
+        two_viewers_one_slow(),
     );
 }
 
@@ -316,14 +335,11 @@ async fn video_through_loss() {
     client.close().await;
 }
 
-/// Watches the noisy pattern through the narrowing link, with congestion control on
-/// or off, and checks what each must show.
-async fn watch_through_narrowing(congestion_control: bool) {
-    let scale = std::env::var("RTCBOT_NARROWING_SCALE")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .unwrap_or(1.0);
-    // Loopback's 64 KiB MTU would let one TCP segment outgrow the bucket.
+/// The robot for a shaped link: the noisy pattern at 640x480, and for one viewer its
+/// one ICE port [`narrowing::ROBOT_PORT`] (`robot_port`; each peer binds its own
+/// socket); the namespace's loopback at a 1500-byte MTU (its 64 KiB would let one TCP
+/// segment outgrow the bucket).
+async fn robot_for_shaping(congestion_control: bool, robot_port: bool) -> TestRobot {
     let ip = std::process::Command::new("ip")
         .args(["link", "set", "lo", "mtu", "1500"])
         .status()
@@ -331,10 +347,135 @@ async fn watch_through_narrowing(congestion_control: bool) {
     assert!(ip.success(), "ip link set lo mtu 1500 failed");
     let mut config = TestRobot::config();
     config.video.congestion_control = congestion_control;
-    config.webrtc.ice_udp = vec![format!("127.0.0.1:{}", narrowing::ROBOT_PORT)];
+    if robot_port {
+        config.webrtc.ice_udp = vec![format!("127.0.0.1:{}", narrowing::ROBOT_PORT)];
+    }
     let noisy = TestPattern::new(640, 480).unwrap().with_noise(6);
     let robot = Robot::builder(config).video(noisy).start().unwrap();
-    let t = TestRobot::serve(robot).await;
+    TestRobot::serve(robot).await
+}
+
+/// The slow viewer's ICE port, whose path [`narrowing::shape_viewer`] narrows.
+const SLOW_VIEWER_PORT: u16 = 40_002;
+
+/// One driving viewer on a wide path, one watching through 800 kbit/s; see the module
+/// docs.
+async fn two_viewers_one_slow() {
+    let secs = seconds_from_env("RTCBOT_TWO_VIEWERS_SECS", 20) as f64;
+    let t = robot_for_shaping(true, false).await;
+    narrowing::shape_viewer(SLOW_VIEWER_PORT, 800)
+        .expect("shaping the slow viewer's path on the namespace's loopback");
+    let mut fast = t.client(true).await;
+    // It drives, so the encoder follows its path.
+    fast.send(&Control::Drive(DriveState::new(0.0, 0.0, 1).unwrap()))
+        .await
+        .unwrap();
+    within("the fast viewer to get the drive", async {
+        while let Some(message) = fast.recv().await {
+            if matches!(message, Telemetry::Status(s) if s.you_drive) {
+                return;
+            }
+        }
+        panic!("the fast viewer's connection ended before it got the drive");
+    })
+    .await;
+    let mut slow = t
+        .client_with(ClientOptions {
+            ice_udp: vec![format!("127.0.0.1:{SLOW_VIEWER_PORT}")],
+            // A browser's pace of ICE checks, not the test client's 100 a second
+            // (their replies would take 80 kbit/s of the slow path).
+            ice_tick: None,
+            ..ClientOptions::default()
+        })
+        .await;
+    let mut fast_video = Watcher::new(&mut fast).unwrap();
+    let mut slow_video = Watcher::new(&mut slow).unwrap();
+    // The driver keeps driving (standing still, at 10 Hz), as a page does, or its
+    // drive would lapse.
+    let seq = std::sync::atomic::AtomicU64::new(2);
+    let driving = async {
+        loop {
+            let n = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = fast
+                .send(&Control::Drive(DriveState::new(0.0, 0.0, n).unwrap()))
+                .await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let watching = async {
+        // The slow viewer's estimate finds its path and its layer follows; then
+        // measure.
+        let settle = 8.0;
+        let (a, b) = tokio::join!(
+            fast_video.watch(&fast, settle),
+            slow_video.watch(&slow, settle)
+        );
+        let (_, _) = (a.unwrap(), b.unwrap());
+        let (a, b) = tokio::join!(fast_video.watch(&fast, secs), slow_video.watch(&slow, secs));
+        (a.unwrap(), b.unwrap())
+    };
+    let (fast_seen, slow_seen) = tokio::select! {
+        seen = watching => seen,
+        () = driving => unreachable!("driving ends only with the test"),
+    };
+    let peers = t.robot.peers();
+    let layers: Vec<_> = peers
+        .iter()
+        .filter_map(|p| Some((p.drives, p.link?.layers, p.link?.layer_switches)))
+        .collect();
+    let c = t.robot.counters();
+    println!(
+        "two viewers, one through 800 kbit/s: fast {}, slow {}; (drives, layers,          switches) {layers:?}; encoder target {} kbit/s, {} encoder(s), {} keyframes; \
+         keyframe requests: fast {}, slow {}",
+        fast_seen.to_json(),
+        slow_seen.to_json(),
+        c.target_kbps,
+        c.encoders_started,
+        c.keyframes,
+        fast_video.keyframe_requests,
+        slow_video.keyframe_requests,
+    );
+    assert_eq!(c.encoders_started, 1, "one encoder serves both viewers");
+    assert!(
+        fast_seen.fps() >= 27.0,
+        "the fast viewer should keep every frame of 30 fps: {}",
+        fast_seen.to_json()
+    );
+    assert!(
+        (11.0..=20.0).contains(&slow_seen.fps()),
+        "the slow viewer should get the base layer, about 15 fps: {}",
+        slow_seen.to_json()
+    );
+    let p95 = slow_seen.latency_p(0.95);
+    assert!(
+        p95 < 500.0,
+        "the slow viewer's latency p95 {p95:.0} ms: the base layer should keep its queue          short ({})",
+        slow_seen.to_json()
+    );
+    assert!(
+        layers
+            .iter()
+            .any(|&(drives, _, switches)| !drives && switches >= 1),
+        "the slow viewer went to the base layer: (drives, layers, switches) {layers:?}"
+    );
+    assert!(
+        layers
+            .iter()
+            .any(|&(drives, l, switches)| drives && l == Layers::All && switches == 0),
+        "the driver got every frame all along: (drives, layers, switches) {layers:?}"
+    );
+    fast.close().await;
+    slow.close().await;
+}
+
+/// Watches the noisy pattern through the narrowing link, with congestion control on
+/// or off, and checks what each must show.
+async fn watch_through_narrowing(congestion_control: bool) {
+    let scale = std::env::var("RTCBOT_NARROWING_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(1.0);
+    let t = robot_for_shaping(congestion_control, true).await;
     narrowing::shape_uplink(narrowing::ROBOT_PORT, 5000)
         .expect("shaping the robot's uplink on the namespace's loopback");
     let mut client = t.client(true).await;

@@ -113,6 +113,7 @@ fn in_vm_hardware_encoder_backend_encodes_through_vicodec() {
         bitrate_kbps: 1000,
         fps: 30,
         keyframe_interval: 8,
+        temporal_layers: 1,
     };
     let mut encoder = M2mEncoder::open(&path, FWHT, 640, 480, settings).expect("opening vicodec");
     let frames = TestPattern::new(640, 480).unwrap().record(40).unwrap();
@@ -214,6 +215,7 @@ fn in_vm_camera_captures_from_vivid_and_feeds_the_hardware_encoder() {
         bitrate_kbps: 1000,
         fps: 30,
         keyframe_interval: 30,
+        temporal_layers: 1,
     };
     let mut encoder = M2mEncoder::open(&path, FWHT, 640, 480, settings).unwrap();
     let pictures = encode_all(&mut encoder, &frames);

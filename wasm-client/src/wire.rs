@@ -242,6 +242,7 @@ impl RobotMessage {
             packets_lost: f.optional("packets_lost", Fields::count)?,
             nacks: f.optional("nacks", Fields::count)?,
             rtt_ms: f.optional("rtt_ms", Fields::number)?,
+            layer: f.optional("layer", Fields::count)?,
         }))
     }
 
@@ -299,6 +300,7 @@ pub fn stats_fields(stats: &StreamStats) -> Vec<(&'static str, Field<'_>)> {
         ("packets_lost", stats.packets_lost.map(|n| n as f64)),
         ("nacks", stats.nacks.map(|n| n as f64)),
         ("rtt_ms", stats.rtt_ms),
+        ("layer", stats.layer.map(f64::from)),
     ];
     let mut fields = vec![
         ("type", Field::Str("stats")),

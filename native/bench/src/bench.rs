@@ -144,6 +144,7 @@ fn encode_figures(width: u32, height: u32, frames: u32) -> anyhow::Result<Value>
         bitrate_kbps: 1000 * width * height / (640 * 480),
         fps: 30,
         keyframe_interval: 60,
+        temporal_layers: 1,
     })?;
     let mut frame = Frame::new(width as usize, height as usize);
     let mut bytes = 0usize;
@@ -179,6 +180,7 @@ fn noisy_figures(kbps: u32, frames: u32) -> anyhow::Result<Value> {
         bitrate_kbps: kbps,
         fps: 30,
         keyframe_interval: 60,
+        temporal_layers: 1,
     })?;
     let mut frame = Frame::new(640, 480);
     let (mut pictures, mut bytes) = (0u32, 0usize);
@@ -325,6 +327,7 @@ async fn camera_decode_figures(frames: u32) -> anyhow::Result<Value> {
         bitrate_kbps: 1000,
         fps: 30,
         keyframe_interval: 60,
+        temporal_layers: 1,
     })?;
     let mut frame = Frame::new(640, 480);
     let mut units = Vec::new();

@@ -72,6 +72,7 @@ fn make_clips(
         bitrate_kbps: 1000,
         fps: 30,
         keyframe_interval: 60,
+        temporal_layers: 1,
     })?;
     let mut annexb = Vec::new();
     for f in &pictures {

@@ -10,14 +10,20 @@
 //! reads the frame's [`Stamp`] and so measures glass-to-glass latency (capture on the
 //! robot to decoded picture here; one machine, one clock), and samples the robot's
 //! encoder target.
+//!
+//! Two viewers, one slow: [`shape_viewer`] narrows only what the robot sends to one
+//! viewer's port, and a [`Watcher`] per viewer measures what each sees
+//! ([`Seen`]: pictures per second, latency).
 
 use openh264::decoder::Decoder;
 use openh264::formats::YUVSource;
+use rtcbot::rtc::ReceivedFrame;
 use rtcbot::{Robot, RobotClient};
 use serde_json::{json, Value};
 use shared_protocol::Stamp;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 /// One stretch of the run at one link rate.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +84,13 @@ fn tc(args: &[&str]) -> Result<(), String> {
 /// link whose two directions are apart. An HTB root with a u32 filter on the source
 /// port; needs root inside the namespace and `tc` (Debian's iproute2).
 pub fn shape_uplink(port: u16, kbit: u32) -> Result<(), String> {
+    let port = port.to_string();
+    shape(kbit, &["match", "ip", "sport", &port, "0xffff"])
+}
+
+/// An HTB root whose u32 filter sends UDP matching `matches` through a token bucket
+/// at `kbit` kbit/s with a 4 MB queue, everything else past it.
+fn shape(kbit: u32, matches: &[&str]) -> Result<(), String> {
     tc(&[
         "qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "20",
     ])?;
@@ -92,12 +105,21 @@ pub fn shape_uplink(port: u16, kbit: u32) -> Result<(), String> {
         "qdisc", "add", "dev", "lo", "parent", "1:10", "handle", "10:", "tbf", "rate", &rate,
         "burst", "16kb", "limit", "4mb",
     ])?;
-    let port = port.to_string();
-    tc(&[
+    let mut filter = vec![
         "filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1", "u32",
-        "match", "ip", "protocol", "17", "0xff", "match", "ip", "sport", &port, "0xffff", "flowid",
-        "1:10",
-    ])
+        "match", "ip", "protocol", "17", "0xff",
+    ];
+    filter.extend_from_slice(matches);
+    filter.extend_from_slice(&["flowid", "1:10"]);
+    tc(&filter)
+}
+
+/// Shapes what goes to one viewer's ICE port `viewer_port` only (the same token
+/// bucket and deep queue as [`shape_uplink`]), so the robot's path to that viewer
+/// carries `kbit` kbit/s while every other viewer's stays wide.
+pub fn shape_viewer(viewer_port: u16, kbit: u32) -> Result<(), String> {
+    let port = viewer_port.to_string();
+    shape(kbit, &["match", "ip", "dport", &port, "0xffff"])
 }
 
 /// Changes the shaped uplink's rate to `kbit` kbit/s, keeping what is queued.
@@ -211,6 +233,97 @@ fn latency_of(decoder: &mut Decoder, data: &[u8]) -> Option<f64> {
     Some(now.saturating_sub(stamp.capture_us) as f64 / 1000.0)
 }
 
+/// One viewer's video, decoded as a browser would: each picture's glass-to-glass
+/// latency from its stamp, and a keyframe request (PLI, at most every 300 ms) when a
+/// picture does not decode.
+pub struct Watcher {
+    video: mpsc::Receiver<ReceivedFrame>,
+    decoder: Decoder,
+    last_pli: Instant,
+    /// Keyframe requests sent.
+    pub keyframe_requests: u32,
+}
+
+/// What one viewer saw over a stretch of time.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    /// Pictures decoded.
+    pub frames: u64,
+    /// The stretch, seconds.
+    pub seconds: f64,
+    /// Each picture's latency, ms, sorted.
+    pub latency_ms: Vec<f64>,
+}
+
+impl Seen {
+    /// Pictures per second.
+    pub fn fps(&self) -> f64 {
+        self.frames as f64 / self.seconds.max(1e-3)
+    }
+
+    /// Its latency percentile `q` (0..=1), ms.
+    pub fn latency_p(&self, q: f64) -> f64 {
+        crate::percentile(&self.latency_ms, q)
+    }
+
+    /// The figures as JSON.
+    pub fn to_json(&self) -> Value {
+        let r = crate::round3;
+        json!({
+            "fps": r(self.fps()),
+            "frames": self.frames,
+            "latency_ms_p50": r(self.latency_p(0.5)),
+            "latency_ms_p95": r(self.latency_p(0.95)),
+        })
+    }
+}
+
+impl Watcher {
+    /// Takes `client`'s video (it must have asked for it).
+    pub fn new(client: &mut RobotClient) -> Result<Self, String> {
+        Ok(Self {
+            video: client.take_video().ok_or("the client asked for no video")?,
+            decoder: Decoder::new().map_err(|e| format!("openh264 decoder: {e}"))?,
+            last_pli: Instant::now(),
+            keyframe_requests: 0,
+        })
+    }
+
+    /// The next frame's latency, ms; `None` when it did not decode to a stamped
+    /// picture.
+    pub async fn next(&mut self, client: &RobotClient) -> Result<Option<f64>, String> {
+        let frame = self.video.recv().await.ok_or("the video ended")?;
+        let latency = latency_of(&mut self.decoder, &frame.data);
+        if latency.is_none() && self.last_pli.elapsed() > Duration::from_millis(300) {
+            self.last_pli = Instant::now();
+            self.keyframe_requests += 1;
+            let _ = client.request_keyframe().await;
+        }
+        Ok(latency)
+    }
+
+    /// Watches for `seconds`.
+    pub async fn watch(&mut self, client: &RobotClient, seconds: f64) -> Result<Seen, String> {
+        let start = Instant::now();
+        let end = start + Duration::from_secs_f64(seconds);
+        let mut seen = Seen::default();
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            tokio::select! {
+                latency = self.next(client) => {
+                    if let Some(ms) = latency? {
+                        seen.frames += 1;
+                        seen.latency_ms.push(ms);
+                    }
+                }
+                _ = tokio::time::sleep(left) => {}
+            }
+        }
+        seen.seconds = start.elapsed().as_secs_f64();
+        seen.latency_ms.sort_by(f64::total_cmp);
+        Ok(seen)
+    }
+}
+
 /// Watches `client`'s video through `phases`, setting the link's rate at each
 /// phase's start with `set_rate`. The client must have asked for video.
 pub async fn watch(
@@ -219,13 +332,11 @@ pub async fn watch(
     phases: &[Phase],
     set_rate: impl Fn(u32) -> Result<(), String>,
 ) -> Result<Trace, String> {
-    let mut video = client.take_video().ok_or("the client asked for no video")?;
-    let mut decoder = Decoder::new().map_err(|e| format!("openh264 decoder: {e}"))?;
+    let mut watcher = Watcher::new(client)?;
     let mut trace = Trace::default();
     let start = Instant::now();
     let mut sample_at = start + Duration::from_millis(500);
     let mut worst_in_sample = 0.0f64;
-    let mut last_pli = start;
     let mut bytes_at_sample = robot.counters().bytes_encoded;
     // The target before the narrowing, which widening must come back to.
     let mut wide_target = 0u32;
@@ -242,20 +353,11 @@ pub async fn watch(
         while Instant::now() < end {
             let wait = end.min(sample_at) - Instant::now().min(end.min(sample_at));
             tokio::select! {
-                frame = video.recv() => {
-                    let frame = frame.ok_or("the video ended")?;
-                    match latency_of(&mut decoder, &frame.data) {
-                        Some(ms) => {
-                            figures.latency_ms.push(ms);
-                            figures.frames += 1;
-                            worst_in_sample = worst_in_sample.max(ms);
-                        }
-                        None if last_pli.elapsed() > Duration::from_millis(300) => {
-                            last_pli = Instant::now();
-                            trace.keyframe_requests += 1;
-                            let _ = client.request_keyframe().await;
-                        }
-                        None => {}
+                latency = watcher.next(client) => {
+                    if let Some(ms) = latency? {
+                        figures.latency_ms.push(ms);
+                        figures.frames += 1;
+                        worst_in_sample = worst_in_sample.max(ms);
                     }
                 }
                 _ = tokio::time::sleep(wait) => {}
@@ -301,5 +403,6 @@ pub async fn watch(
         figures.latency_ms.sort_by(f64::total_cmp);
         trace.phases.push(figures);
     }
+    trace.keyframe_requests = watcher.keyframe_requests;
     Ok(trace)
 }

@@ -349,6 +349,8 @@ async fn health(State(robot): State<Robot>) -> Response {
                 "packets_lost": link.packets_lost,
                 "nacks": link.nacks,
                 "rtt_ms": link.rtt_ms,
+                "layer": link.layers.highest(),
+                "layer_switches": link.layer_switches,
             }))
         })
         .collect();

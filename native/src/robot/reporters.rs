@@ -59,6 +59,7 @@ pub(super) async fn stats(robot: Weak<RobotInner>) {
                 own.packets_lost = Some(link.packets_lost);
                 own.nacks = Some(link.nacks);
                 own.rtt_ms = link.rtt_ms;
+                own.layer = Some(link.layers.highest());
             }
             let _ = peer.send_latest(&Telemetry::Stats(own));
             let status = Telemetry::Status(robot.hub.status_for(peer.id(), None));

@@ -48,6 +48,7 @@ use crate::auth::Role;
 use crate::control::{ControlHub, PeerId};
 use crate::rtc::config::WebRtcConfig;
 use crate::video::incoming::BrowserVideo;
+use crate::video::layers::{LayerChoice, Layers};
 use crate::video::stream::{StreamEnd, VideoStream};
 use rtc::media::Sample;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -204,6 +205,11 @@ pub struct LinkStats {
     pub nacks: u64,
     /// The round trip, ms, from its receiver reports.
     pub rtt_ms: Option<f64>,
+    /// The temporal layers it gets (every frame, or the base layer when its link is
+    /// slow).
+    pub layers: Layers,
+    /// Times that changed.
+    pub layer_switches: u64,
 }
 
 /// How often a viewer's link figures are read from the WebRTC stack.
@@ -866,11 +872,13 @@ fn start_video(shared: &Arc<PeerShared>) {
     }
     let stream = shared.ctx.stream.clone();
     let period = shared.ctx.frame_period;
+    let configured_kbps = shared.ctx.congestion.map(|(initial, _, _)| initial);
     let id = shared.id;
     let task_shared = Arc::downgrade(shared);
     shared.spawn(async move {
         let link = task_shared.clone();
-        if let Err(err) = send_video(stream.clone(), track, sender, period, link).await {
+        let video = send_video(stream.clone(), track, sender, period, configured_kbps, link);
+        if let Err(err) = video.await {
             tracing::warn!(peer = id, "video stopped: {err}");
         }
         // The viewer is told why its video ended when it was not a shutdown.
@@ -887,6 +895,7 @@ async fn send_video(
     track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
     period: Duration,
+    configured_kbps: Option<u32>,
     link: std::sync::Weak<PeerShared>,
 ) -> Result<(), PeerError> {
     let (payload_type, ssrc) =
@@ -906,9 +915,26 @@ async fn send_video(
         }
     });
     let _feedback = AbortOnDrop(feedback);
-    let _link = AbortOnDrop(tokio::spawn(read_link_stats(link, sender.clone())));
+    let _link = AbortOnDrop(tokio::spawn(read_link_stats(link.clone(), sender.clone())));
     let mut previous: Option<Instant> = None;
+    let mut layers = LayerChoice::default();
     while let Some(frame) = viewer.next().await {
+        // With congestion control, a viewer whose path carries clearly less than the
+        // encoder's target gets the base layer only (`video::layers`).
+        if let (Some(configured), Some(shared)) = (configured_kbps, link.upgrade()) {
+            let target = stream.target_kbps().unwrap_or(configured);
+            let before = layers.switches();
+            let now = layers.update(Instant::now(), shared.estimate.kbps(), target);
+            if layers.switches() != before {
+                tracing::debug!(peer = shared.id, ?now, target, "temporal layers");
+                let mut link = shared.link.lock().expect("link lock");
+                link.layers = now;
+                link.layer_switches = layers.switches();
+            }
+            if !now.carries(frame.temporal_layer) {
+                continue;
+            }
+        }
         let duration = previous.map_or(period, |p| frame.captured.saturating_duration_since(p));
         previous = Some(frame.captured);
         let sample = Sample {

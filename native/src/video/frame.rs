@@ -69,6 +69,9 @@ pub struct EncodedFrame {
     pub capture_us: u64,
     /// Capture time on the monotonic clock.
     pub captured: Instant,
+    /// Its temporal layer: 0 (the base, which every viewer gets) or 1 (a frame no
+    /// other frame refers to, skipped for a viewer on a slow link).
+    pub temporal_layer: u8,
 }
 
 /// Microseconds since the Unix epoch, now.

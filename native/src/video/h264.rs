@@ -646,6 +646,7 @@ mod tests {
             bitrate_kbps: 300,
             fps: 30,
             keyframe_interval: 30,
+            temporal_layers: 1,
         })
         .unwrap();
         let mut src = TestPattern::new(330, 250).unwrap();

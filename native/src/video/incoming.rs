@@ -237,6 +237,7 @@ mod tests {
                 bitrate_kbps: 500,
                 fps: 30,
                 keyframe_interval: 60,
+                temporal_layers: 1,
             })
             .unwrap();
         let source = Frame::new(320, 240);

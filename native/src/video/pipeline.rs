@@ -134,6 +134,7 @@ pub fn encoder_settings(v: &VideoConfig) -> EncoderSettings {
         bitrate_kbps: v.bitrate_kbps,
         fps: v.fps,
         keyframe_interval: (v.keyframe_interval_s * f64::from(v.fps)).round().max(1.0) as u32,
+        temporal_layers: if v.temporal_layers { 2 } else { 1 },
     }
 }
 

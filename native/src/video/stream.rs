@@ -296,6 +296,12 @@ impl VideoStream {
         }
     }
 
+    /// The bitrate congestion control last asked for, kbit/s (`None`: none yet, the
+    /// configured one holds).
+    pub fn target_kbps(&self) -> Option<u32> {
+        Some(self.inner.target_kbps.load(Ordering::Relaxed)).filter(|&k| k != 0)
+    }
+
     /// Asks the encoder for `kbps` from the next frame on (congestion control).
     pub fn set_target_bitrate(&self, kbps: u32) {
         self.inner.target_kbps.store(kbps, Ordering::Relaxed);
@@ -722,6 +728,7 @@ mod tests {
             bitrate_kbps: 500,
             fps: 100,
             keyframe_interval: 1000,
+            temporal_layers: 1,
         };
         VideoStream::start(
             source,
@@ -799,6 +806,7 @@ mod tests {
                 bitrate_kbps: 100,
                 fps: 100,
                 keyframe_interval: 100,
+                temporal_layers: 1,
             };
             let stream = VideoStream::start(
                 Box::new(source),
@@ -938,6 +946,7 @@ mod tests {
             bitrate_kbps: 300,
             fps: 1,
             keyframe_interval: 1000,
+            temporal_layers: 1,
         };
         let stream = VideoStream::start(
             Box::new(TestPattern::new(320, 240).unwrap()),
@@ -966,6 +975,7 @@ mod tests {
                 bitrate_kbps: 300,
                 fps: 100,
                 keyframe_interval: 1000,
+                temporal_layers: 1,
             };
             Ok(Pipeline::Encode {
                 source: Box::new(TestPattern::new(w, h).map_err(|e| e.to_string())?),

@@ -80,6 +80,9 @@ pub fn TelemetryOverlay(props: &TelemetryOverlayProps) -> Html {
         if let Some(rtt) = r.rtt_ms {
             parts.push(format!("video RTT {} ms", fixed(rtt, 0)));
         }
+        if r.layer == Some(0) {
+            parts.push("base layer (half frame rate)".to_owned());
+        }
         (!parts.is_empty()).then(|| parts.join(" · "))
     });
     let d = s.drive;

@@ -90,6 +90,9 @@ export interface StatsMessage {
   nacks?: number;
   /** The robot's video round trip to this page, ms. */
   rtt_ms?: number;
+  /** The highest temporal layer this page gets: 1, every frame; 0, the base layer
+   * only (half the frame rate), because its link is slower than the encoder's target. */
+  layer?: number;
 }
 /** Who drives and what the motors do. */
 export interface StatusMessage {

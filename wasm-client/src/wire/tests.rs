@@ -224,6 +224,7 @@ fn stats() -> Vec<StreamStats> {
             packets_lost: Some((1 << 53) - 1),
             nacks: Some(0),
             rtt_ms: Some(0.1 + 0.2),
+            layer: Some(1),
         },
     ]
 }

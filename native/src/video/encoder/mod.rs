@@ -34,6 +34,11 @@ pub struct EncoderSettings {
     pub fps: u32,
     /// Frames between periodic keyframes.
     pub keyframe_interval: u32,
+    /// Temporal layers (1 or 2): with 2, every other frame is a layer-1 frame that no
+    /// other frame references, so a viewer on a slow link can skip it (see
+    /// [`layers`](crate::video::layers)); encoders without temporal scalability (the
+    /// hardware path) ignore it and mark every frame layer 0.
+    pub temporal_layers: u8,
 }
 
 /// Something that turns raw frames into H.264.
@@ -183,6 +188,7 @@ pub(crate) fn recorded_pictures(n: usize, keyframe_interval: u32) -> Vec<Encoded
         bitrate_kbps: 500,
         fps: 30,
         keyframe_interval,
+        temporal_layers: 1,
     })
     .expect("openh264 starts");
     crate::video::source::test_pattern::TestPattern::new(320, 240)
@@ -221,6 +227,7 @@ mod tests {
             bitrate_kbps: 500,
             fps: 30,
             keyframe_interval: 60,
+            temporal_layers: 1,
         };
         let mut enc = FallbackEncoder::new(
             Box::new(Broken),
@@ -253,6 +260,7 @@ mod tests {
             bitrate_kbps: 800,
             fps: 30,
             keyframe_interval: 60,
+            temporal_layers: 1,
         };
         let mut encoder = OpenH264Encoder::new(settings).unwrap();
         let mut source = TestPattern::new(320, 240).unwrap();
@@ -304,6 +312,7 @@ mod tests {
             bitrate_kbps: 500,
             fps: 30,
             keyframe_interval: 60,
+            temporal_layers: 1,
         };
         let mut enc = FallbackEncoder::new(
             Box::new(Stalled { calls: 0 }),

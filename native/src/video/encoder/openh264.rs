@@ -40,6 +40,11 @@ pub struct OpenH264Encoder {
     bitrate_applied: bool,
     /// The target openh264 has now, bit/s.
     applied_bps: u32,
+    /// Temporal layers asked for (1 or 2).
+    temporal_layers: u8,
+    /// The picture size openh264 took the temporal layers for (the crate starts the
+    /// encoder with one layer at the first frame, and again at each new size).
+    layers_for: Option<(usize, usize)>,
 }
 
 struct I420<'a>(&'a Frame);
@@ -90,7 +95,46 @@ impl OpenH264Encoder {
             bitrate_bps: settings.bitrate_kbps.saturating_mul(1000),
             bitrate_applied: true,
             applied_bps: settings.bitrate_kbps.saturating_mul(1000),
+            temporal_layers: settings.temporal_layers.clamp(1, 2),
+            layers_for: None,
         })
+    }
+
+    /// Hands openh264 the temporal layers: the crate starts the encoder with one, so
+    /// this reads the parameters in force back and sets them again with more (openh264
+    /// restarts its stream with an IDR picture).
+    fn apply_temporal_layers(&mut self) -> Result<(), EncoderError> {
+        use openh264_sys2::{SEncParamExt, ENCODER_OPTION_SVC_ENCODE_PARAM_EXT};
+        let mut params = SEncParamExt::default();
+        let api = &mut self.encoder;
+        // SAFETY: the encoder is initialised (it encoded a frame); `params` is a valid
+        // `SEncParamExt` that outlives both calls, which is what openh264's GetOption
+        // fills and SetOption reads for this option.
+        #[allow(unsafe_code)]
+        let code = unsafe {
+            let raw = api.raw_api();
+            let got = raw.get_option(
+                ENCODER_OPTION_SVC_ENCODE_PARAM_EXT,
+                std::ptr::from_mut(&mut params).cast(),
+            );
+            if got == 0 {
+                params.iTemporalLayerNum = i32::from(self.temporal_layers);
+                raw.set_option(
+                    ENCODER_OPTION_SVC_ENCODE_PARAM_EXT,
+                    std::ptr::from_mut(&mut params).cast(),
+                )
+            } else {
+                got
+            }
+        };
+        if code == 0 {
+            Ok(())
+        } else {
+            Err(EncoderError::Codec(format!(
+                "openh264 refused {} temporal layers (code {code})",
+                self.temporal_layers
+            )))
+        }
     }
 
     /// Hands openh264 the target bitrate (the crate initialises the encoder at the
@@ -171,6 +215,13 @@ impl VideoEncoder for OpenH264Encoder {
         let first = *self.first.get_or_insert(frame.captured);
         let at = Timestamp::from_millis(frame.captured.duration_since(first).as_millis() as u64);
         let stream = self.encoder.encode_at(&I420(frame), at)?;
+        // The layer of the picture's coded slices (all of one frame share it).
+        let temporal_layer = (0..stream.num_layers())
+            .filter_map(|i| stream.layer(i))
+            .filter(|layer| layer.is_video())
+            .map(|layer| layer.raw_info().uiTemporalId)
+            .max()
+            .unwrap_or(0);
         let keyframe = match stream.frame_type() {
             FrameType::Skip => {
                 self.skipped += 1;
@@ -182,6 +233,14 @@ impl VideoEncoder for OpenH264Encoder {
         };
         self.out.clear();
         stream.write_vec(&mut self.out);
+        let size = (frame.width, frame.height);
+        if self.temporal_layers > 1 && self.layers_for != Some(size) {
+            // Once per size: a refusal is logged, and the stream keeps one layer.
+            self.layers_for = Some(size);
+            if let Err(err) = self.apply_temporal_layers() {
+                tracing::warn!("{err}");
+            }
+        }
         if self.out.is_empty() {
             return Ok(None);
         }
@@ -191,6 +250,7 @@ impl VideoEncoder for OpenH264Encoder {
             number: frame.number,
             capture_us: frame.capture_us,
             captured: frame.captured,
+            temporal_layer,
         }))
     }
 }
@@ -209,6 +269,7 @@ mod tests {
             bitrate_kbps: kbps,
             fps: 30,
             keyframe_interval: 60,
+            temporal_layers: 1,
         })
         .unwrap();
         let start = Instant::now();
@@ -223,6 +284,70 @@ mod tests {
             }
         }
         (pictures, encoder.frames_skipped())
+    }
+
+    /// 60 frames of the noisy pattern at 640x480 with `layers` temporal layers.
+    fn encode_layers(layers: u8) -> Vec<EncodedFrame> {
+        let mut source = TestPattern::new(640, 480).unwrap().with_noise(6);
+        let mut encoder = OpenH264Encoder::new(EncoderSettings {
+            bitrate_kbps: 1000,
+            fps: 30,
+            keyframe_interval: 60,
+            temporal_layers: layers,
+        })
+        .unwrap();
+        let start = Instant::now();
+        let mut frame = Frame::new(640, 480);
+        (0..60)
+            .filter_map(|n| {
+                source.capture(&mut frame).unwrap();
+                frame.captured = start + Duration::from_micros(33_333) * n;
+                encoder.encode(&frame, false).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_temporal_layers_alternate_and_the_base_alone_decodes() {
+        let frames = encode_layers(2);
+        assert_eq!(frames.len(), 60, "every frame is encoded");
+        // After the first frame (one layer, before openh264 took the second), the
+        // layers alternate.
+        let layers: Vec<u8> = frames[1..].iter().map(|f| f.temporal_layer).collect();
+        let ones = layers.iter().filter(|&&l| l == 1).count();
+        assert!(
+            (27..=31).contains(&ones),
+            "about every other frame is layer 1: {layers:?}"
+        );
+        assert!(
+            layers.windows(2).all(|w| w[0] != 1 || w[1] != 1),
+            "no two layer-1 frames in a row: {layers:?}"
+        );
+        // A viewer on the base layer decodes every frame it gets.
+        let mut decoder = openh264::decoder::Decoder::new().unwrap();
+        let mut pictures = 0;
+        for frame in frames.iter().filter(|f| f.temporal_layer == 0) {
+            match decoder.decode(&frame.data) {
+                Ok(Some(_)) => pictures += 1,
+                Ok(None) => {}
+                Err(err) => panic!(
+                    "the base layer alone does not decode: frame {}: {err}",
+                    frame.number
+                ),
+            }
+        }
+        let base = frames.iter().filter(|f| f.temporal_layer == 0).count();
+        assert_eq!(
+            pictures, base,
+            "pictures decoded from {base} base-layer frames"
+        );
+    }
+
+    #[test]
+    fn one_temporal_layer_marks_every_frame_base() {
+        let frames = encode_layers(1);
+        assert_eq!(frames.len(), 60);
+        assert!(frames.iter().all(|f| f.temporal_layer == 0));
     }
 
     #[test]

@@ -294,6 +294,8 @@ impl EncodedSource for AnnexBSource {
             number: self.number,
             capture_us: now_us(),
             captured: Instant::now(),
+            // A camera's own H.264 has one temporal layer.
+            temporal_layer: 0,
         };
         self.number = self.number.wrapping_add(1);
         Ok(frame)

@@ -265,6 +265,8 @@ impl M2mEncoder {
                         number: info.number,
                         capture_us: info.capture_us,
                         captured: info.captured,
+                        // The V4L2 M2M encoders have no temporal scalability.
+                        temporal_layer: 0,
                     });
                 }
                 None => tracing::debug!("{}: a picture for no queued frame ({ts})", self.name),

@@ -243,6 +243,8 @@ impl EncodedSource for V4lH264Camera {
             number: self.next,
             capture_us: now_us(),
             captured: Instant::now(),
+            // A camera's own H.264 has one temporal layer.
+            temporal_layer: 0,
         };
         self.next = self.next.wrapping_add(1);
         Ok(frame)
