@@ -220,8 +220,20 @@ fn in_vm_camera_captures_from_vivid_and_feeds_the_hardware_encoder() {
     let mut encoder = M2mEncoder::open(&path, FWHT, 640, 480, settings).unwrap();
     let pictures = encode_all(&mut encoder, &frames);
     assert_eq!(pictures.len(), frames.len());
+    // Congestion control's bitrate while streaming: vicodec has no bitrate control, so
+    // it says so and the stream goes on (the Pi's codec takes it).
+    let took = encoder.set_bitrate(500);
+    let more: Vec<Frame> = (0..10)
+        .map(|_| {
+            let mut frame = Frame::new(640, 480);
+            camera.capture(&mut frame).expect("capturing from vivid");
+            frame
+        })
+        .collect();
+    let after = encode_all(&mut encoder, &more);
+    assert_eq!(after.len(), more.len(), "pictures after a new bitrate");
     println!(
-        "vivid → vicodec: {} pictures, first {} bytes",
+        "vivid → vicodec: {} pictures, first {} bytes; a new bitrate taken: {took}",
         pictures.len(),
         pictures[0].data.len()
     );

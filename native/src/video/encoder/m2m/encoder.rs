@@ -459,6 +459,20 @@ impl VideoEncoder for M2mEncoder {
         &self.name
     }
 
+    /// `V4L2_CID_MPEG_VIDEO_BITRATE` while streaming, which the Pi's codec applies from
+    /// the next frame; false where the driver has no such control (vicodec) or refuses
+    /// it, and the bitrate it started with holds.
+    fn set_bitrate(&mut self, kbps: u32) -> bool {
+        let bps = kbps.saturating_mul(1000).min(i32::MAX as u32) as i32;
+        match ioctl::s_ctrl(&*self.device, bindings::V4L2_CID_MPEG_VIDEO_BITRATE, bps) {
+            Ok(_) => true,
+            Err(err) => {
+                tracing::debug!("{}: bitrate {kbps} kbit/s not set: {err}", self.name);
+                false
+            }
+        }
+    }
+
     fn encode(
         &mut self,
         frame: &Frame,
