@@ -1,0 +1,70 @@
+//! `rtcbot-relay`: the relay binary, a thin shell over the `rtcbot_relay` library.
+//!
+//! `rtcbot-relay [--listen 0.0.0.0:8080] [--config relay.toml] [--room-key ROOM=KEY]...`
+
+use anyhow::Context;
+use clap::Parser;
+use rtcbot_relay::RelayConfig;
+use std::path::PathBuf;
+
+/// A signaling relay with rooms (rtcbot.dev's protocol): robots connect to
+/// ws://HOST:PORT/ROOM, browsers POST their offers to http://HOST:PORT/ROOM.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// A TOML file of settings (see the README); the flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where to listen.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// A room only the robot with this key may take, as ROOM=KEY (repeatable).
+    #[arg(long = "room-key", value_name = "ROOM=KEY")]
+    room_keys: Vec<String>,
+    /// Seconds an offer waits for the robot's answer.
+    #[arg(long)]
+    offer_timeout_s: Option<f64>,
+}
+
+fn config(args: Args) -> anyhow::Result<RelayConfig> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("in {}", path.display()))?
+        }
+        None => RelayConfig::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(timeout) = args.offer_timeout_s {
+        config.offer_timeout_s = timeout;
+    }
+    for pair in &args.room_keys {
+        let (room, key) = pair
+            .split_once('=')
+            .with_context(|| format!("--room-key {pair:?}: expected ROOM=KEY"))?;
+        config.room_keys.insert(room.to_owned(), key.to_owned());
+    }
+    config.validate().map_err(anyhow::Error::msg)?;
+    Ok(config)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
+    let config = config(Args::parse())?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    println!("rtcbot-relay on http://{addr}: robots connect to ws://{addr}/ROOM");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    rtcbot_relay::run(listener, config, shutdown).await?;
+    Ok(())
+}

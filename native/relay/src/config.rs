@@ -1,0 +1,113 @@
+//! The relay's settings, in one typed struct: from the command line, or a TOML file.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How the relay runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// How long a browser's offer waits for the robot's answer, seconds (then 504, and
+    /// the robot's socket is closed: its next frame could no longer be told apart).
+    pub offer_timeout_s: f64,
+    /// Offers a room takes a second, on average.
+    pub offers_per_second: f64,
+    /// Offers a room takes at once.
+    pub offer_burst: u32,
+    /// Offers waiting for one room's robot; more get 503.
+    pub offer_queue: usize,
+    /// The largest offer, answer or WebSocket message, bytes.
+    pub max_message_bytes: usize,
+    /// Rooms at most (a robot registering beyond it gets 503).
+    pub max_rooms: usize,
+    /// Rooms claimed from the start: name → key. A robot takes such a room only with
+    /// its key; any other room a robot claims with the key it connects with.
+    pub room_keys: HashMap<String, String>,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".parse().expect("a literal address"),
+            offer_timeout_s: 10.0,
+            offers_per_second: 5.0,
+            offer_burst: 10,
+            offer_queue: 8,
+            max_message_bytes: 64 * 1024,
+            max_rooms: 10_000,
+            room_keys: HashMap::new(),
+        }
+    }
+}
+
+impl RelayConfig {
+    /// The offer timeout.
+    pub fn offer_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.offer_timeout_s)
+    }
+
+    /// Checks ranges the types cannot express: the setting's name and why.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.1..=120.0).contains(&self.offer_timeout_s) {
+            return Err(format!(
+                "offer_timeout_s: {} must be in 0.1..=120",
+                self.offer_timeout_s
+            ));
+        }
+        if !(self.offers_per_second > 0.0 && self.offers_per_second <= 10_000.0) {
+            return Err(format!(
+                "offers_per_second: {} must be in (0, 10000]",
+                self.offers_per_second
+            ));
+        }
+        if self.offer_burst == 0 || self.offer_queue == 0 || self.max_rooms == 0 {
+            return Err("offer_burst, offer_queue and max_rooms must be at least 1".into());
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.max_message_bytes) {
+            return Err(format!(
+                "max_message_bytes: {} must be in 1024..=16777216",
+                self.max_message_bytes
+            ));
+        }
+        for (room, key) in &self.room_keys {
+            crate::room::check_name(room).map_err(|e| format!("room_keys: {e}"))?;
+            if key.is_empty() {
+                return Err(format!("room_keys: room {room:?} has an empty key"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_name_their_setting() {
+        assert_eq!(RelayConfig::default().validate(), Ok(()));
+        let bad = RelayConfig {
+            offer_timeout_s: 0.0,
+            ..RelayConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().starts_with("offer_timeout_s"));
+        let bad = RelayConfig {
+            room_keys: [("a/b".to_owned(), "k".to_owned())].into(),
+            ..RelayConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().starts_with("room_keys"));
+    }
+
+    #[test]
+    fn a_toml_file_sets_what_it_names() {
+        let config: RelayConfig =
+            toml::from_str("listen = \"127.0.0.1:9000\"\n[room_keys]\nbot = \"secret\"\n").unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.room_keys["bot"], "secret");
+        assert_eq!(config.offer_queue, 8, "the rest keeps its default");
+    }
+}

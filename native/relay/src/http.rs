@@ -1,0 +1,254 @@
+//! The relay's HTTP face, rtcbot.dev's protocol:
+//!
+//! - `GET /<room>` with a WebSocket upgrade: a robot takes the room (`?key=` or
+//!   `Authorization: Bearer` claims it, or proves it holds it). Each offer for the
+//!   room arrives as one text frame of JSON; the robot's next text frame is the answer;
+//! - `POST /<room>` (or `/<room>/connect`): the body, a browser's offer, goes to the
+//!   room's robot; the answer comes back as the response. 404 when no robot is in the
+//!   room, 504 when it does not answer in time, 429 over the room's rate, 413 over the
+//!   size limit;
+//! - `GET /<room>` in a browser: whether a robot is in the room; `GET /<room>/status`
+//!   the same as JSON; `GET /health`, the relay's counts.
+
+use crate::rooms::{ForwardError, RegisterError, Registration, Rooms};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the relay pings a robot's socket (keeps NAT mappings open, finds dead
+/// robots).
+pub const PING_INTERVAL: Duration = Duration::from_secs(15);
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The rooms.
+    pub rooms: Arc<Rooms>,
+    /// The largest message, bytes.
+    pub max_message_bytes: usize,
+    /// How long an offer waits for its answer.
+    pub offer_timeout: Duration,
+}
+
+/// The relay's routes.
+pub fn app(state: AppState) -> Router {
+    let limit = state.max_message_bytes;
+    Router::new()
+        .route("/", get(index))
+        .route("/health", get(health))
+        .route("/{room}", get(room_get).post(offer))
+        .route("/{room}/connect", axum::routing::post(offer))
+        .route("/{room}/status", get(status))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "error": message.to_string() })),
+    )
+        .into_response()
+}
+
+async fn index() -> Html<&'static str> {
+    Html(
+        "<!doctype html><title>rtcbot-relay</title><h1>rtcbot-relay</h1>\
+         <p>Robots connect to <code>ws://this-host/ROOM</code>; open <code>/ROOM</code> \
+         to see whether its robot is there, and POST offers to <code>/ROOM</code>.</p>",
+    )
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    Json(state.rooms.counts()).into_response()
+}
+
+async fn status(State(state): State<AppState>, Path(room): Path<String>) -> Response {
+    if let Err(err) = crate::room::check_name(&room) {
+        return error(StatusCode::BAD_REQUEST, err);
+    }
+    Json(serde_json::json!({ "room": room, "robot": state.rooms.present(&room) })).into_response()
+}
+
+#[derive(Deserialize)]
+struct KeyQuery {
+    key: Option<String>,
+}
+
+/// The robot's key: `Authorization: Bearer KEY`, else `?key=KEY`.
+fn key_of(headers: &HeaderMap, query: &KeyQuery) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+        .or_else(|| query.key.clone())
+        .filter(|k| !k.is_empty())
+}
+
+async fn room_get(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    Query(query): Query<KeyQuery>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(upgrade) = upgrade else {
+        return page(&state, &room);
+    };
+    let key = key_of(&headers, &query);
+    let registration = match state.rooms.register(&room, key.as_deref()) {
+        Ok(registration) => registration,
+        Err(err @ RegisterError::Room(crate::room::RoomError::WrongKey(_))) => {
+            return error(StatusCode::FORBIDDEN, err)
+        }
+        Err(err @ RegisterError::Room(_)) => return error(StatusCode::BAD_REQUEST, err),
+        Err(err @ RegisterError::Full(_)) => return error(StatusCode::SERVICE_UNAVAILABLE, err),
+    };
+    tracing::info!(room, id = registration.id, "a robot took the room");
+    let rooms = state.rooms.clone();
+    let timeout = state.offer_timeout;
+    upgrade
+        .max_message_size(state.max_message_bytes)
+        .max_frame_size(state.max_message_bytes)
+        .on_upgrade(move |socket| robot_socket(socket, rooms, registration, timeout))
+}
+
+/// A room's page for a person: whether its robot is there.
+fn page(state: &AppState, room: &str) -> Response {
+    if let Err(err) = crate::room::check_name(room) {
+        return error(StatusCode::BAD_REQUEST, err);
+    }
+    let present = state.rooms.present(room);
+    let (class, text) = if present {
+        ("present", "A robot is connected to this room.")
+    } else {
+        ("absent", "No robot is connected to this room.")
+    };
+    Html(format!(
+        "<!doctype html><meta charset=utf-8><title>{room} · rtcbot-relay</title>\
+         <h1>Room {room}</h1><p id=robot class={class}>{text}</p>\
+         <p>POST an offer to this address to connect.</p>"
+    ))
+    .into_response()
+}
+
+async fn offer(State(state): State<AppState>, Path(room): Path<String>, body: Bytes) -> Response {
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return error(StatusCode::BAD_REQUEST, "the offer must be UTF-8 JSON");
+    };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(_)) => {}
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the offer must be a JSON object, {\"type\":\"offer\",\"sdp\":...}",
+            )
+        }
+    }
+    match state.rooms.forward(&room, text.to_owned()).await {
+        Ok(answer) => answer_response(answer),
+        Err(err) => {
+            let status = match &err {
+                ForwardError::Room(_) => StatusCode::BAD_REQUEST,
+                ForwardError::NoRobot(_) => StatusCode::NOT_FOUND,
+                ForwardError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+                ForwardError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+                ForwardError::Timeout(..) => StatusCode::GATEWAY_TIMEOUT,
+                ForwardError::Left(_) => StatusCode::BAD_GATEWAY,
+            };
+            error(status, err)
+        }
+    }
+}
+
+/// The robot's answer as the response: JSON as it came, or its error (a robot says
+/// `{"error": ...}` when it cannot answer) as 502.
+fn answer_response(answer: String) -> Response {
+    let value = serde_json::from_str::<serde_json::Value>(&answer);
+    match value {
+        Ok(serde_json::Value::Object(map))
+            if map.contains_key("error") && !map.contains_key("sdp") =>
+        {
+            (
+                StatusCode::BAD_GATEWAY,
+                Json(serde_json::Value::Object(map)),
+            )
+                .into_response()
+        }
+        Ok(_) => ([(header::CONTENT_TYPE, "application/json")], answer).into_response(),
+        Err(_) => error(StatusCode::BAD_GATEWAY, "the robot's answer was not JSON"),
+    }
+}
+
+/// One robot's socket: hands it the room's offers one at a time, takes its next text
+/// frame as the answer, pings it, and leaves the room when it closes.
+async fn robot_socket(
+    socket: WebSocket,
+    rooms: Arc<Rooms>,
+    mut registration: Registration,
+    timeout: Duration,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    ping.tick().await;
+    let why = loop {
+        tokio::select! {
+            forward = registration.offers.recv() => {
+                let Some(forward) = forward else {
+                    break "another robot took the room";
+                };
+                if sink.send(Message::Text(forward.offer.into())).await.is_err() {
+                    break "the socket closed";
+                }
+                match tokio::time::timeout(timeout, next_text(&mut stream)).await {
+                    Ok(Some(answer)) => {
+                        let _ = forward.answer.send(answer);
+                    }
+                    Ok(None) => break "the socket closed",
+                    // Its late answer could be taken for the next offer's: it goes.
+                    Err(_) => break "the robot did not answer an offer in time",
+                }
+            }
+            message = stream.next() => match message {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break "the socket closed",
+                Some(Ok(Message::Text(text))) => {
+                    tracing::debug!(room = registration.room, "a frame with no offer to answer: {text:.80}");
+                }
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break "the socket closed";
+                }
+            }
+        }
+    };
+    let _ = sink.send(Message::Close(None)).await;
+    rooms.unregister(&registration.room, registration.id);
+    tracing::info!(
+        room = registration.room,
+        id = registration.id,
+        "a robot left the room: {why}"
+    );
+}
+
+/// The socket's next text frame (pings and pongs skipped); `None` once it closes.
+async fn next_text(stream: &mut futures_util::stream::SplitStream<WebSocket>) -> Option<String> {
+    while let Some(message) = stream.next().await {
+        match message.ok()? {
+            Message::Text(text) => return Some(text.to_string()),
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+    None
+}

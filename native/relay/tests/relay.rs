@@ -1,0 +1,212 @@
+//! The relay over real sockets (port 0): a robot's WebSocket (tokio-tungstenite, as a
+//! stand-in for any robot: RTCBot's, ours) in a room, browsers' offers POSTed to it,
+//! and every way that goes wrong.
+
+use futures_util::{SinkExt, StreamExt};
+use rtcbot_relay::RelayConfig;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A relay on a free port.
+async fn relay(config: RelayConfig) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(rtcbot_relay::run(listener, config, std::future::pending()));
+    addr
+}
+
+async fn robot(addr: SocketAddr, path: &str) -> Result<Socket, String> {
+    tokio_tungstenite::connect_async(format!("ws://{addr}/{path}"))
+        .await
+        .map(|(socket, _)| socket)
+        .map_err(|e| e.to_string())
+}
+
+/// Answers `n` offers the way RTCBot's tutorial robot does: the next frame is the
+/// answer.
+async fn answer(socket: &mut Socket, n: usize) {
+    for _ in 0..n {
+        let offer = loop {
+            match socket
+                .next()
+                .await
+                .expect("the relay keeps the socket")
+                .unwrap()
+            {
+                Message::Text(text) => break text,
+                _ => continue,
+            }
+        };
+        let offer: serde_json::Value = serde_json::from_str(&offer).unwrap();
+        let answer =
+            serde_json::json!({"type": "answer", "sdp": format!("answer to {}", offer["sdp"])});
+        socket
+            .send(Message::Text(answer.to_string().into()))
+            .await
+            .unwrap();
+    }
+}
+
+async fn post(addr: SocketAddr, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/{path}"))
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+const OFFER: &str = r#"{"type":"offer","sdp":"v=0 test"}"#;
+
+#[tokio::test]
+async fn a_browsers_offer_reaches_the_robot_in_its_room_and_the_answer_comes_back() {
+    let addr = relay(RelayConfig::default()).await;
+    let mut socket = robot(addr, "myRandomSequence11").await.unwrap();
+    let robot_task = tokio::spawn(async move {
+        answer(&mut socket, 2).await;
+        socket
+    });
+    for path in ["myRandomSequence11", "myRandomSequence11/connect"] {
+        let (status, answer) = post(addr, path, OFFER).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+        assert_eq!(answer["type"], "answer");
+        assert_eq!(answer["sdp"], "answer to \"v=0 test\"");
+    }
+    let _socket = robot_task.await.unwrap();
+    let status: serde_json::Value =
+        reqwest::get(format!("http://{addr}/myRandomSequence11/status"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(status["robot"], true);
+    let page = reqwest::get(format!("http://{addr}/myRandomSequence11"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("A robot is connected"), "{page}");
+}
+
+#[tokio::test]
+async fn no_robot_a_silent_robot_bad_offers_and_wrong_keys_get_clear_errors() {
+    let addr = relay(RelayConfig {
+        offer_timeout_s: 0.5,
+        room_keys: [("kept".to_owned(), "secret".to_owned())].into(),
+        ..RelayConfig::default()
+    })
+    .await;
+    let (status, body) = post(addr, "empty", OFFER).await;
+    assert_eq!(status, 404);
+    assert!(
+        body["error"].as_str().unwrap().contains("no robot"),
+        "{body}"
+    );
+
+    let (status, body) = post(addr, "empty", "not json").await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = post(addr, "a%20b", OFFER).await;
+    assert_eq!(status, 400, "a bad room name");
+    let (status, _) = post(
+        addr,
+        "empty",
+        &format!(r#"{{"sdp":"{}"}}"#, "x".repeat(70_000)),
+    )
+    .await;
+    assert_eq!(status, 413, "an offer over 64 KiB");
+
+    // A robot that never answers: 504, and its socket is closed.
+    let mut silent = robot(addr, "quiet").await.unwrap();
+    let (status, body) = post(addr, "quiet", OFFER).await;
+    assert_eq!(status, 504, "{body}");
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(message)) = silent.next().await {
+            if message.is_close() {
+                return true;
+            }
+        }
+        true
+    })
+    .await;
+    assert_eq!(closed, Ok(true), "the silent robot's socket is closed");
+
+    // A claimed room: no key, or the wrong one, is refused; the key gets in.
+    let err = robot(addr, "kept").await.unwrap_err();
+    assert!(err.contains("403"), "{err}");
+    assert!(robot(addr, "kept?key=wrong")
+        .await
+        .unwrap_err()
+        .contains("403"));
+    let mut kept = robot(addr, "kept?key=secret").await.unwrap();
+    let answering = tokio::spawn(async move { answer(&mut kept, 1).await });
+    assert_eq!(post(addr, "kept", OFFER).await.0, 200);
+    answering.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_flood_of_offers_is_refused_and_other_rooms_go_on() {
+    let addr = relay(RelayConfig {
+        offers_per_second: 1.0,
+        offer_burst: 2,
+        ..RelayConfig::default()
+    })
+    .await;
+    let mut flooded = robot(addr, "flooded").await.unwrap();
+    tokio::spawn(async move { answer(&mut flooded, 1000).await });
+    let mut other = robot(addr, "other").await.unwrap();
+    tokio::spawn(async move { answer(&mut other, 1000).await });
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.push(post(addr, "flooded", OFFER).await.0);
+    }
+    assert_eq!(&statuses[..2], &[200, 200], "the burst: {statuses:?}");
+    assert!(statuses[2..].iter().all(|&s| s == 429), "{statuses:?}");
+    assert_eq!(
+        post(addr, "other", OFFER).await.0,
+        200,
+        "another room's own rate"
+    );
+}
+
+#[tokio::test]
+async fn a_new_robot_replaces_the_old_one_in_an_open_room() {
+    let addr = relay(RelayConfig::default()).await;
+    let mut old = robot(addr, "r").await.unwrap();
+    let mut new = robot(addr, "r").await.unwrap();
+    // The old one is told to go.
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(message)) = old.next().await {
+            if message.is_close() {
+                return true;
+            }
+        }
+        true
+    })
+    .await;
+    assert_eq!(closed, Ok(true));
+    let answering = tokio::spawn(async move {
+        answer(&mut new, 1).await;
+        new
+    });
+    assert_eq!(post(addr, "r", OFFER).await.0, 200);
+    let _new = answering.await.unwrap();
+    let health: serde_json::Value = reqwest::get(format!("http://{addr}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["robots"], 1, "{health}");
+}
