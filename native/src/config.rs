@@ -56,11 +56,18 @@
 //! # HTTPS (the library's default: off; the binary's: on, --no-tls).
 //! [tls]
 //! enabled = true          # a certificate generated once and kept (or cert/key)
+//!
+//! # Reach the robot through a relay room (rtcbot-relay, rtcbot.dev); see `relay`.
+//! [relay]
+//! url = "wss://relay.example.org/my-robot"
+//! key = "a-long-random-room-key"   # claims the room for this robot
+//! role = "driver"                   # what an offer through the room may do
 //! ```
 
 pub use crate::audio::config::AudioConfig;
 pub use crate::auth::AuthConfig;
 pub use crate::control::{ControlConfig, DriveConfig};
+pub use crate::relay::RelayConfig;
 pub use crate::rtc::config::{IceServer, WebRtcConfig};
 pub use crate::serial::SerialConfig;
 pub use crate::video::config::{EncoderChoice, VideoConfig};
@@ -107,6 +114,10 @@ pub struct Config {
     /// certificate); default [`auth::store::default_state_dir`](crate::auth::store::default_state_dir).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<PathBuf>,
+    /// A relay room the robot connects out to and answers offers from; none by
+    /// default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay: Option<RelayConfig>,
 }
 
 impl Default for Config {
@@ -124,6 +135,7 @@ impl Default for Config {
             auth: None,
             tls: None,
             state_dir: None,
+            relay: None,
         }
     }
 }
@@ -257,6 +269,9 @@ impl Config {
         }
         if let Some(tls) = &self.tls {
             tls.validate().map_err(invalid)?;
+        }
+        if let Some(relay) = &self.relay {
+            relay.validate().map_err(invalid)?;
         }
         for origin in &self.cors_origins {
             if origin != "*" && origin.parse::<axum::http::HeaderValue>().is_err() {

@@ -35,6 +35,8 @@
 //!   [`serve`];
 //! - [`auth`]: tokens and roles (viewer, driver, admin), the generated driver token,
 //!   the `/connect` quota per address;
+//! - [`relay`]: reaching the robot through a relay room (`rtcbot-relay`, rtcbot.dev):
+//!   it connects out and answers the offers that arrive there;
 //! - [`config`]: the one typed configuration; [`Error`]: the crate's error.
 //!
 //! The `rtcbot-robot` binary is a thin shell over these.
@@ -49,6 +51,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod relay;
 pub mod robot;
 pub mod rtc;
 pub mod serial;

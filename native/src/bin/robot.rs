@@ -175,7 +175,25 @@ fn facts(
         ("Audio", audio_fact(robot)),
         ("Auth", auth),
         ("HTTPS", https),
+        ("Relay", relay_fact(config)),
     ]
+}
+
+/// The relay room the robot answers in, if any.
+fn relay_fact(config: &Config) -> String {
+    match &config.relay {
+        Some(relay) => format!(
+            "{} ({}; offers through it get the {} role unless they carry a token)",
+            relay.websocket_url().unwrap_or_else(|_| relay.url.clone()),
+            if relay.key.is_some() {
+                "claimed with its key"
+            } else {
+                "open room: any robot may take it"
+            },
+            relay.role.as_str()
+        ),
+        None => "none (--relay ws://HOST:PORT/ROOM to be reached from anywhere)".into(),
+    }
 }
 
 /// What the robot sends and where browsers' sound goes.
@@ -286,6 +304,14 @@ struct RobotArgs {
     /// The driver's silence in milliseconds that stops the motors (dead-man stop).
     #[arg(long)]
     deadman_ms: Option<u64>,
+    /// Connect out to this relay room and answer the offers that arrive there, e.g.
+    /// ws://relay.example.org:8080/my-robot (`[relay] url`): reach the robot from
+    /// anywhere, behind NAT too.
+    #[arg(long, value_name = "URL")]
+    relay: Option<String>,
+    /// The relay room's key (`[relay] key`): claims the room for this robot.
+    #[arg(long, value_name = "KEY")]
+    relay_key: Option<String>,
     /// Print the port actually bound as `listening on <addr>` on stdout (first).
     #[arg(long)]
     print_addr: bool,
@@ -405,6 +431,23 @@ fn config_from(args: &RobotArgs) -> Result<Config, ConfigError> {
             username: String::new(),
             credential: String::new(),
         });
+    }
+    if let Some(url) = &args.relay {
+        let relay = config
+            .relay
+            .get_or_insert_with(|| rtcbot::relay::RelayConfig::new(url.clone()));
+        relay.url.clone_from(url);
+    }
+    if let Some(key) = &args.relay_key {
+        match &mut config.relay {
+            Some(relay) => relay.key = Some(key.clone()),
+            None => {
+                return Err(ConfigError::Invalid {
+                    field: "relay.key",
+                    reason: "--relay-key needs --relay URL (or [relay] url)".into(),
+                })
+            }
+        }
     }
     if let Some(ms) = args.deadman_ms {
         config.control.deadman_ms = ms;

@@ -24,6 +24,7 @@ mod bitrate;
 pub mod builder;
 pub mod process;
 pub mod registry;
+mod relayed;
 mod reporters;
 pub mod settings;
 
@@ -106,6 +107,8 @@ struct RobotInner {
     closed: watch::Sender<bool>,
     /// The watchdog and reporters, aborted at shutdown.
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The relay link's status, with `[relay]`.
+    relay: crate::relay::RelayState,
 }
 
 impl Drop for RobotInner {
@@ -179,6 +182,7 @@ impl Robot {
             peer_context,
             closed: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
+            relay: crate::relay::RelayState::default(),
         });
         let mut tasks = vec![
             tokio::spawn(hub.watch_silence()),
@@ -190,6 +194,16 @@ impl Robot {
             tasks.push(tokio::spawn(bitrate::follow_viewers(Arc::downgrade(
                 &inner,
             ))));
+        }
+        if let Some(relay) = &inner.config.relay {
+            let tokens = inner.config.auth().map(crate::auth::tokens::Tokens::new);
+            tasks.push(tokio::spawn(crate::relay::run(
+                relayed::RelayAnswerer(Arc::downgrade(&inner)),
+                relay.clone(),
+                tokens,
+                inner.relay.clone(),
+                std::future::pending(),
+            )));
         }
         if let Some(serial) = &inner.serial {
             tasks.push(tokio::spawn(reporters::serial(
@@ -293,6 +307,16 @@ impl Robot {
     /// Peers currently registered (connecting or connected).
     pub fn peer_count(&self) -> usize {
         self.inner.registry.count()
+    }
+
+    /// What its relay link is doing; `None` without `[relay]`.
+    pub fn relay_status(&self) -> Option<crate::relay::RelayStatus> {
+        self.relay_state().map(|state| state.status())
+    }
+
+    /// Its relay link's status, to wait on; `None` without `[relay]`.
+    pub fn relay_state(&self) -> Option<&crate::relay::RelayState> {
+        self.inner.config.relay.as_ref().map(|_| &self.inner.relay)
     }
 
     /// The configuration in force.
