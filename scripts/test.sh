@@ -13,8 +13,10 @@ bash scripts/build-web.sh
 # tests/tests/v4l2_vm.rs and lossy.rs boot: qemu, busybox, Debian's kernel, two
 # modules built here.
 bash scripts/v4l2-vm.sh --setup
-# The robot binary the browser tests start, and the npm package they install.
+# The robot and relay binaries the browser tests start, and the npm package they
+# install.
 cargo build --locked -p rtcbot-native --bin rtcbot-robot
+cargo build --locked -p rtcbot-relay --bin rtcbot-relay
 bash scripts/build-npm.sh
 
 logs=target/test-logs

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How the relay runs.
@@ -27,6 +28,11 @@ pub struct RelayConfig {
     /// Rooms claimed from the start: name → key. A robot takes such a room only with
     /// its key; any other room a robot claims with the key it connects with.
     pub room_keys: HashMap<String, String>,
+    /// The built browser app (`www/dist`): served at `/<room>/`, where it connects
+    /// through the room. Without it, `/<room>` is a page that says whether its robot is
+    /// there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub www: Option<PathBuf>,
 }
 
 impl Default for RelayConfig {
@@ -40,6 +46,7 @@ impl Default for RelayConfig {
             max_message_bytes: 64 * 1024,
             max_rooms: 10_000,
             room_keys: HashMap::new(),
+            www: None,
         }
     }
 }

@@ -7,8 +7,14 @@
 //!   room's robot; the answer comes back as the response. 404 when no robot is in the
 //!   room, 504 when it does not answer in time, 429 over the room's rate, 413 over the
 //!   size limit;
-//! - `GET /<room>` in a browser: whether a robot is in the room; `GET /<room>/status`
-//!   the same as JSON; `GET /health`, the relay's counts.
+//! - errors are one line of plain text, as the robot's own;
+//! - `GET /<room>` in a browser: with `www` set, the browser app at `/<room>/`
+//!   (its assets are relative, so it posts its offer to `/<room>/connect`); else a
+//!   page saying whether a robot is in the room. `GET /<room>/status` says that as
+//!   JSON; `GET /health`, the relay's counts.
+//!
+//! Any origin's page may POST offers (CORS): as on rtcbot.dev, a room's name (and a
+//! robot's key) is what guards it, and RTCBot's tutorial pages are served elsewhere.
 
 use crate::rooms::{ForwardError, RegisterError, Registration, Rooms};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -36,6 +42,8 @@ pub struct AppState {
     pub max_message_bytes: usize,
     /// How long an offer waits for its answer.
     pub offer_timeout: Duration,
+    /// The browser app's folder, served at `/<room>/`.
+    pub www: Option<std::path::PathBuf>,
 }
 
 /// The relay's routes.
@@ -47,14 +55,24 @@ pub fn app(state: AppState) -> Router {
         .route("/{room}", get(room_get).post(offer))
         .route("/{room}/connect", axum::routing::post(offer))
         .route("/{room}/status", get(status))
+        .route("/{room}/", get(app_page))
+        .route("/{room}/{*file}", get(app_file))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]),
+        )
         .with_state(state)
 }
 
+/// An error reply: one line of plain text, as the robot's own `/connect` gives.
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (
         status,
-        Json(serde_json::json!({ "error": message.to_string() })),
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message.to_string(),
     )
         .into_response()
 }
@@ -122,10 +140,14 @@ async fn room_get(
         .on_upgrade(move |socket| robot_socket(socket, rooms, registration, timeout))
 }
 
-/// A room's page for a person: whether its robot is there.
+/// A room's page for a person: the app (at `/<room>/`, so its relative URLs stay in
+/// the room), or whether its robot is there.
 fn page(state: &AppState, room: &str) -> Response {
     if let Err(err) = crate::room::check_name(room) {
         return error(StatusCode::BAD_REQUEST, err);
+    }
+    if state.www.is_some() {
+        return axum::response::Redirect::permanent(&format!("/{room}/")).into_response();
     }
     let present = state.rooms.present(room);
     let (class, text) = if present {
@@ -139,6 +161,36 @@ fn page(state: &AppState, room: &str) -> Response {
          <p>POST an offer to this address to connect.</p>"
     ))
     .into_response()
+}
+
+/// `GET /<room>/`: the browser app.
+async fn app_page(State(state): State<AppState>, Path(room): Path<String>) -> Response {
+    app_file(State(state), Path((room, "index.html".to_owned()))).await
+}
+
+/// `GET /<room>/<file>`: one of the app's files.
+async fn app_file(
+    State(state): State<AppState>,
+    Path((room, file)): Path<(String, String)>,
+) -> Response {
+    use tower::ServiceExt;
+    if let Err(err) = crate::room::check_name(&room) {
+        return error(StatusCode::BAD_REQUEST, err);
+    }
+    let Some(www) = &state.www else {
+        return error(StatusCode::NOT_FOUND, "this relay serves no app (--www)");
+    };
+    let request = axum::http::Request::builder()
+        .uri(format!("/{}", file.trim_start_matches('/')))
+        .body(axum::body::Body::empty())
+        .expect("a path from a matched route");
+    match tower_http::services::ServeDir::new(www)
+        .oneshot(request)
+        .await
+    {
+        Ok(response) => response.into_response(),
+        Err(never) => match never {},
+    }
 }
 
 async fn offer(State(state): State<AppState>, Path(room): Path<String>, body: Bytes) -> Response {
@@ -178,11 +230,13 @@ fn answer_response(answer: String) -> Response {
         Ok(serde_json::Value::Object(map))
             if map.contains_key("error") && !map.contains_key("sdp") =>
         {
-            (
+            let why = map["error"]
+                .as_str()
+                .map_or_else(|| map["error"].to_string(), str::to_owned);
+            error(
                 StatusCode::BAD_GATEWAY,
-                Json(serde_json::Value::Object(map)),
+                format!("the robot could not answer: {why}"),
             )
-                .into_response()
         }
         Ok(_) => ([(header::CONTENT_TYPE, "application/json")], answer).into_response(),
         Err(_) => error(StatusCode::BAD_GATEWAY, "the robot's answer was not JSON"),

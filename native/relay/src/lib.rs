@@ -38,6 +38,7 @@ pub fn app(config: RelayConfig) -> axum::Router {
         rooms: Arc::new(Rooms::new(config.clone())),
         max_message_bytes: config.max_message_bytes,
         offer_timeout: config.offer_timeout(),
+        www: config.www.clone(),
     })
 }
 

@@ -110,10 +110,7 @@ async fn no_robot_a_silent_robot_bad_offers_and_wrong_keys_get_clear_errors() {
     .await;
     let (status, body) = post(addr, "empty", OFFER).await;
     assert_eq!(status, 404);
-    assert!(
-        body["error"].as_str().unwrap().contains("no robot"),
-        "{body}"
-    );
+    assert!(body.as_str().unwrap().contains("no robot"), "{body}");
 
     let (status, body) = post(addr, "empty", "not json").await;
     assert_eq!(status, 400, "{body}");
@@ -209,4 +206,62 @@ async fn a_new_robot_replaces_the_old_one_in_an_open_room() {
         .await
         .unwrap();
     assert_eq!(health["robots"], 1, "{health}");
+}
+
+#[tokio::test]
+async fn the_app_is_served_in_the_room_and_other_sites_pages_may_post() {
+    let www = std::env::temp_dir().join(format!("rtcbot-relay-www-{}", std::process::id()));
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "<!doctype html><p>the app</p>").unwrap();
+    std::fs::write(www.join("app-1.js"), "console.log(1)").unwrap();
+    let addr = relay(RelayConfig {
+        www: Some(www.clone()),
+        ..RelayConfig::default()
+    })
+    .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let moved = client
+        .get(format!("http://{addr}/bot"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status().as_u16(), 308, "to the room's folder");
+    assert_eq!(moved.headers()["location"], "/bot/");
+    let page = client
+        .get(format!("http://{addr}/bot/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("the app"));
+    let asset = client
+        .get(format!("http://{addr}/bot/app-1.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asset.text().await.unwrap(), "console.log(1)");
+    let outside = client
+        .get(format!("http://{addr}/bot/..%2f..%2fetc%2fpasswd"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        outside.status().as_u16(),
+        404,
+        "nothing outside the app's folder"
+    );
+    // A page from another origin reads the answer (or the error).
+    let response = client
+        .post(format!("http://{addr}/bot/connect"))
+        .header("origin", "https://some-other-site.example")
+        .body(OFFER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404, "no robot yet");
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let _ = std::fs::remove_dir_all(&www);
 }

@@ -24,6 +24,10 @@ struct Args {
     /// Seconds an offer waits for the robot's answer.
     #[arg(long)]
     offer_timeout_s: Option<f64>,
+    /// The built browser app (e.g. www/dist), served at /ROOM/ to connect through
+    /// the room.
+    #[arg(long)]
+    www: Option<PathBuf>,
 }
 
 fn config(args: Args) -> anyhow::Result<RelayConfig> {
@@ -37,6 +41,9 @@ fn config(args: Args) -> anyhow::Result<RelayConfig> {
     };
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if let Some(www) = args.www {
+        config.www = Some(www);
     }
     if let Some(timeout) = args.offer_timeout_s {
         config.offer_timeout_s = timeout;
