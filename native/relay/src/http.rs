@@ -134,7 +134,11 @@ async fn room_get(
     tracing::info!(room, id = registration.id, "a robot took the room");
     let rooms = state.rooms.clone();
     let timeout = state.offer_timeout;
+    // Small buffers: most robots sit idle in their rooms (tungstenite's default of
+    // 128 KiB each way made an idle robot cost 135 KiB of the relay's memory).
     upgrade
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
         .max_message_size(state.max_message_bytes)
         .max_frame_size(state.max_message_bytes)
         .on_upgrade(move |socket| robot_socket(socket, rooms, registration, timeout))
