@@ -33,6 +33,16 @@ pub struct RelayConfig {
     /// there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub www: Option<PathBuf>,
+    /// STUN URLs handed to pages (`GET /<room>/ice`).
+    pub stun_urls: Vec<String>,
+    /// TURN URLs handed to pages with short-lived credentials (needs `turn_secret`).
+    pub turn_urls: Vec<String>,
+    /// coturn's `static-auth-secret` (`use-auth-secret` in `turnserver.conf`): the
+    /// relay mints each page's TURN credentials with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn_secret: Option<String>,
+    /// How long minted TURN credentials last, seconds.
+    pub turn_ttl_s: u64,
 }
 
 impl Default for RelayConfig {
@@ -47,6 +57,10 @@ impl Default for RelayConfig {
             max_rooms: 10_000,
             room_keys: HashMap::new(),
             www: None,
+            stun_urls: Vec::new(),
+            turn_urls: Vec::new(),
+            turn_secret: None,
+            turn_ttl_s: 3600,
         }
     }
 }
@@ -79,6 +93,27 @@ impl RelayConfig {
                 "max_message_bytes: {} must be in 1024..=16777216",
                 self.max_message_bytes
             ));
+        }
+        if !self.turn_urls.is_empty() && self.turn_secret.as_deref().unwrap_or("").is_empty() {
+            return Err(
+                "turn_urls: TURN URLs need turn_secret (coturn's static-auth-secret)".into(),
+            );
+        }
+        if !(60..=7 * 24 * 3600).contains(&self.turn_ttl_s) {
+            return Err(format!(
+                "turn_ttl_s: {} must be in 60..=604800",
+                self.turn_ttl_s
+            ));
+        }
+        for url in self.stun_urls.iter().chain(&self.turn_urls) {
+            if !["stun:", "stuns:", "turn:", "turns:"]
+                .iter()
+                .any(|s| url.starts_with(s))
+            {
+                return Err(format!(
+                    "{url:?} is not a stun:, stuns:, turn: or turns: URL"
+                ));
+            }
         }
         for (room, key) in &self.room_keys {
             crate::room::check_name(room).map_err(|e| format!("room_keys: {e}"))?;

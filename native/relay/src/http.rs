@@ -7,6 +7,8 @@
 //!   room's robot; the answer comes back as the response. 404 when no robot is in the
 //!   room, 504 when it does not answer in time, 429 over the room's rate, 413 over the
 //!   size limit;
+//! - `GET /<room>/ice`: the ICE servers a page should use, TURN with credentials
+//!   minted for it ([`turn`](crate::turn));
 //! - errors are one line of plain text, as the robot's own;
 //! - `GET /<room>` in a browser: with `www` set, the browser app at `/<room>/`
 //!   (its assets are relative, so it posts its offer to `/<room>/connect`); else a
@@ -44,6 +46,8 @@ pub struct AppState {
     pub offer_timeout: Duration,
     /// The browser app's folder, served at `/<room>/`.
     pub www: Option<std::path::PathBuf>,
+    /// Everything else (the ICE servers pages get).
+    pub config: Arc<crate::RelayConfig>,
 }
 
 /// The relay's routes.
@@ -55,6 +59,7 @@ pub fn app(state: AppState) -> Router {
         .route("/{room}", get(room_get).post(offer))
         .route("/{room}/connect", axum::routing::post(offer))
         .route("/{room}/status", get(status))
+        .route("/{room}/ice", get(ice))
         .route("/{room}/", get(app_page))
         .route("/{room}/{*file}", get(app_file))
         .layer(DefaultBodyLimit::max(limit))
@@ -94,6 +99,31 @@ async fn status(State(state): State<AppState>, Path(room): Path<String>) -> Resp
         return error(StatusCode::BAD_REQUEST, err);
     }
     Json(serde_json::json!({ "room": room, "robot": state.rooms.present(&room) })).into_response()
+}
+
+/// `GET /<room>/ice`: the ICE servers for a page in the room, TURN with credentials
+/// minted now (`{"iceServers": [...]}`, as `RTCPeerConnection` takes them).
+async fn ice(State(state): State<AppState>, Path(room): Path<String>) -> Response {
+    if let Err(err) = crate::room::check_name(&room) {
+        return error(StatusCode::BAD_REQUEST, err);
+    }
+    let c = &state.config;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let servers = crate::turn::ice_servers(
+        &c.stun_urls,
+        &c.turn_urls,
+        c.turn_secret.as_deref(),
+        &room,
+        now,
+        c.turn_ttl_s,
+    );
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({ "iceServers": servers })),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

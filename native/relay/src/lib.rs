@@ -10,6 +10,7 @@
 //!
 //! - [`room`]: a room's rules, pure: names, keys that claim a room, offers a second;
 //! - [`rooms`]: the rooms in memory, the robots in them and the offers on their way;
+//! - [`turn`]: short-lived TURN credentials (coturn's REST scheme), pure;
 //! - [`http`]: the routes ([`http::app`]) and each robot's socket;
 //! - [`config`]: the one typed configuration.
 //!
@@ -24,6 +25,7 @@ pub mod config;
 pub mod http;
 pub mod room;
 pub mod rooms;
+pub mod turn;
 
 pub use config::RelayConfig;
 pub use rooms::Rooms;
@@ -39,6 +41,7 @@ pub fn app(config: RelayConfig) -> axum::Router {
         max_message_bytes: config.max_message_bytes,
         offer_timeout: config.offer_timeout(),
         www: config.www.clone(),
+        config: config.clone(),
     })
 }
 

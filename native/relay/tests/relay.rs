@@ -265,3 +265,41 @@ async fn the_app_is_served_in_the_room_and_other_sites_pages_may_post() {
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
     let _ = std::fs::remove_dir_all(&www);
 }
+
+#[tokio::test]
+async fn a_page_gets_stun_and_turn_with_credentials_minted_for_its_room() {
+    let addr = relay(RelayConfig {
+        stun_urls: vec!["stun:stun.example.org:3478".into()],
+        turn_urls: vec!["turn:turn.example.org:3478?transport=udp".into()],
+        turn_secret: Some("north".into()),
+        turn_ttl_s: 600,
+        ..RelayConfig::default()
+    })
+    .await;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ice: serde_json::Value = reqwest::get(format!("http://{addr}/myroom/ice"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let servers = ice["iceServers"].as_array().unwrap();
+    assert_eq!(
+        servers[0],
+        serde_json::json!({"urls": ["stun:stun.example.org:3478"]})
+    );
+    let turn = &servers[1];
+    let username = turn["username"].as_str().unwrap();
+    let (expiry, room) = username.split_once(':').unwrap();
+    let expiry: u64 = expiry.parse().unwrap();
+    assert_eq!(room, "myroom");
+    assert!(
+        (before + 600..=before + 602).contains(&expiry),
+        "{expiry} vs {before}"
+    );
+    let (_, expected) = rtcbot_relay::turn::credentials("north", "myroom", expiry);
+    assert_eq!(turn["credential"], expected.as_str());
+}

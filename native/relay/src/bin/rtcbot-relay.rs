@@ -28,6 +28,14 @@ struct Args {
     /// the room.
     #[arg(long)]
     www: Option<PathBuf>,
+    /// A STUN URL handed to pages (repeatable).
+    #[arg(long = "stun-url", value_name = "URL")]
+    stun_urls: Vec<String>,
+    /// A TURN URL handed to pages with short-lived credentials (repeatable; the
+    /// secret they are minted with, coturn's static-auth-secret, goes in the config
+    /// file's `turn_secret`, not on a command line that `ps` shows).
+    #[arg(long = "turn-url", value_name = "URL")]
+    turn_urls: Vec<String>,
 }
 
 fn config(args: Args) -> anyhow::Result<RelayConfig> {
@@ -42,6 +50,8 @@ fn config(args: Args) -> anyhow::Result<RelayConfig> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    config.stun_urls.extend(args.stun_urls);
+    config.turn_urls.extend(args.turn_urls);
     if let Some(www) = args.www {
         config.www = Some(www);
     }
