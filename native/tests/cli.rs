@@ -96,3 +96,26 @@ fn the_control_section_parses_with_its_default() {
     let c = Config::from_toml("[control]\ndeadman_ms = 20\n").unwrap();
     assert_eq!(c.control.deadman_ms, 20);
 }
+
+#[test]
+fn a_relay_key_without_a_relay_and_a_relay_url_without_a_room_are_refused() {
+    for (args, expected) in [
+        (
+            &["--relay-key", "k", "--port", "0"][..],
+            "invalid setting relay.key: --relay-key needs --relay URL",
+        ),
+        (
+            &["--relay", "ws://relay.example.org", "--port", "0"][..],
+            "invalid setting relay.url: relay.url \"ws://relay.example.org\" names no room",
+        ),
+        (
+            &["--relay", "relay.example.org/room", "--port", "0"][..],
+            "must start with ws://, wss://, http:// or https://",
+        ),
+    ] {
+        let out = robot(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
