@@ -214,6 +214,18 @@ impl VideoEncoder for OpenH264Encoder {
         }
         let first = *self.first.get_or_insert(frame.captured);
         let at = Timestamp::from_millis(frame.captured.duration_since(first).as_millis() as u64);
+        let size = (frame.width, frame.height);
+        if self.temporal_layers > 1 && self.layers_for != Some(size) {
+            // The crate (re)starts openh264 with one layer at this frame: let it, drop
+            // that picture, take the layers (which restarts the stream), and encode the
+            // frame again, so the stream starts with one keyframe, not two. Once per
+            // size: a refusal is logged, and the stream keeps one layer.
+            self.encoder.encode_at(&I420(frame), at)?;
+            self.layers_for = Some(size);
+            if let Err(err) = self.apply_temporal_layers() {
+                tracing::warn!("{err}");
+            }
+        }
         let stream = self.encoder.encode_at(&I420(frame), at)?;
         // The layer of the picture's coded slices (all of one frame share it).
         let temporal_layer = (0..stream.num_layers())
@@ -233,14 +245,6 @@ impl VideoEncoder for OpenH264Encoder {
         };
         self.out.clear();
         stream.write_vec(&mut self.out);
-        let size = (frame.width, frame.height);
-        if self.temporal_layers > 1 && self.layers_for != Some(size) {
-            // Once per size: a refusal is logged, and the stream keeps one layer.
-            self.layers_for = Some(size);
-            if let Err(err) = self.apply_temporal_layers() {
-                tracing::warn!("{err}");
-            }
-        }
         if self.out.is_empty() {
             return Ok(None);
         }
@@ -311,9 +315,11 @@ mod tests {
     fn two_temporal_layers_alternate_and_the_base_alone_decodes() {
         let frames = encode_layers(2);
         assert_eq!(frames.len(), 60, "every frame is encoded");
-        // After the first frame (one layer, before openh264 took the second), the
-        // layers alternate.
-        let layers: Vec<u8> = frames[1..].iter().map(|f| f.temporal_layer).collect();
+        // One keyframe to start with (the restart with two layers is not a second),
+        // then the layers alternate from the first frame on.
+        assert_eq!(frames.iter().filter(|f| f.keyframe).count(), 1, "keyframes");
+        assert!(frames[0].keyframe && frames[0].temporal_layer == 0);
+        let layers: Vec<u8> = frames.iter().map(|f| f.temporal_layer).collect();
         let ones = layers.iter().filter(|&&l| l == 1).count();
         assert!(
             (27..=31).contains(&ones),
