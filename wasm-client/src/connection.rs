@@ -218,6 +218,9 @@ struct Shared {
     local_audio: RefCell<Option<MediaStreamTrack>>,
     local_video: RefCell<Option<MediaStreamTrack>>,
     signals: mpsc::UnboundedSender<(u32, Signal)>,
+    /// Whether to ask for a relay room's ICE servers before the next session (true
+    /// until one asking found none).
+    relay_ice: std::cell::Cell<bool>,
 }
 
 /// What the run loop hears about, tagged with the session id (0: any session).
@@ -296,6 +299,7 @@ impl Connection {
             session: RefCell::new(None),
             local_audio: RefCell::new(None),
             local_video: RefCell::new(None),
+            relay_ice: std::cell::Cell::new(true),
             signals: tx,
         });
         spawn_local(run(Rc::clone(&shared), rx));
@@ -575,7 +579,21 @@ impl Watch {
 impl Session {
     async fn start(shared: &Rc<Shared>, id: u32) -> Result<Self, Failure> {
         let cfg = &shared.config;
-        let pc = session::peer_connection(&session::configuration(&cfg.ice_servers))?;
+        // Through a relay room, the room's ICE servers (TURN with credentials minted
+        // for this page), unless `?ice=` named some. Asked once more only where the
+        // first answer had some, so a robot's own page pays one 404, once.
+        let relay_ice = if cfg.ice_servers.is_empty() && shared.relay_ice.get() {
+            let servers = session::relay_ice_servers(&cfg.connect_url, 2000).await;
+            shared.relay_ice.set(servers.is_some());
+            servers
+        } else {
+            None
+        };
+        let configuration = match &relay_ice {
+            Some(servers) => session::configuration_with(servers),
+            None => session::configuration(&cfg.ice_servers),
+        };
+        let pc = session::peer_connection(&configuration)?;
         let session = Self::watch(shared, id, pc.clone())?;
         let result: Result<(), Failure> = async {
             session.renegotiator.begin();

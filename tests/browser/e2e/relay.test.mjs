@@ -2,21 +2,27 @@
 // www/dist` serves the browser app at /ROOM/, the robot binary connects out with
 // `--relay ws://RELAY/ROOM`, and Chromium opens http://RELAY/ROOM: the page goes live
 // through the room (its offer POSTed to /ROOM/connect and answered by the robot over
-// its WebSocket), plays the video and drives.
+// its WebSocket), plays the video and drives. The page takes the room's ICE servers
+// from /ROOM/ice: a STUN server (a small one here, which maps every page to
+// 203.0.113.7) and TURN with credentials the relay minted for it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ROOT, eventually, launchBrowser, robotDrive, startRobot } from '../lib/harness.mjs';
+import { ROOT, eventually, launchBrowser, robotDrive, startRobot, startStunServer } from '../lib/harness.mjs';
 
 const RELAY_BIN = process.env.RTCBOT_RELAY_BIN ?? join(ROOT, 'target', 'debug', 'rtcbot-relay');
 const ROOM = 'e2e-room';
 
-/** The relay binary on a free loopback port, serving the built app. */
-async function startRelay() {
-  const proc = spawn(RELAY_BIN, ['--listen', '127.0.0.1:0', '--www', join(ROOT, 'www', 'dist')], {
+/** The relay binary on a free loopback port, serving the built app, with `toml` settings. */
+async function startRelay(toml) {
+  const config = join(mkdtempSync(join(tmpdir(), 'rtcbot-relay-')), 'relay.toml');
+  writeFileSync(config, toml);
+  const proc = spawn(RELAY_BIN, ['--listen', '127.0.0.1:0', '--www', join(ROOT, 'www', 'dist'), '--config', config], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
   });
@@ -40,9 +46,13 @@ async function startRelay() {
 let relay;
 let robot;
 let browser;
+let stun;
 
 before(async () => {
-  relay = await startRelay();
+  stun = await startStunServer('203.0.113.7');
+  // A TURN URL nothing listens on: the page must get it with minted credentials,
+  // and connects over its host candidates all the same.
+  relay = await startRelay(`stun_urls = ["${stun.url}"]\nturn_urls = ["turn:127.0.0.1:9"]\nturn_secret = "north"\n`);
   robot = await startRobot({ args: ['--relay', `${relay.url.replace('http', 'ws')}/${ROOM}`] });
   browser = await launchBrowser();
 });
@@ -51,12 +61,28 @@ after(async () => {
   await browser?.close();
   await robot?.stop();
   await relay?.stop();
+  await stun?.close();
 });
 
-test('the page at the relay room goes live through it, plays the video and drives', async () => {
+/** Records each peer connection's ICE servers and candidates on the page. */
+const RECORD_ICE = () => {
+  window.__configs = [];
+  window.__candidates = [];
+  const Native = window.RTCPeerConnection;
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Native(...args);
+    window.__configs.push(pc.getConfiguration().iceServers);
+    pc.addEventListener('icecandidate', (e) => e.candidate && window.__candidates.push(e.candidate.candidate));
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+};
+
+test('the page at the relay room goes live through it with the room\'s ICE servers, plays the video and drives', async () => {
   await eventually('the robot in its room', async () => (await (await fetch(`${relay.url}/${ROOM}/status`)).json()).robot);
   const page = await browser.newPage();
   page.on('pageerror', (err) => console.error('page error:', err));
+  await page.addInitScript(RECORD_ICE);
   await page.goto(`${relay.url}/${ROOM}`);
   assert.equal(new URL(page.url()).pathname, `/${ROOM}/`, 'the app runs in the room');
   await eventually('the page to be live', async () => (await page.locator('#app').getAttribute('data-conn')) === 'live');
@@ -68,6 +94,13 @@ test('the page at the relay room goes live through it, plays the video and drive
   await page.keyboard.down('w');
   await robotDrive(robot, 'forward = 1 while W is held, through the relay', (d) => d.forward === 1);
   await page.keyboard.up('w');
+  const [servers] = await page.evaluate(() => window.__configs);
+  assert.deepEqual(servers[0].urls, [stun.url], 'the room\'s STUN server');
+  assert.deepEqual(servers[1].urls, ['turn:127.0.0.1:9'], 'the room\'s TURN server');
+  assert.match(servers[1].username, new RegExp(`^\\d+:${ROOM}$`), 'a username minted for the room');
+  assert.ok(servers[1].credential.length > 20, 'its password');
+  await eventually('a server-reflexive candidate from the room\'s STUN server', () =>
+    page.evaluate(() => window.__candidates.find((c) => c.includes('203.0.113.7') && c.includes('typ srflx'))));
   const health = await robot.health();
   assert.equal(health.relay.connected, true);
   assert.equal(health.relay.offers, 1, 'the offer came through the room');

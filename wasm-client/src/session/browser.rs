@@ -31,6 +31,36 @@ pub fn configuration(ice_servers: &[impl AsRef<str>]) -> RtcConfiguration {
     config
 }
 
+/// A configuration with `servers`, a JS array of `RTCIceServer` dictionaries as a
+/// relay hands them (see [`relay_ice_servers`]).
+pub fn configuration_with(servers: &JsValue) -> RtcConfiguration {
+    let config = RtcConfiguration::new();
+    config.set_ice_servers(servers);
+    config
+}
+
+/// The ICE servers a relay room hands its pages: `GET ice` beside the connect URL
+/// (`/<room>/ice` for `/<room>/connect`), `{"iceServers": [...]}` with TURN
+/// credentials minted for this page. `None` when the connect URL does not end in
+/// `connect`, or nothing sensible answers within `timeout_ms` (a robot's own page
+/// answers 404).
+pub async fn relay_ice_servers(connect_url: &str, timeout_ms: u32) -> Option<JsValue> {
+    let base = connect_url.strip_suffix("connect")?;
+    let window = web_sys::window()?;
+    let fetch = JsFuture::from(window.fetch_with_str(&format!("{base}ice")));
+    futures::pin_mut!(fetch);
+    let response = match future::select(fetch, TimeoutFuture::new(timeout_ms)).await {
+        Either::Left((Ok(response), _)) => response.unchecked_into::<web_sys::Response>(),
+        _ => return None,
+    };
+    if !response.ok() {
+        return None;
+    }
+    let json = JsFuture::from(response.json().ok()?).await.ok()?;
+    let servers = js_sys::Reflect::get(&json, &JsValue::from_str("iceServers")).ok()?;
+    js_sys::Array::is_array(&servers).then_some(servers)
+}
+
 /// A new peer connection with `config`.
 pub fn peer_connection(config: &RtcConfiguration) -> Result<RtcPeerConnection, SessionError> {
     RtcPeerConnection::new_with_configuration(config)
