@@ -10,7 +10,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
-  ARTIFACTS, eventually, launchBrowser, robotDrive, robotStops, startRobot, startStunServer,
+  ARTIFACTS, RECORD_ICE, eventually, launchBrowser, robotDrive, robotStops, startRobot, startStunServer,
 } from '../lib/harness.mjs';
 
 const attr = (page, name) => page.locator('#app').getAttribute(`data-${name}`);
@@ -267,19 +267,7 @@ describe('browser app', () => {
   test('?ice= gives the page its STUN server', async () => {
     const stun = await startStunServer('203.0.113.7');
     try {
-      const init = () => {
-        window.__candidates = [];
-        window.__configs = [];
-        const Native = window.RTCPeerConnection;
-        window.RTCPeerConnection = function (...args) {
-          const pc = new Native(...args);
-          window.__configs.push(pc.getConfiguration().iceServers);
-          pc.addEventListener('icecandidate', (e) => e.candidate && window.__candidates.push(e.candidate.candidate));
-          return pc;
-        };
-        window.RTCPeerConnection.prototype = Native.prototype;
-      };
-      const page = await openApp(browser, `${robot.url}/?ice=${encodeURIComponent(` ${stun.url} ,`)}`, { init });
+      const page = await openApp(browser, `${robot.url}/?ice=${encodeURIComponent(` ${stun.url} ,`)}`, { init: RECORD_ICE });
       const configs = await page.evaluate(() => window.__configs);
       assert.deepEqual(configs[0].map((s) => s.urls).flat(), [stun.url], 'the peer connection has the ?ice= server');
       const srflx = await eventually('a server-reflexive candidate from the STUN server', () =>

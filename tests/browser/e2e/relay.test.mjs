@@ -13,7 +13,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ROOT, eventually, launchBrowser, robotDrive, startRobot, startStunServer } from '../lib/harness.mjs';
+import {
+  RECORD_ICE, ROOT, eventually, launchBrowser, robotDrive, startRobot, startStunServer,
+} from '../lib/harness.mjs';
 
 const RELAY_BIN = process.env.RTCBOT_RELAY_BIN ?? join(ROOT, 'target', 'debug', 'rtcbot-relay');
 const ROOM = 'e2e-room';
@@ -63,20 +65,6 @@ after(async () => {
   await relay?.stop();
   await stun?.close();
 });
-
-/** Records each peer connection's ICE servers and candidates on the page. */
-const RECORD_ICE = () => {
-  window.__configs = [];
-  window.__candidates = [];
-  const Native = window.RTCPeerConnection;
-  window.RTCPeerConnection = function (...args) {
-    const pc = new Native(...args);
-    window.__configs.push(pc.getConfiguration().iceServers);
-    pc.addEventListener('icecandidate', (e) => e.candidate && window.__candidates.push(e.candidate.candidate));
-    return pc;
-  };
-  window.RTCPeerConnection.prototype = Native.prototype;
-};
 
 test('the page at the relay room goes live through it with the room\'s ICE servers, plays the video and drives', async () => {
   await eventually('the robot in its room', async () => (await (await fetch(`${relay.url}/${ROOM}/status`)).json()).robot);

@@ -267,3 +267,20 @@ export async function startStunServer(mapped = '203.0.113.7') {
   server.url = `stun:127.0.0.1:${socket.address().port}`;
   return server;
 }
+
+/**
+ * An init script that records each peer connection's ICE servers
+ * (`window.__configs`) and gathered candidates (`window.__candidates`) on the page.
+ */
+export const RECORD_ICE = () => {
+  window.__configs = [];
+  window.__candidates = [];
+  const Native = window.RTCPeerConnection;
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Native(...args);
+    window.__configs.push(pc.getConfiguration().iceServers);
+    pc.addEventListener('icecandidate', (e) => e.candidate && window.__candidates.push(e.candidate.candidate));
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+};
