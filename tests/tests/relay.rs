@@ -45,9 +45,12 @@ impl Relay {
 }
 
 impl Drop for Relay {
+    /// Kills the relay: its runtime shuts down, on a thread of its own (a runtime may
+    /// not be dropped inside another), and is gone with every task and socket when
+    /// this returns, so its port is free again at once.
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
+            let _ = std::thread::spawn(move || drop(runtime)).join();
         }
     }
 }
