@@ -51,6 +51,19 @@ async fn answer(socket: &mut Socket, n: usize) {
     }
 }
 
+/// Whether the relay closes `socket` (a close frame, or the stream ending) within 5 s.
+async fn closed_within_5_s(socket: &mut Socket) -> Result<bool, tokio::time::error::Elapsed> {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(message)) = socket.next().await {
+            if message.is_close() {
+                return true;
+            }
+        }
+        true
+    })
+    .await
+}
+
 async fn post(addr: SocketAddr, path: &str, body: &str) -> (u16, serde_json::Value) {
     let response = reqwest::Client::new()
         .post(format!("http://{addr}/{path}"))
@@ -128,15 +141,7 @@ async fn no_robot_a_silent_robot_bad_offers_and_wrong_keys_get_clear_errors() {
     let mut silent = robot(addr, "quiet").await.unwrap();
     let (status, body) = post(addr, "quiet", OFFER).await;
     assert_eq!(status, 504, "{body}");
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(Ok(message)) = silent.next().await {
-            if message.is_close() {
-                return true;
-            }
-        }
-        true
-    })
-    .await;
+    let closed = closed_within_5_s(&mut silent).await;
     assert_eq!(closed, Ok(true), "the silent robot's socket is closed");
 
     // A claimed room: no key, or the wrong one, is refused; the key gets in.
@@ -183,15 +188,7 @@ async fn a_new_robot_replaces_the_old_one_in_an_open_room() {
     let mut old = robot(addr, "r").await.unwrap();
     let mut new = robot(addr, "r").await.unwrap();
     // The old one is told to go.
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(Ok(message)) = old.next().await {
-            if message.is_close() {
-                return true;
-            }
-        }
-        true
-    })
-    .await;
+    let closed = closed_within_5_s(&mut old).await;
     assert_eq!(closed, Ok(true));
     let answering = tokio::spawn(async move {
         answer(&mut new, 1).await;
