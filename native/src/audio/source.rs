@@ -1,7 +1,7 @@
 //! Where the robot's sound comes from: one 20 ms block of 48 kHz mono at a time.
 //!
 //! [`AudioSource`] is the trait (yours too: a robot program can hand
-//! [`RobotBuilder::audio`](crate::robot::RobotBuilder::audio) any source); the
+//! `RobotBuilder::audio` any source); the
 //! built-in ones are [`ToneSource`] (the test tone, [`super::tone`]), [`WavSource`]
 //! (a WAV file, looped) and the ALSA capture device (`super::alsa`). Sources that are
 //! not a device pace themselves on the clock, as a sound card would.
