@@ -8,7 +8,7 @@ use crate::connection::ConnState;
 use crate::drive::Source;
 use crate::hooks::{
     use_audio_meters, use_connection, use_drive, use_frame_stamps, use_gamepad, use_keyboard_drive,
-    use_local_media,
+    use_local_media, use_room_presence,
 };
 use crate::state::{Action, AppState};
 use crate::util::{fixed, number, object, parse_number, query_param};
@@ -33,6 +33,7 @@ fn App() -> Html {
     let video_ref = use_node_ref();
     let connection = use_connection(state.dispatcher());
     let mixer = use_drive(Rc::clone(&connection), state.dispatcher());
+    use_room_presence(Rc::clone(&connection), state.dispatcher());
 
     let toggle_help = {
         let dispatch = state.dispatcher();
@@ -127,6 +128,7 @@ fn App() -> Html {
         <main id="app" class={classes!("app", s.conn.name())}
             data-conn={s.conn.name()}
             data-conn-reason={s.conn.reason().unwrap_or_default().to_owned()}
+            data-room-robot={s.room.as_ref().map(|r| if r.robot { "present" } else { "absent" }).unwrap_or_default()}
             data-attempt={attempt(&s.conn).to_string()}
             data-sessions={s.sessions.to_string()}
             data-frames={s.frames.to_string()}
@@ -149,7 +151,7 @@ fn App() -> Html {
                 has_frames={s.frames > 0 && s.conn == ConnState::Live} waiting={waiting} />
             <header class="hud-top">
                 <div class="brand">{ "rtcbot" }</div>
-                <ConnectionBadge conn={s.conn.clone()} {on_retry} />
+                <ConnectionBadge conn={s.conn.clone()} room={s.room.clone()} {on_retry} />
                 <Tools video_ref={video_ref.clone()} stream={s.stream.clone()}
                     settings_open={s.settings_open} on_settings={toggle_settings.clone()}
                     on_error={on_notice} />
@@ -203,6 +205,12 @@ fn publish(s: &AppState) {
             s.conn.reason().map_or(JsValue::NULL, JsValue::from),
         ),
         ("attempt", attempt(&s.conn).into()),
+        (
+            "room",
+            s.room.as_ref().map_or(JsValue::NULL, |r| {
+                object(&[("name", r.room.as_str().into()), ("robot", r.robot.into())]).into()
+            }),
+        ),
         ("sessions", s.sessions.into()),
         ("frames", (s.frames as f64).into()),
         ("stampFrame", opt(s.stamp_frame.map(f64::from))),

@@ -230,6 +230,9 @@ enum Signal {
     End(String),
     LiveTimeout,
     RetryNow,
+    /// Try now if waiting out a backoff; a session goes on (a relay room's robot
+    /// arrived).
+    Wake,
     Close,
 }
 
@@ -368,6 +371,17 @@ impl Connection {
         let _ = self.shared.signals.unbounded_send((0, Signal::RetryNow));
     }
 
+    /// Skips the rest of a backoff and tries now; a session already under way goes
+    /// on. For news that a try would now work (a relay room's robot arrived).
+    pub fn wake(&self) {
+        let _ = self.shared.signals.unbounded_send((0, Signal::Wake));
+    }
+
+    /// Where offers are posted.
+    pub fn connect_url(&self) -> &str {
+        &self.shared.config.connect_url
+    }
+
     /// The current peer connection, if a session exists.
     pub fn peer_connection(&self) -> Option<RtcPeerConnection> {
         self.shared.session.borrow().as_ref().map(|s| s.pc.clone())
@@ -444,6 +458,7 @@ async fn run(shared: Rc<Shared>, mut rx: mpsc::UnboundedReceiver<(u32, Signal)>)
                         Signal::LiveTimeout => {}
                         Signal::End(reason) => break reason,
                         Signal::RetryNow => break "reconnect requested".to_owned(),
+                        Signal::Wake => {}
                         Signal::Close => {
                             close_session(&shared);
                             shared.emit(Event::State(ConnState::Closed));
@@ -478,7 +493,7 @@ async fn run(shared: Rc<Shared>, mut rx: mpsc::UnboundedReceiver<(u32, Signal)>)
         let wake = async {
             while let Some((_, signal)) = rx.next().await {
                 match signal {
-                    Signal::RetryNow => return true,
+                    Signal::RetryNow | Signal::Wake => return true,
                     Signal::Close => return false,
                     Signal::Live | Signal::End(_) | Signal::LiveTimeout => {}
                 }

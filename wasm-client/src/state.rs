@@ -3,7 +3,7 @@
 use crate::audio_meter::Reading;
 use crate::connection::{ConnState, Event, VideoStats};
 use crate::history::History;
-use crate::session::Renegotiation;
+use crate::session::{Renegotiation, RoomPresence};
 use crate::wire::{named_values, RobotMessage};
 use shared_protocol::{DriveState, RobotStatus, StreamStats, VideoSettings};
 use std::rc::Rc;
@@ -49,6 +49,8 @@ impl Switch {
 pub struct AppState {
     /// Connection state.
     pub conn: ConnState,
+    /// Through a relay room: its name and whether its robot is there.
+    pub room: Option<RoomPresence>,
     /// Sessions that reached live since the page loaded.
     pub sessions: u32,
     /// The current session's video.
@@ -112,6 +114,7 @@ impl Default for AppState {
     fn default() -> Self {
         Self {
             conn: ConnState::Connecting { attempt: 1 },
+            room: None,
             sessions: 0,
             stream: None,
             rtt_ms: None,
@@ -179,6 +182,8 @@ pub enum Action {
     Camera(Switch),
     /// The meters' latest readings: the robot's audio, the microphone.
     Levels(Reading, Reading),
+    /// The relay room's latest word on its robot.
+    Presence(RoomPresence),
 }
 
 impl Reducible for AppState {
@@ -213,6 +218,7 @@ impl Reducible for AppState {
                 }
             }
             Action::Camera(switch) => next.camera = switch,
+            Action::Presence(presence) => next.room = Some(presence),
             Action::Levels(robot, mic) => {
                 next.robot_level = robot;
                 next.robot_hz = robot.hz.or(next.robot_hz);

@@ -95,11 +95,28 @@ test('the page at the relay room goes live through it with the room\'s ICE serve
   await page.close();
 });
 
-test('a room with no robot says so on the page', async () => {
+test('a room with no robot says so, shows that it waits, and goes live by itself when its robot joins', async () => {
+  const room = 'late-robot';
   const page = await browser.newPage();
-  await page.goto(`${relay.url}/nobody-here`);
+  await page.goto(`${relay.url}/${room}`);
   await eventually('the page to fail', async () => (await page.locator('#app').getAttribute('data-conn')) === 'failed');
   const text = await page.locator('body').innerText();
-  assert.match(text, /no robot is connected to room "nobody-here"/i, text);
-  await page.close();
+  assert.match(text, new RegExp(`no robot is connected to room "${room}"`, 'i'), text);
+  await eventually('the badge to say the room waits for its robot', async () =>
+    (await page.locator('#app').getAttribute('data-room-robot')) === 'absent');
+  assert.match(await page.locator('#room-presence').innerText(), /waiting for its robot/);
+  // The failed page backs off 5 s between tries; the room's robot arriving makes it
+  // try at once.
+  const late = await startRobot({ args: ['--relay', `${relay.url.replace('http', 'ws')}/${room}`] });
+  try {
+    await eventually('the badge to see the robot', async () =>
+      (await page.locator('#app').getAttribute('data-room-robot')) === 'present');
+    await eventually('the page to go live without a reload', async () =>
+      (await page.locator('#app').getAttribute('data-conn')) === 'live');
+    assert.match(await page.locator('#room-presence').innerText(), /robot connected/);
+    assert.equal((await late.health()).relay.offers, 1, 'one offer: the one made when the robot arrived');
+  } finally {
+    await page.close();
+    await late.stop();
+  }
 });

@@ -1,4 +1,5 @@
 use crate::connection::ConnState;
+use crate::session::RoomPresence;
 use yew::prelude::*;
 
 /// Props of [`ConnectionBadge`].
@@ -6,6 +7,9 @@ use yew::prelude::*;
 pub struct ConnectionBadgeProps {
     /// The connection state.
     pub conn: ConnState,
+    /// Through a relay room: whether its robot is there.
+    #[prop_or_default]
+    pub room: Option<RoomPresence>,
     /// Reconnect at once.
     pub on_retry: Callback<()>,
 }
@@ -39,9 +43,25 @@ pub fn ConnectionBadge(props: &ConnectionBadgeProps) -> Html {
             if let Some(detail) = detail.filter(|d| !d.is_empty()) {
                 <span class="reason" title={detail.clone()}>{ detail }</span>
             }
+            if let Some(room) = &props.room {
+                <span id="room-presence" class={classes!("room", room.robot.then_some("present"))}
+                    data-room={room.room.clone()} data-robot={if room.robot { "present" } else { "absent" }}>
+                    { presence_text(room, live) }
+                </span>
+            }
             if !live {
                 <button id="retry" class="chip" {onclick}>{ "Retry now" }</button>
             }
         </div>
+    }
+}
+
+/// What the badge says of the room.
+fn presence_text(room: &RoomPresence, live: bool) -> String {
+    match (room.robot, live) {
+        (true, _) => format!("room {}: robot connected", room.room),
+        (false, false) => format!("room {}: waiting for its robot to join", room.room),
+        // Media flows directly: a robot that lost the relay still streams.
+        (false, true) => format!("room {}: robot away from the relay", room.room),
     }
 }

@@ -7,6 +7,7 @@ mod use_frame_stamps;
 mod use_gamepad;
 mod use_keyboard_drive;
 mod use_local_media;
+mod use_room_presence;
 
 pub use use_audio_meters::use_audio_meters;
 pub use use_connection::use_connection;
@@ -15,3 +16,4 @@ pub use use_frame_stamps::use_frame_stamps;
 pub use use_gamepad::{use_gamepad, DEFAULT_GAMEPAD_HZ};
 pub use use_keyboard_drive::use_keyboard_drive;
 pub use use_local_media::use_local_media;
+pub use use_room_presence::use_room_presence;

@@ -70,6 +70,9 @@ pub(crate) struct Inner {
     has_remote: Cell<bool>,
     offered: Cell<bool>,
     closed: Cell<bool>,
+    /// Made without an `rtcConfiguration`: `connect(url)` to a relay room takes the
+    /// room's ICE servers (TURN with credentials minted for this page).
+    room_ice: bool,
     /// Renegotiates tracks put after connecting.
     renegotiator: Renegotiator,
     /// Listeners hold an `Rc<Inner>`, like a JS peer connection keeps its handlers
@@ -377,6 +380,9 @@ fn description_init(what: &str, value: &JsValue) -> Result<RtcSessionDescription
     Ok(init)
 }
 
+/// How long `connect` waits for a relay room's ICE servers.
+const ROOM_ICE_MS: u32 = 2000;
+
 /// A connection to a robot (or to any RTCBot peer), like rtcbot.js's `RTCConnection`.
 ///
 /// The page makes the offer with `getLocalDescription()`, `POST`s it to the robot and
@@ -411,18 +417,18 @@ impl RtcConnection {
                 )))
             }
         };
-        let config: RtcConfiguration =
-            if rtc_configuration.is_undefined() || rtc_configuration.is_null() {
-                session::configuration(&[DEFAULT_STUN])
-            } else if rtc_configuration.is_object() {
-                rtc_configuration.unchecked_into()
-            } else {
-                return Err(err(format!(
-                    "RTCConnection: rtcConfiguration must be an RTCConfiguration object such as \
+        let room_ice = rtc_configuration.is_undefined() || rtc_configuration.is_null();
+        let config: RtcConfiguration = if room_ice {
+            session::configuration(&[DEFAULT_STUN])
+        } else if rtc_configuration.is_object() {
+            rtc_configuration.unchecked_into()
+        } else {
+            return Err(err(format!(
+                "RTCConnection: rtcConfiguration must be an RTCConfiguration object such as \
                  {{iceServers: []}}, got {}",
-                    describe(&rtc_configuration)
-                )));
-            };
+                describe(&rtc_configuration)
+            )));
+        };
         if js_sys::Reflect::get(&js_sys::global(), &"RTCPeerConnection".into())
             .map_or(true, |v| v.is_undefined())
         {
@@ -452,6 +458,7 @@ impl RtcConnection {
             has_remote: Cell::new(false),
             offered: Cell::new(false),
             closed: Cell::new(false),
+            room_ice,
             renegotiator,
             listeners: RefCell::new(Vec::new()),
             page_listener: RefCell::new(None),
@@ -554,7 +561,10 @@ impl RtcConnection {
 
     /// For new code: the whole handshake in one call. Makes the offer, `POST`s it as
     /// JSON to `url` (default `/connect`) and applies the answer; rejects with a
-    /// readable reason (HTTP status and the robot's message) when that fails.
+    /// readable reason (HTTP status and the robot's message) when that fails. When
+    /// `url` is a relay room (`https://relay/ROOM`) and the connection was made
+    /// without an `rtcConfiguration`, the offer uses the room's ICE servers (`GET
+    /// ROOM/ice`: STUN, and TURN with credentials minted for this page).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn connect(
         &self,
@@ -572,6 +582,21 @@ impl RtcConnection {
                     )))
                 }
             };
+            if inner.room_ice && !inner.offered.get() {
+                if let Some(servers) = session::relay_ice_servers(&url, ROOM_ICE_MS).await {
+                    inner
+                        .pc
+                        .set_configuration_with_configuration(&session::configuration_with(
+                            &servers,
+                        ))
+                        .map_err(|e| {
+                            err(format!(
+                                "RTCConnection.connect: the room's ICE servers: {}",
+                                js_error(&e)
+                            ))
+                        })?;
+                }
+            }
             let offer = Rc::clone(&inner)
                 .local_description(JsValue::UNDEFINED)
                 .await?;

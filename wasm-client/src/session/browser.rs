@@ -39,15 +39,34 @@ pub fn configuration_with(servers: &JsValue) -> RtcConfiguration {
     config
 }
 
-/// The ICE servers a relay room hands its pages: `GET ice` beside the connect URL
-/// (`/<room>/ice` for `/<room>/connect`), `{"iceServers": [...]}` with TURN
-/// credentials minted for this page. `None` when the connect URL does not end in
-/// `connect`, or nothing sensible answers within `timeout_ms` (a robot's own page
-/// answers 404).
+/// The ICE servers a relay room hands its pages: `GET ice` in the room (see
+/// [`room_url`](super::room_url)), `{"iceServers": [...]}` with TURN credentials
+/// minted for this page. `None` when nothing sensible answers within `timeout_ms` (a
+/// robot's own server answers 404).
 pub async fn relay_ice_servers(connect_url: &str, timeout_ms: u32) -> Option<JsValue> {
-    let base = connect_url.strip_suffix("connect")?;
+    let json = beside_connect(connect_url, "ice", timeout_ms).await?;
+    let servers = js_sys::Reflect::get(&json, &JsValue::from_str("iceServers")).ok()?;
+    js_sys::Array::is_array(&servers).then_some(servers)
+}
+
+/// Whether a robot is in the relay room the connect URL posts to: `GET status` in the
+/// room (`/<room>/status`, `{"room": ..., "robot": true}`). `None` where that is not a
+/// relay room (a robot's own server answers 404) or nothing answers within
+/// `timeout_ms`.
+pub async fn room_presence(connect_url: &str, timeout_ms: u32) -> Option<super::RoomPresence> {
+    let json = beside_connect(connect_url, "status", timeout_ms).await?;
+    let get = |key: &str| js_sys::Reflect::get(&json, &JsValue::from_str(key)).ok();
+    Some(super::RoomPresence {
+        room: get("room")?.as_string()?,
+        robot: get("robot")?.as_bool()?,
+    })
+}
+
+/// `GET`s `name` in the room the connect URL posts to and reads it as JSON; `None`
+/// on an error status, on anything but JSON, or after `timeout_ms`.
+async fn beside_connect(connect_url: &str, name: &str, timeout_ms: u32) -> Option<JsValue> {
     let window = web_sys::window()?;
-    let fetch = JsFuture::from(window.fetch_with_str(&format!("{base}ice")));
+    let fetch = JsFuture::from(window.fetch_with_str(&super::room_url(connect_url, name)));
     futures::pin_mut!(fetch);
     let response = match future::select(fetch, TimeoutFuture::new(timeout_ms)).await {
         Either::Left((Ok(response), _)) => response.unchecked_into::<web_sys::Response>(),
@@ -56,9 +75,7 @@ pub async fn relay_ice_servers(connect_url: &str, timeout_ms: u32) -> Option<JsV
     if !response.ok() {
         return None;
     }
-    let json = JsFuture::from(response.json().ok()?).await.ok()?;
-    let servers = js_sys::Reflect::get(&json, &JsValue::from_str("iceServers")).ok()?;
-    js_sys::Array::is_array(&servers).then_some(servers)
+    JsFuture::from(response.json().ok()?).await.ok()
 }
 
 /// A new peer connection with `config`.

@@ -48,6 +48,36 @@ impl std::fmt::Display for Role {
     }
 }
 
+/// The address of a relay room's `name` (`ice`, `status`) for a URL offers are posted
+/// to: the app's `/<room>/connect` (or the relative `connect`) gives `/<room>/name`;
+/// rtcbot.dev's `/<room>`, `/<room>/name`. On a robot's own server (`/connect`) that
+/// is `/name`, which it answers 404.
+pub fn room_url(connect_url: &str, name: &str) -> String {
+    let url = connect_url.split(['?', '#']).next().unwrap_or_default();
+    match url.strip_suffix("connect") {
+        Some(base) if base.is_empty() || base.ends_with('/') => format!("{base}{name}"),
+        _ => format!("{}/{name}", url.trim_end_matches('/')),
+    }
+}
+
+/// Whether a relay room has its robot (`GET /<room>/status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomPresence {
+    /// The room's name.
+    pub room: String,
+    /// A robot is connected to it.
+    pub robot: bool,
+}
+
+impl RoomPresence {
+    /// Whether this reading says the room's robot has just arrived after `before`
+    /// said it was away: the moment to skip a backoff and connect. The first reading
+    /// never is (the first try is already under way).
+    pub fn arrived_since(&self, before: Option<&RoomPresence>) -> bool {
+        self.robot && before.is_some_and(|b| !b.robot && b.room == self.room)
+    }
+}
+
 /// Why a step of the negotiation failed; the `String`s are the browser's messages.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SessionError {
@@ -141,6 +171,37 @@ impl HttpError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rooms_addresses_sit_beside_where_offers_go() {
+        assert_eq!(room_url("connect", "ice"), "ice");
+        assert_eq!(room_url("/r1/connect", "status"), "/r1/status");
+        assert_eq!(
+            room_url("http://h:8/r1/connect", "ice"),
+            "http://h:8/r1/ice"
+        );
+        assert_eq!(room_url("http://h:8/r1", "ice"), "http://h:8/r1/ice");
+        assert_eq!(room_url("http://h:8/r1/", "ice"), "http://h:8/r1/ice");
+        assert_eq!(
+            room_url("/reconnect", "ice"),
+            "/reconnect/ice",
+            "a room named so"
+        );
+        assert_eq!(room_url("/connect?x=1", "ice"), "/ice");
+    }
+
+    #[test]
+    fn a_robot_arrives_only_after_it_was_seen_away() {
+        let at = |robot| RoomPresence {
+            room: "r".into(),
+            robot,
+        };
+        assert!(at(true).arrived_since(Some(&at(false))));
+        assert!(!at(true).arrived_since(None), "the first reading");
+        assert!(!at(true).arrived_since(Some(&at(true))), "still there");
+        assert!(!at(false).arrived_since(Some(&at(false))), "still away");
+        assert!(!at(false).arrived_since(Some(&at(true))), "it left");
+    }
 
     fn reply(status: u16, body: &str) -> HttpError {
         HttpError::new(status, "Not Found".into(), body)
