@@ -43,6 +43,11 @@ pub struct RelayConfig {
     pub turn_secret: Option<String>,
     /// How long minted TURN credentials last, seconds.
     pub turn_ttl_s: u64,
+    /// Redis (`redis://[:PASSWORD@]HOST:PORT[/DB]`) shared by several relays, so that
+    /// a robot on one is reached through any ([`shared`](crate::shared)). Without it,
+    /// rooms live in this relay's memory only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
 }
 
 impl Default for RelayConfig {
@@ -61,6 +66,7 @@ impl Default for RelayConfig {
             turn_urls: Vec::new(),
             turn_secret: None,
             turn_ttl_s: 3600,
+            redis_url: None,
         }
     }
 }
@@ -115,6 +121,9 @@ impl RelayConfig {
                 ));
             }
         }
+        if let Some(url) = &self.redis_url {
+            crate::shared::check_url(url).map_err(|e| e.to_string())?;
+        }
         for (room, key) in &self.room_keys {
             crate::room::check_name(room).map_err(|e| format!("room_keys: {e}"))?;
             if key.is_empty() {
@@ -142,6 +151,11 @@ mod tests {
             ..RelayConfig::default()
         };
         assert!(bad.validate().unwrap_err().starts_with("room_keys"));
+        let bad = RelayConfig {
+            redis_url: Some("localhost:6379".into()),
+            ..RelayConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().starts_with("redis_url"));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - `POST /<room>` (or `/<room>/connect`): the body, a browser's offer, goes to the
 //!   room's robot; the answer comes back as the response. 404 when no robot is in the
 //!   room, 504 when it does not answer in time, 429 over the room's rate, 413 over the
-//!   size limit;
+//!   size limit; with Redis ([`shared`](crate::shared)), the robot may be on another
+//!   relay, and 503 says Redis is unreachable when it is needed;
 //! - `GET /<room>/ice`: the ICE servers a page should use, TURN with credentials
 //!   minted for it ([`turn`](crate::turn));
 //! - errors are one line of plain text, as the robot's own;
@@ -19,6 +20,7 @@
 //! robot's key) is what guards it, and RTCBot's tutorial pages are served elsewhere.
 
 use crate::rooms::{ForwardError, RegisterError, Registration, Rooms};
+use crate::shared::Shared;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -48,6 +50,18 @@ pub struct AppState {
     pub www: Option<std::path::PathBuf>,
     /// Everything else (the ICE servers pages get).
     pub config: Arc<crate::RelayConfig>,
+    /// The rooms shared with other relays through Redis, if configured.
+    pub shared: Option<Arc<Shared>>,
+}
+
+impl AppState {
+    /// Whether a robot is in `room`: here, or (with Redis) on another relay.
+    async fn present(&self, room: &str) -> bool {
+        match &self.shared {
+            Some(shared) => shared.present(room).await,
+            None => self.rooms.present(room),
+        }
+    }
 }
 
 /// The relay's routes.
@@ -91,14 +105,24 @@ async fn index() -> Html<&'static str> {
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    Json(state.rooms.counts()).into_response()
+    let counts = state.rooms.counts();
+    match &state.shared {
+        None => Json(counts).into_response(),
+        Some(shared) => Json(serde_json::json!({
+            "rooms": counts.rooms,
+            "robots": counts.robots,
+            "redis": *shared.status().borrow(),
+        }))
+        .into_response(),
+    }
 }
 
 async fn status(State(state): State<AppState>, Path(room): Path<String>) -> Response {
     if let Err(err) = crate::room::check_name(&room) {
         return error(StatusCode::BAD_REQUEST, err);
     }
-    Json(serde_json::json!({ "room": room, "robot": state.rooms.present(&room) })).into_response()
+    let present = state.present(&room).await;
+    Json(serde_json::json!({ "room": room, "robot": present })).into_response()
 }
 
 /// `GET /<room>/ice`: the ICE servers for a page in the room, TURN with credentials
@@ -150,10 +174,14 @@ async fn room_get(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let Ok(upgrade) = upgrade else {
-        return page(&state, &room);
+        return page(&state, &room).await;
     };
     let key = key_of(&headers, &query);
-    let registration = match state.rooms.register(&room, key.as_deref()) {
+    let admitted = match &state.shared {
+        Some(shared) => shared.admit(&room, key.as_deref()).await,
+        None => Ok(()),
+    };
+    let registration = match admitted.and_then(|()| state.rooms.register(&room, key.as_deref())) {
         Ok(registration) => registration,
         Err(err @ RegisterError::Room(crate::room::RoomError::WrongKey(_))) => {
             return error(StatusCode::FORBIDDEN, err)
@@ -162,7 +190,11 @@ async fn room_get(
         Err(err @ RegisterError::Full(_)) => return error(StatusCode::SERVICE_UNAVAILABLE, err),
     };
     tracing::info!(room, id = registration.id, "a robot took the room");
+    if let Some(shared) = &state.shared {
+        shared.arrived(&room).await;
+    }
     let rooms = state.rooms.clone();
+    let shared = state.shared.clone();
     let timeout = state.offer_timeout;
     // Small buffers: most robots sit idle in their rooms (tungstenite's default of
     // 128 KiB each way made an idle robot cost 135 KiB of the relay's memory).
@@ -171,19 +203,25 @@ async fn room_get(
         .write_buffer_size(8 * 1024)
         .max_message_size(state.max_message_bytes)
         .max_frame_size(state.max_message_bytes)
-        .on_upgrade(move |socket| robot_socket(socket, rooms, registration, timeout))
+        .on_upgrade(move |socket| async move {
+            let room = registration.room.clone();
+            robot_socket(socket, rooms, registration, timeout).await;
+            if let Some(shared) = shared {
+                shared.left(&room).await;
+            }
+        })
 }
 
 /// A room's page for a person: the app (at `/<room>/`, so its relative URLs stay in
 /// the room), or whether its robot is there.
-fn page(state: &AppState, room: &str) -> Response {
+async fn page(state: &AppState, room: &str) -> Response {
     if let Err(err) = crate::room::check_name(room) {
         return error(StatusCode::BAD_REQUEST, err);
     }
     if state.www.is_some() {
         return axum::response::Redirect::permanent(&format!("/{room}/")).into_response();
     }
-    let present = state.rooms.present(room);
+    let present = state.present(room).await;
     let (class, text) = if present {
         ("present", "A robot is connected to this room.")
     } else {
@@ -240,14 +278,18 @@ async fn offer(State(state): State<AppState>, Path(room): Path<String>, body: By
             )
         }
     }
-    match state.rooms.forward(&room, text.to_owned()).await {
+    let forwarded = match &state.shared {
+        Some(shared) => shared.forward(&room, text.to_owned()).await,
+        None => state.rooms.forward(&room, text.to_owned()).await,
+    };
+    match forwarded {
         Ok(answer) => answer_response(answer),
         Err(err) => {
             let status = match &err {
                 ForwardError::Room(_) => StatusCode::BAD_REQUEST,
                 ForwardError::NoRobot(_) => StatusCode::NOT_FOUND,
                 ForwardError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
-                ForwardError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+                ForwardError::Busy(_) | ForwardError::Shared(_) => StatusCode::SERVICE_UNAVAILABLE,
                 ForwardError::Timeout(..) => StatusCode::GATEWAY_TIMEOUT,
                 ForwardError::Left(_) => StatusCode::BAD_GATEWAY,
             };

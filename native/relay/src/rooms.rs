@@ -52,6 +52,9 @@ pub enum ForwardError {
     /// The robot left (or was replaced) before it answered.
     #[error("room {0:?}'s robot left before it answered")]
     Left(String),
+    /// The rooms shared through Redis cannot be reached (the reason says what).
+    #[error("{0}")]
+    Shared(String),
 }
 
 /// Why a robot could not take a room.
@@ -164,6 +167,40 @@ impl Rooms {
                 rooms.remove(room);
             }
         }
+    }
+
+    /// The rooms with a robot here, and the key that claims each (if one does).
+    pub fn robot_rooms(&self) -> Vec<(String, Option<String>)> {
+        self.lock()
+            .iter()
+            .filter(|(_, r)| r.robot.is_some())
+            .map(|(name, r)| {
+                let key = match &r.claim {
+                    Claim::Key(key) => Some(key.clone()),
+                    Claim::Open => None,
+                };
+                (name.clone(), key)
+            })
+            .collect()
+    }
+
+    /// Sends `room`'s robot away (a robot on another relay took the room): its offers
+    /// channel ends, so its socket task closes. Whether there was one.
+    pub fn evict(&self, room: &str) -> bool {
+        let mut rooms = self.lock();
+        let Some(entry) = rooms.get_mut(room) else {
+            return false;
+        };
+        let had = entry.robot.take().is_some();
+        if !entry.claim.claimed() {
+            rooms.remove(room);
+        }
+        had
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RelayConfig {
+        &self.config
     }
 
     /// Whether a robot is in `room`.

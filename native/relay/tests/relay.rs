@@ -2,84 +2,10 @@
 //! stand-in for any robot: RTCBot's, ours) in a room, browsers' offers POSTed to it,
 //! and every way that goes wrong.
 
-use futures_util::{SinkExt, StreamExt};
+mod common;
+
+use common::{answer, closed_within_5_s, get_json, get_text, post, relay, robot, OFFER};
 use rtcbot_relay::RelayConfig;
-use std::net::SocketAddr;
-use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A relay on a free port.
-async fn relay(config: RelayConfig) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(rtcbot_relay::run(listener, config, std::future::pending()));
-    addr
-}
-
-async fn robot(addr: SocketAddr, path: &str) -> Result<Socket, String> {
-    tokio_tungstenite::connect_async(format!("ws://{addr}/{path}"))
-        .await
-        .map(|(socket, _)| socket)
-        .map_err(|e| e.to_string())
-}
-
-/// Answers `n` offers the way RTCBot's tutorial robot does: the next frame is the
-/// answer.
-async fn answer(socket: &mut Socket, n: usize) {
-    for _ in 0..n {
-        let offer = loop {
-            match socket
-                .next()
-                .await
-                .expect("the relay keeps the socket")
-                .unwrap()
-            {
-                Message::Text(text) => break text,
-                _ => continue,
-            }
-        };
-        let offer: serde_json::Value = serde_json::from_str(&offer).unwrap();
-        let answer =
-            serde_json::json!({"type": "answer", "sdp": format!("answer to {}", offer["sdp"])});
-        socket
-            .send(Message::Text(answer.to_string().into()))
-            .await
-            .unwrap();
-    }
-}
-
-/// Whether the relay closes `socket` (a close frame, or the stream ending) within 5 s.
-async fn closed_within_5_s(socket: &mut Socket) -> Result<bool, tokio::time::error::Elapsed> {
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(Ok(message)) = socket.next().await {
-            if message.is_close() {
-                return true;
-            }
-        }
-        true
-    })
-    .await
-}
-
-async fn post(addr: SocketAddr, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/{path}"))
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-    )
-}
-
-const OFFER: &str = r#"{"type":"offer","sdp":"v=0 test"}"#;
 
 #[tokio::test]
 async fn a_browsers_offer_reaches_the_robot_in_its_room_and_the_answer_comes_back() {
@@ -96,20 +22,9 @@ async fn a_browsers_offer_reaches_the_robot_in_its_room_and_the_answer_comes_bac
         assert_eq!(answer["sdp"], "answer to \"v=0 test\"");
     }
     let _socket = robot_task.await.unwrap();
-    let status: serde_json::Value =
-        reqwest::get(format!("http://{addr}/myRandomSequence11/status"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let status = get_json(addr, "myRandomSequence11/status").await;
     assert_eq!(status["robot"], true);
-    let page = reqwest::get(format!("http://{addr}/myRandomSequence11"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(addr, "myRandomSequence11").await;
     assert!(page.contains("A robot is connected"), "{page}");
 }
 
@@ -196,12 +111,7 @@ async fn a_new_robot_replaces_the_old_one_in_an_open_room() {
     });
     assert_eq!(post(addr, "r", OFFER).await.0, 200);
     let _new = answering.await.unwrap();
-    let health: serde_json::Value = reqwest::get(format!("http://{addr}/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = get_json(addr, "health").await;
     assert_eq!(health["robots"], 1, "{health}");
 }
 
@@ -277,12 +187,7 @@ async fn a_page_gets_stun_and_turn_with_credentials_minted_for_its_room() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let ice: serde_json::Value = reqwest::get(format!("http://{addr}/myroom/ice"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ice = get_json(addr, "myroom/ice").await;
     let servers = ice["iceServers"].as_array().unwrap();
     assert_eq!(
         servers[0],

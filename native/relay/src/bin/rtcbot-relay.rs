@@ -1,6 +1,7 @@
 //! `rtcbot-relay`: the relay binary, a thin shell over the `rtcbot_relay` library.
 //!
-//! `rtcbot-relay [--listen 0.0.0.0:8080] [--config relay.toml] [--room-key ROOM=KEY]...`
+//! `rtcbot-relay [--listen 0.0.0.0:8080] [--config relay.toml] [--room-key ROOM=KEY]...
+//! [--redis redis://HOST:PORT]`
 
 use anyhow::Context;
 use clap::Parser;
@@ -36,6 +37,11 @@ struct Args {
     /// file's `turn_secret`, not on a command line that `ps` shows).
     #[arg(long = "turn-url", value_name = "URL")]
     turn_urls: Vec<String>,
+    /// Redis shared with other relays (redis://HOST:PORT), so that a robot on any of
+    /// them is reached through each (a password goes in the config file's
+    /// `redis_url`).
+    #[arg(long = "redis", value_name = "URL")]
+    redis: Option<String>,
 }
 
 fn config(args: Args) -> anyhow::Result<RelayConfig> {
@@ -54,6 +60,9 @@ fn config(args: Args) -> anyhow::Result<RelayConfig> {
     config.turn_urls.extend(args.turn_urls);
     if let Some(www) = args.www {
         config.www = Some(www);
+    }
+    if let Some(url) = args.redis {
+        config.redis_url = Some(url);
     }
     if let Some(timeout) = args.offer_timeout_s {
         config.offer_timeout_s = timeout;
