@@ -184,7 +184,7 @@ fn relay_fact(config: &Config) -> String {
     match &config.relay {
         Some(relay) => format!(
             "{} ({}; offers through it get the {} role unless they carry a token)",
-            relay.websocket_url().unwrap_or_else(|_| relay.url.clone()),
+            relay.shown_url(),
             if relay.key.is_some() {
                 "claimed with its key"
             } else {

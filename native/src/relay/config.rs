@@ -64,6 +64,17 @@ impl RelayConfig {
         Ok(format!("{scheme}://{rest}"))
     }
 
+    /// The room's address to show (logs, `/health`, the start-up block): the WebSocket
+    /// URL without its query, where a `?key=` would otherwise be shown to whoever
+    /// reads them.
+    pub fn shown_url(&self) -> String {
+        let url = self.websocket_url().unwrap_or_else(|_| self.url.clone());
+        match url.split_once(['?', '#']) {
+            Some((bare, _)) => format!("{bare}?…"),
+            None => url,
+        }
+    }
+
     /// Checks the settings: the setting's name and why.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         self.websocket_url().map_err(|e| ("relay.url", e))?;
@@ -99,6 +110,13 @@ mod tests {
         }
         let err = url("ws://h").unwrap_err();
         assert!(err.contains("names no room"), "{err}");
+    }
+
+    #[test]
+    fn a_key_in_the_url_is_never_shown() {
+        let shown = RelayConfig::new("https://h/r?key=secret").shown_url();
+        assert_eq!(shown, "wss://h/r?…");
+        assert_eq!(RelayConfig::new("ws://h/r").shown_url(), "ws://h/r");
     }
 
     #[test]

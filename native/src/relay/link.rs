@@ -101,14 +101,16 @@ pub async fn run(
             return;
         }
     };
-    state.update(|s| s.url = url.clone());
+    // What logs and /health show: never a key the URL carries.
+    let shown = config.shown_url();
+    state.update(|s| s.url = shown.clone());
     let links = async {
         let mut backoff = BACKOFF_MIN;
         loop {
             let started = tokio::time::Instant::now();
             let ended = match connect(&url, config.key.as_deref()).await {
                 Ok(socket) => {
-                    tracing::info!("relay: in the room at {url}");
+                    tracing::info!("relay: in the room at {shown}");
                     state.update(|s| {
                         s.connected = true;
                         s.connects += 1;
@@ -123,7 +125,7 @@ pub async fn run(
             if started.elapsed() >= STABLE {
                 backoff = BACKOFF_MIN;
             }
-            tracing::warn!("relay {url}: {ended}; connecting again in {backoff:?}");
+            tracing::warn!("relay {shown}: {ended}; connecting again in {backoff:?}");
             state.update(|s| s.last_error = Some(ended));
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(BACKOFF_MAX);
