@@ -8,6 +8,8 @@
 //!   room, 504 when it does not answer in time, 429 over the room's rate, 413 over the
 //!   size limit; with Redis ([`shared`](crate::shared)), the robot may be on another
 //!   relay, and 503 says Redis is unreachable when it is needed;
+//! - `GET /<room>/peers` with a WebSocket upgrade: the room's pages signal each other
+//!   ([`peers`](crate::peers)), e.g. operators of one robot with perfect negotiation;
 //! - `GET /<room>/ice`: the ICE servers a page should use, TURN with credentials
 //!   minted for it ([`turn`](crate::turn));
 //! - errors are one line of plain text, as the robot's own;
@@ -67,6 +69,7 @@ impl AppState {
 /// The relay's routes.
 pub fn app(state: AppState) -> Router {
     let limit = state.max_message_bytes;
+    let peers = Arc::new(crate::peers::Peers::default());
     Router::new()
         .route("/", get(index))
         .route("/health", get(health))
@@ -74,6 +77,7 @@ pub fn app(state: AppState) -> Router {
         .route("/{room}/connect", axum::routing::post(offer))
         .route("/{room}/status", get(status))
         .route("/{room}/ice", get(ice))
+        .route("/{room}/peers", get(peers_get))
         .route("/{room}/", get(app_page))
         .route("/{room}/{*file}", get(app_file))
         .layer(DefaultBodyLimit::max(limit))
@@ -83,6 +87,7 @@ pub fn app(state: AppState) -> Router {
                 .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
                 .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]),
         )
+        .layer(axum::Extension(peers))
         .with_state(state)
 }
 
@@ -381,4 +386,82 @@ async fn next_text(stream: &mut futures_util::stream::SplitStream<WebSocket>) ->
         }
     }
     None
+}
+
+/// `GET /<room>/peers` with a WebSocket upgrade: a page joins the room's pages
+/// ([`peers`](crate::peers)).
+async fn peers_get(
+    State(state): State<AppState>,
+    axum::Extension(peers): axum::Extension<Arc<crate::peers::Peers>>,
+    Path(room): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    match peers.check(&room) {
+        Ok(()) => {}
+        Err(err @ crate::peers::PeerError::Full(_)) => {
+            return error(StatusCode::SERVICE_UNAVAILABLE, err)
+        }
+        Err(err) => return error(StatusCode::BAD_REQUEST, err),
+    }
+    upgrade
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_message_size(state.max_message_bytes)
+        .max_frame_size(state.max_message_bytes)
+        .on_upgrade(move |socket| async move {
+            // Joined once the socket is up, so a page that never got here is never
+            // announced to the others.
+            match peers.join(&room) {
+                Ok(member) => peer_socket(socket, peers, member).await,
+                Err(err) => refuse(socket, &err.to_string()).await,
+            }
+        })
+}
+
+/// Tells a page why it cannot join, and closes.
+async fn refuse(mut socket: WebSocket, why: &str) {
+    let reply = serde_json::json!({ "type": "error", "error": why });
+    let _ = socket.send(Message::Text(reply.to_string().into())).await;
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+/// One page's socket: passes its frames on, hands it the others', pings it, and
+/// leaves the room when it closes or falls too far behind.
+async fn peer_socket(
+    socket: WebSocket,
+    peers: Arc<crate::peers::Peers>,
+    mut member: crate::peers::Member,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            frame = member.inbox.recv() => {
+                let Some(frame) = frame else { break };
+                if sink.send(Message::Text(frame.into())).await.is_err() {
+                    break;
+                }
+            }
+            message = stream.next() => match message {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(Message::Text(text))) => {
+                    if let Err(err) = peers.relay(&mut member, &text) {
+                        let reply = serde_json::json!({ "type": "error", "error": err.to_string() });
+                        if sink.send(Message::Text(reply.to_string().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = sink.send(Message::Close(None)).await;
+    peers.leave(&member);
 }

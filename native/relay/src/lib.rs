@@ -14,6 +14,8 @@
 //! - [`shared`]: rooms shared between relays through Redis (`redis_url`), so any
 //!   relay reaches a robot connected to another ([`shared::wire`], what they say, is
 //!   pure);
+//! - [`peers`]: rooms of browsers: pages in a room passing messages to each other
+//!   (signalling between operators), in memory on each relay;
 //! - [`http`]: the routes ([`http::app`]) and each robot's socket;
 //! - [`config`]: the one typed configuration.
 //!
@@ -26,6 +28,7 @@
 
 pub mod config;
 pub mod http;
+pub mod peers;
 pub mod room;
 pub mod rooms;
 pub mod shared;

@@ -21,10 +21,10 @@ const RELAY_BIN = process.env.RTCBOT_RELAY_BIN ?? join(ROOT, 'target', 'debug', 
 const ROOM = 'e2e-room';
 
 /** The relay binary on a free loopback port, serving the built app, with `toml` settings. */
-async function startRelay(toml) {
+async function startRelay(toml, www = join(ROOT, 'www', 'dist')) {
   const config = join(mkdtempSync(join(tmpdir(), 'rtcbot-relay-')), 'relay.toml');
   writeFileSync(config, toml);
-  const proc = spawn(RELAY_BIN, ['--listen', '127.0.0.1:0', '--www', join(ROOT, 'www', 'dist'), '--config', config], {
+  const proc = spawn(RELAY_BIN, ['--listen', '127.0.0.1:0', '--www', www, '--config', config], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
   });
@@ -118,5 +118,57 @@ test('a room with no robot says so, shows that it waits, and goes live by itself
   } finally {
     await page.close();
     await late.stop();
+  }
+});
+
+test('operators in one room signal each other through /ROOM/peers with perfect negotiation and see each other\'s status', async () => {
+  // The FastAPI meeting-room tutorial's pattern on our relay: the page
+  // (fixtures/meeting-room) is plain JS; each pair's channels are opened from both
+  // ends at once, so their first offers collide.
+  const meeting = await startRelay('', join(ROOT, 'tests', 'browser', 'fixtures', 'meeting-room'));
+  const pages = [];
+  try {
+    for (const status of ['driving', 'watching', 'mapping']) {
+      const page = await browser.newPage();
+      page.on('pageerror', (err) => console.error('page error:', err));
+      await page.goto(`${meeting.url}/ops-room/?status=${status}`);
+      pages.push({ page, status });
+    }
+    const ids = [];
+    for (const { page } of pages) ids.push(await eventually('the page\'s welcome', () => page.evaluate(() => window.__id)));
+    for (const [i, { page }] of pages.entries()) {
+      const expected = pages.map(({ status }, j) => [ids[j], status]).filter((_, j) => j !== i);
+      await eventually(`page ${ids[i]} to see the others' status over WebRTC`, async () => {
+        const seen = await page.evaluate(() => window.__peers);
+        return Object.keys(seen).length === 2 && expected.every(([id, status]) => seen[id] === status);
+      });
+    }
+    const ignored = (await Promise.all(pages.map(({ page }) => page.evaluate(() => window.__ignored ?? 0)))).reduce((a, b) => a + b, 0);
+    assert.ok(ignored > 0, 'the colliding offers were settled by the impolite side ignoring one');
+    for (const { page } of pages) assert.equal(await page.evaluate(() => window.__failures), undefined, 'no step of the negotiation failed');
+    // A page in another room hears nothing of this one.
+    const stranger = await browser.newPage();
+    await stranger.goto(`${meeting.url}/other-room/?status=lost`);
+    await eventually('the stranger\'s welcome', () => stranger.evaluate(() => window.__id));
+    assert.deepEqual(await stranger.evaluate(() => window.__peers), {});
+    assert.deepEqual(await stranger.evaluate(() => window.__events), ['welcome']);
+    // Bad frames get an error, and the socket goes on.
+    await stranger.evaluate(() => { window.__sendRaw('not json'); window.__sendRaw('{"to":"p999"}'); });
+    const errors = await eventually('two errors', async () => {
+      const e = await stranger.evaluate(() => window.__errors);
+      return e?.length === 2 && e;
+    });
+    assert.match(errors[0], /JSON object/);
+    assert.match(errors[1], /no page "p999"/);
+    await stranger.close();
+    // One leaves: the others hear of it and drop it.
+    await pages[2].page.close();
+    pages.pop();
+    for (const { page } of pages) {
+      await eventually('the leaver gone', async () => !(ids[2] in await page.evaluate(() => window.__peers)));
+    }
+  } finally {
+    for (const { page } of pages) await page.close();
+    await meeting.stop();
   }
 });
