@@ -17,6 +17,13 @@
 //! its latest-wins readings (stream figures, periodic status, whatever its code sends
 //! with `send_latest`) back on it; [`RobotClient::recv`] gives the messages of both
 //! channels.
+//!
+//! [`RobotClient::pictures`] decodes the video into [`Picture`]s (see [`picture`]).
+
+mod latest;
+pub mod picture;
+
+pub use picture::{Picture, PictureDecoder, PictureError, PictureStream, PICTURE_QUEUE};
 
 use super::config::IceServer;
 use super::connection::{build_connection, local_track, opus_codec, to_rtc, wait_gathered, Side};
@@ -60,6 +67,9 @@ pub enum ClientError {
     /// The data channel did not open in time.
     #[error("the data channel did not open within {0:?}")]
     Timeout(Duration),
+    /// The video could not be decoded into pictures.
+    #[error(transparent)]
+    Picture(#[from] PictureError),
 }
 
 /// Messages from the robot buffered for [`RobotClient::recv`]; when full, the client
@@ -559,6 +569,16 @@ impl RobotClient {
     /// Takes the stream of received video frames (once).
     pub fn take_video(&mut self) -> Option<mpsc::Receiver<ReceivedFrame>> {
         self.video.take()
+    }
+
+    /// Takes the video (once) as decoded pictures: decoded on a thread of its own,
+    /// keeping the [`PICTURE_QUEUE`] newest for a slow reader. Fails when the video was
+    /// not asked for ([`ClientOptions::video`]) or was already taken.
+    pub fn pictures(&mut self) -> Result<PictureStream, ClientError> {
+        let frames = self.take_video().ok_or(ClientError::NotReady(
+            "no video to decode: not asked for, or already taken",
+        ))?;
+        Ok(PictureStream::start(frames, PICTURE_QUEUE)?)
     }
 
     /// Asks the robot for a keyframe with an RTCP Picture Loss Indication, as a
