@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # One command to run every test: installs what is missing (Debian packages, the wasm
-# toolchain, Chromium, the browser-test npm packages, the V4L2 test VM), builds the
+# toolchain, Chromium, redis-server and coturn for the relay's tests, RTCBot's Python
+# package, the browser-test npm packages, the V4L2 test VM), builds the
 # browser app and the npm package, then runs every crate's Rust tests (unit, end to
 # end, the VM's, the examples, the README's code) and the browser end-to-end tests,
 # and closes with one summary line over all of them.
 # Idempotent; quick when everything is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh nasm pkg-config libopus-dev libasound2-dev libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 nftables chromium chromium-driver socat ffmpeg
+bash scripts/setup.sh nasm pkg-config libopus-dev libasound2-dev libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 nftables chromium chromium-driver socat ffmpeg redis-server coturn
+# RTCBot itself (pip rtcbot, aiortc) for the compatibility tests, pinned, in target/pyenv.
+bash scripts/python-env.sh
 bash scripts/build-web.sh
 # The VM with real kernel drivers (vivid camera, vicodec M2M encoder, sch_netem) that
 # tests/tests/v4l2_vm.rs and lossy.rs boot: qemu, busybox, Debian's kernel, two
