@@ -81,13 +81,18 @@ export async function startRobot({ port = 0, args = [], deadmanMs = DEADMAN_MS, 
   };
 }
 
+/** The Chromium the tests drive: $CHROMIUM, else Debian's. */
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
 /**
  * Headless Chromium (a fresh profile each launch) with WebRTC allowed on loopback.
- * `autoplayFlag: false` leaves Chromium's autoplay policy as users have it.
+ * `autoplayFlag: false` leaves Chromium's autoplay policy as users have it;
+ * `executablePath` runs another program in its place (a wrapper that starts
+ * CHROMIUM in a network namespace of its own, say).
  */
-export async function launchBrowser({ autoplayFlag = true, args = [] } = {}) {
+export async function launchBrowser({ autoplayFlag = true, args = [], executablePath = CHROMIUM } = {}) {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    executablePath,
     headless: true,
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
