@@ -234,6 +234,8 @@ before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'rtcbot-nat-'));
   makeNetwork();
 
+  // `-n`: every setting from the command line, none from the machine's
+  // /etc/turnserver.conf (the Debian package's own service is not needed).
   coturn = startIn(NS.wan, 'coturn', 'turnserver', [
     '-n', '-v', '--no-cli', '--log-file=stdout', '--simple-log', `--pidfile=${join(tmp, 'turnserver.pid')}`,
     `--db=${join(tmp, 'turndb')}`, `--listening-ip=${WAN_IP}`, `--relay-ip=${WAN_IP}`, '--listening-port=3478',
