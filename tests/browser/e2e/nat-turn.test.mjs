@@ -109,9 +109,8 @@ function makeNetwork() {
   // The wan's default route: "the internet", where a packet to an address of no
   // network here (the robot's private 10.99.1.2) goes and is lost, as on a real TURN
   // server. (Without a route, coturn's send to it fails with ENETUNREACH, and coturn
-  // then closes that whole allocation.)
-  // One end of a veth pair whose other end is also there, and a gateway that is a
-  // fixed MAC address nobody has: what goes out is dropped by the other end.
+  // then closes that whole allocation.) It is a veth pair with both ends in the wan
+  // and a gateway at a MAC address nobody has, so the other end drops what goes out.
   link(NS.wan, 'internet0', '10.99.9.1/24', NS.wan, 'internet1', '10.99.8.1/24');
   ip('-n', NS.wan, 'neigh', 'add', '10.99.9.2', 'lladdr', '02:00:00:00:99:02', 'dev', 'internet0', 'nud', 'permanent');
   ip('-n', NS.wan, 'route', 'add', 'default', 'via', '10.99.9.2', 'dev', 'internet0');
