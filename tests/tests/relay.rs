@@ -10,49 +10,37 @@ mod common;
 use common::{within, TestRobot};
 use rtcbot::relay::{RelayConfig, RelayStatus};
 use rtcbot::rtc::{ClientOptions, RobotClient};
+use rtcbot_relay::testing::RedisServer;
+use rtcbot_relay::Detached as Relay;
 use std::net::SocketAddr;
 
-/// A relay on its own thread and runtime; dropping it kills it.
-struct Relay {
-    addr: SocketAddr,
-    runtime: Option<tokio::runtime::Runtime>,
+/// A relay on its own thread and runtime (dropping it kills it, as a process's death
+/// would), on `addr` (port 0: any free port).
+fn start_relay(addr: &str, config: rtcbot_relay::RelayConfig) -> Relay {
+    Relay::start(addr.parse().expect("an address"), config).expect("the relay starts")
 }
 
-impl Relay {
-    /// On `addr` (port 0: any free port).
-    fn start(addr: SocketAddr, config: rtcbot_relay::RelayConfig) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = std::net::TcpListener::bind(addr).expect("the relay's port");
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            rtcbot_relay::run(listener, config, std::future::pending()).await
-        });
-        Self {
-            addr,
-            runtime: Some(runtime),
-        }
-    }
-
-    fn url(&self, room: &str) -> String {
-        format!("http://{}/{room}", self.addr)
-    }
+/// A relay sharing rooms through `redis`, connected to it.
+async fn relay_with(addr: &str, redis: &RedisServer) -> Relay {
+    let relay = start_relay(
+        addr,
+        rtcbot_relay::RelayConfig {
+            redis_url: Some(redis.url()),
+            ..Default::default()
+        },
+    );
+    let mut status = relay.redis.clone().expect("Redis is set");
+    within(
+        "the relay to connect to Redis",
+        status.wait_for(|s| s.connected),
+    )
+    .await
+    .unwrap();
+    relay
 }
 
-impl Drop for Relay {
-    /// Kills the relay: its runtime shuts down, on a thread of its own (a runtime may
-    /// not be dropped inside another), and is gone with every task and socket when
-    /// this returns, so its port is free again at once.
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            let _ = std::thread::spawn(move || drop(runtime)).join();
-        }
-    }
+fn room_url(relay: &Relay, room: &str) -> String {
+    format!("http://{}/{room}", relay.addr)
 }
 
 /// Waits until the robot's relay link says `what`.
@@ -62,10 +50,23 @@ async fn relay_until(t: &TestRobot, what: &str, f: impl Fn(&RelayStatus) -> bool
     status.clone()
 }
 
+/// A robot connecting out to `room` on the relay at `relay` with `key`, in its room.
+async fn robot_in(relay: SocketAddr, room: &str, key: &str) -> TestRobot {
+    let t = TestRobot::start_with(|c| {
+        c.relay = Some(RelayConfig {
+            key: Some(key.into()),
+            ..RelayConfig::new(format!("ws://{relay}/{room}"))
+        });
+    })
+    .await;
+    relay_until(&t, "the robot in its room", |s| s.connected).await;
+    t
+}
+
 async fn viewer(relay: &Relay, room: &str) -> RobotClient {
     within(
         "a viewer to connect through the relay",
-        RobotClient::connect(&relay.url(room), ClientOptions::default()),
+        RobotClient::connect(&room_url(relay, room), ClientOptions::default()),
     )
     .await
     .expect("the client connects through the relay")
@@ -83,17 +84,13 @@ async fn a_frame(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robot_in_a_relay_room_is_watched_through_it_and_comes_back_after_a_relay_restart() {
-    let relay = Relay::start("127.0.0.1:0".parse().unwrap(), Default::default());
+    let relay = start_relay("127.0.0.1:0", Default::default());
     let relay_addr = relay.addr;
-    let t = TestRobot::start_with(|c| {
-        c.relay = Some(RelayConfig {
-            key: Some("room-key-0123".into()),
-            ..RelayConfig::new(format!("ws://{relay_addr}/bot-7"))
-        });
-    })
-    .await;
-    let status = relay_until(&t, "the robot in its room", |s| s.connected).await;
-    assert_eq!(status.url, format!("ws://{relay_addr}/bot-7"));
+    let t = robot_in(relay_addr, "bot-7", "room-key-0123").await;
+    assert_eq!(
+        t.robot.relay_status().unwrap().url,
+        format!("ws://{relay_addr}/bot-7")
+    );
 
     let mut first = viewer(&relay, "bot-7").await;
     let mut first_video = first.take_video().expect("video");
@@ -107,7 +104,7 @@ async fn a_robot_in_a_relay_room_is_watched_through_it_and_comes_back_after_a_re
     // The relay dies and comes back on the same port.
     drop(relay);
     relay_until(&t, "the robot to see the relay gone", |s| !s.connected).await;
-    let relay = Relay::start(relay_addr, Default::default());
+    let relay = start_relay(&relay_addr.to_string(), Default::default());
     let status = relay_until(&t, "the robot back in its room", |s| s.connected).await;
     assert_eq!(status.connects, 2);
     let mut second = viewer(&relay, "bot-7").await;
@@ -138,8 +135,8 @@ async fn a_second_robots_refusal(relay: SocketAddr, room: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offer_to_a_room_with_no_robot_gets_404_and_a_bad_relay_url_is_refused_at_start() {
-    let relay = Relay::start("127.0.0.1:0".parse().unwrap(), Default::default());
-    let err = RobotClient::connect(&relay.url("nobody-here"), ClientOptions::default())
+    let relay = start_relay("127.0.0.1:0", Default::default());
+    let err = RobotClient::connect(&room_url(&relay, "nobody-here"), ClientOptions::default())
         .await
         .err()
         .expect("no robot in the room");
@@ -153,4 +150,36 @@ async fn an_offer_to_a_room_with_no_robot_gets_404_and_a_bad_relay_url_is_refuse
         .expect("a URL with no scheme");
     let text = format!("{:#}", anyhow::Error::from(err));
     assert!(text.contains("relay.url"), "{text}");
+}
+
+/// Two relays sharing rooms through a real Redis: the robot connects out to relay A, a
+/// viewer reaches it through relay B's room. A dies and comes back on its port: the
+/// robot takes its room there again by itself (its key still claims it: the claim is
+/// in Redis), and a new viewer gets in through B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robot_on_one_relay_is_watched_through_another_sharing_redis_even_after_its_relay_restarts(
+) {
+    let redis = RedisServer::start(0).expect("redis-server (apt-get install redis-server)");
+    let a = relay_with("127.0.0.1:0", &redis).await;
+    let b = relay_with("127.0.0.1:0", &redis).await;
+    let a_addr = a.addr;
+    let t = robot_in(a_addr, "bot-9", "room-key-4567").await;
+    let mut first = viewer(&b, "bot-9").await;
+    let mut first_video = first.take_video().expect("video");
+    a_frame(&mut first, &mut first_video).await;
+
+    drop(a);
+    relay_until(&t, "the robot to see relay A gone", |s| !s.connected).await;
+    let a = relay_with(&a_addr.to_string(), &redis).await;
+    relay_until(&t, "the robot back in its room on relay A", |s| {
+        s.connected && s.connects == 2
+    })
+    .await;
+    let mut second = viewer(&b, "bot-9").await;
+    let mut second_video = second.take_video().expect("video");
+    a_frame(&mut second, &mut second_video).await;
+    assert_eq!(t.robot.relay_status().unwrap().offers, 2, "both through B");
+    first.close().await;
+    second.close().await;
+    drop(a);
 }

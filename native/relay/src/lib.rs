@@ -17,7 +17,8 @@
 //! - [`peers`]: rooms of browsers: pages in a room passing messages to each other
 //!   (signalling between operators), in memory on each relay;
 //! - [`http`]: the routes ([`http::app`]) and each robot's socket;
-//! - [`config`]: the one typed configuration.
+//! - [`config`]: the one typed configuration;
+//! - [`testing`]: a throwaway `redis-server`, for tests and benchmarks.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -32,6 +33,7 @@ pub mod peers;
 pub mod room;
 pub mod rooms;
 pub mod shared;
+pub mod testing;
 pub mod turn;
 
 pub use config::RelayConfig;

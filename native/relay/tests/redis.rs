@@ -8,73 +8,9 @@
 mod common;
 
 use common::{answer_all, get_json, get_text, post, robot, OFFER};
+use rtcbot_relay::testing::{RedisServer, WAIT};
 use rtcbot_relay::{Detached, RedisStatus, RelayConfig};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// How long any awaited event may take.
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A `redis-server` of the test's own; dropping it kills it.
-struct RedisServer {
-    port: u16,
-    dir: PathBuf,
-    child: Child,
-}
-
-impl RedisServer {
-    /// On `port` (0: a free one), ready to take connections when this returns.
-    fn start(port: u16) -> Self {
-        let port = if port == 0 {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().port()
-        } else {
-            port
-        };
-        let dir =
-            std::env::temp_dir().join(format!("rtcbot-relay-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server (apt-get install redis-server) to start");
-        // Its log says when it takes connections; the rest of the log is drained.
-        let (ready, is_ready) = std::sync::mpsc::channel();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        std::thread::spawn(move || {
-            for line in stdout.lines() {
-                let Ok(line) = line else { break };
-                if line.contains("Ready to accept connections") {
-                    let _ = ready.send(());
-                }
-            }
-        });
-        if is_ready.recv_timeout(WAIT).is_err() {
-            let _ = child.kill();
-            panic!("redis-server on port {port} was not ready within {WAIT:?}");
-        }
-        Self { port, dir, child }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// A relay on a free port sharing rooms through `redis`, connected to it.
 async fn relay(redis: &RedisServer) -> Detached {
@@ -107,7 +43,7 @@ fn the_answer() -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robot_on_one_relay_is_reached_through_another_and_its_claim_holds_on_both() {
-    let redis = RedisServer::start(0);
+    let redis = RedisServer::start(0).unwrap();
     let (a, b) = (relay(&redis).await, relay(&redis).await);
     let on_a = answer_all(robot(a.addr, "bot?key=k1").await.unwrap());
 
@@ -150,7 +86,7 @@ async fn a_robot_on_one_relay_is_reached_through_another_and_its_claim_holds_on_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_relays_room_is_404_at_once_on_the_others() {
-    let redis = RedisServer::start(0);
+    let redis = RedisServer::start(0).unwrap();
     let (a, b) = (relay(&redis).await, relay(&redis).await);
     let _on_a = answer_all(robot(a.addr, "gone-soon").await.unwrap());
     assert_eq!(post(b.addr, "gone-soon", OFFER).await.0, 200);
@@ -169,7 +105,7 @@ async fn a_killed_relays_room_is_404_at_once_on_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_local_rooms_go_on_cross_relay_offers_get_503_and_it_all_comes_back() {
-    let redis = RedisServer::start(0);
+    let redis = RedisServer::start(0).unwrap();
     let port = redis.port;
     let (a, b) = (relay(&redis).await, relay(&redis).await);
     let _on_a = answer_all(robot(a.addr, "room-a").await.unwrap());
@@ -196,7 +132,7 @@ async fn without_redis_local_rooms_go_on_cross_relay_offers_get_503_and_it_all_c
     let _late = answer_all(robot(a.addr, "room-late").await.unwrap());
 
     // Redis comes back empty on the same port: each relay writes its rooms again.
-    let _redis = RedisServer::start(port);
+    let _redis = RedisServer::start(port).unwrap();
     for relay in [&a, &b] {
         redis_until(relay, "the relay to reconnect to Redis", |s| {
             s.connected && s.connects == 2
