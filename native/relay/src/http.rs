@@ -367,8 +367,10 @@ async fn robot_socket(
             }
         }
     };
-    let _ = sink.send(Message::Close(None)).await;
+    // Out of the room first: once the robot sees its socket close, no offer (from
+    // this relay or through another) reaches it any more.
     rooms.unregister(&registration.room, registration.id);
+    let _ = sink.send(Message::Close(None)).await;
     tracing::info!(
         room = registration.room,
         id = registration.id,

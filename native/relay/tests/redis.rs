@@ -8,6 +8,7 @@
 mod common;
 
 use common::{answer_all, get_json, get_text, post, robot, OFFER};
+use futures_util::StreamExt;
 use rtcbot_relay::testing::{RedisServer, WAIT};
 use rtcbot_relay::{Detached, RedisStatus, RelayConfig};
 use std::time::{Duration, Instant};
@@ -91,7 +92,21 @@ async fn a_killed_relays_room_is_404_at_once_on_the_others() {
     let _on_a = answer_all(robot(a.addr, "gone-soon").await.unwrap());
     assert_eq!(post(b.addr, "gone-soon", OFFER).await.0, 200);
 
+    // A robot that leaves: its room is 404 through the other relay.
+    let mut leaving = robot(a.addr, "left").await.unwrap();
+    assert_eq!(get_json(b.addr, "left/status").await["robot"], true);
+    leaving.close(None).await.unwrap();
+    tokio::time::timeout(WAIT, async { while leaving.next().await.is_some() {} })
+        .await
+        .expect("relay A closes the robot's socket");
+    assert_eq!(post(b.addr, "left", OFFER).await.0, 404);
+
     drop(a); // no clean-up: its presence key stays until it lapses
+    assert_eq!(
+        get_json(b.addr, "gone-soon/status").await["robot"],
+        false,
+        "no relay listens on A's channel any more"
+    );
     let asked = Instant::now();
     let (status, body) = post(b.addr, "gone-soon", OFFER).await;
     let took = asked.elapsed();
@@ -142,4 +157,54 @@ async fn without_redis_local_rooms_go_on_cross_relay_offers_get_503_and_it_all_c
     assert_eq!(post(b.addr, "room-a", OFFER).await.0, 200);
     assert_eq!(post(a.addr, "room-b", OFFER).await.0, 200);
     assert_eq!(post(b.addr, "room-late", OFFER).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_shut_down_cleanly_takes_its_rooms_out_of_redis() {
+    let redis = RedisServer::start(0).unwrap();
+    let relay = rtcbot_relay::Relay::new(RelayConfig {
+        redis_url: Some(redis.url()),
+        ..RelayConfig::default()
+    })
+    .unwrap();
+    let mut status = relay.redis_status().unwrap();
+    tokio::time::timeout(WAIT, status.wait_for(|s| s.connected))
+        .await
+        .expect("the relay connects to Redis")
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(relay.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let _robot = answer_all(robot(addr, "tidy").await.unwrap());
+
+    let mut redis_conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = "rtcbot:room:tidy";
+    let held: Option<String> = redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut redis_conn)
+        .await
+        .unwrap();
+    assert!(
+        held.is_some(),
+        "the room names the relay while its robot is there"
+    );
+    stop.send(()).unwrap();
+    tokio::time::timeout(WAIT, serving)
+        .await
+        .expect("the relay stops")
+        .unwrap()
+        .unwrap();
+    let held: Option<String> = redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut redis_conn)
+        .await
+        .unwrap();
+    assert_eq!(held, None, "the room no longer names the relay");
 }

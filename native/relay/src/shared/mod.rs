@@ -591,7 +591,28 @@ impl Shared {
         if self.rooms.present(room) {
             return true;
         }
-        matches!(self.holder(room).await, Ok(Some(holder)) if holder != self.instance)
+        match self.holder(room).await {
+            // A relay that died leaves its key until it lapses: one that no longer
+            // listens on its channel holds no robot.
+            Ok(Some(holder)) if holder != self.instance => {
+                self.listening(&holder).await.unwrap_or(false)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether relay `instance` listens on its channel.
+    async fn listening(&self, instance: &str) -> Result<bool, String> {
+        let mut connection = self.connection().ok_or("Redis is unreachable")?;
+        let (_, listeners): (String, u64) = timed(
+            "counting a relay's listeners",
+            redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(wire::channel(instance))
+                .query_async(&mut connection),
+        )
+        .await?;
+        Ok(listeners > 0)
     }
 
     async fn holder(&self, room: &str) -> Result<Option<String>, String> {
