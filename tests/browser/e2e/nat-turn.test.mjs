@@ -35,10 +35,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
-  CHROMIUM, DEADMAN_MS, ROOT, WAIT_MS, eventually, launchBrowser, skipOrFail,
+  CHROMIUM, DEADMAN_MS, RELAY_BIN, ROOT, WAIT_MS, eventually, launchBrowser, skipOrFail,
 } from '../lib/harness.mjs';
 
-const RELAY_BIN = process.env.RTCBOT_RELAY_BIN ?? join(ROOT, 'target', 'debug', 'rtcbot-relay');
 const ROBOT_BIN = process.env.RTCBOT_ROBOT_BIN ?? join(ROOT, 'target', 'debug', 'rtcbot-robot');
 const ROOM = 'nat-room';
 const SECRET = `coturn-secret-${process.pid}`;

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { build } from 'esbuild';
 import {
-  ROOT, eventually, installPackage, launchBrowser, robotDrive, robotStops, skipOrFail, startRobotServing,
+  ROOT, eventually, installPackage, launchBrowser, robotDrive, robotStops, skipOrFail, startRelay, startRobot,
+  startRobotServing, startStunServer,
 } from '../lib/harness.mjs';
 
 /** The code blocks of npm/README.md marked `<!-- example: NAME -->`. */
@@ -112,6 +113,35 @@ test('README example page (npm install of the tarball, esbuild bundle) connects,
   await robotStops(robot, 'when the keys are released');
   assert.deepEqual(errors, []);
   await page.close();
+});
+
+test('RTCConnection.connect to a relay room on another origin takes the room\'s ICE servers and goes live', async () => {
+  const stun = await startStunServer('203.0.113.9');
+  const relay = await startRelay(`stun_urls = ["${stun.url}"]\n`);
+  const inRoom = await startRobot({ args: ['--relay', `${relay.url.replace('http', 'ws')}/npm-room`] });
+  try {
+    await eventually('the robot in its room', () => relay.robotIn('npm-room'));
+    // The page comes from the other robot's origin: the relay is another site.
+    const { page, errors } = await probe();
+    const result = await page.evaluate(async (url) => {
+      const conn = new window.rtcbot.RTCConnection();
+      const first = new Promise((resolve) => conn.subscribe(resolve));
+      await conn.connect(url);
+      const servers = conn.peerConnection.getConfiguration().iceServers;
+      const message = await first;
+      await conn.close();
+      return { servers, message };
+    }, `${relay.url}/npm-room`);
+    assert.deepEqual(result.servers.map((s) => s.urls), [[stun.url]], 'the room\'s STUN server');
+    assert.match(result.message, /"type"/, 'a message from the robot over the data channel');
+    assert.equal((await inRoom.health()).relay.offers, 1, 'the offer came through the room');
+    assert.deepEqual(errors, [], 'no console errors');
+    await page.close();
+  } finally {
+    await inRoom.stop();
+    await relay.stop();
+    await stun.close();
+  }
 });
 
 test('bad input gets a clear error', async () => {

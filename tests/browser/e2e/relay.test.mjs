@@ -7,43 +7,12 @@
 // 203.0.113.7) and TURN with credentials the relay minted for it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import {
-  RECORD_ICE, ROOT, eventually, launchBrowser, robotDrive, startRobot, startStunServer,
+  RECORD_ICE, ROOT, eventually, launchBrowser, robotDrive, startRelay, startRobot, startStunServer,
 } from '../lib/harness.mjs';
 
-const RELAY_BIN = process.env.RTCBOT_RELAY_BIN ?? join(ROOT, 'target', 'debug', 'rtcbot-relay');
 const ROOM = 'e2e-room';
-
-/** The relay binary on a free loopback port, serving the built app, with `toml` settings. */
-async function startRelay(toml, www = join(ROOT, 'www', 'dist')) {
-  const config = join(mkdtempSync(join(tmpdir(), 'rtcbot-relay-')), 'relay.toml');
-  writeFileSync(config, toml);
-  const proc = spawn(RELAY_BIN, ['--listen', '127.0.0.1:0', '--www', www, '--config', config], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
-  });
-  const lines = createInterface({ input: proc.stdout });
-  const [first] = await Promise.race([
-    once(lines, 'line'),
-    once(proc, 'exit').then(([code]) => { throw new Error(`relay exited with ${code} before listening`); }),
-  ]);
-  const url = first.match(/http:\/\/[^:]+:\d+/)?.[0];
-  assert.ok(url, `the relay's first line names its address: ${first}`);
-  return {
-    url,
-    async stop() {
-      if (proc.exitCode !== null) return;
-      proc.kill('SIGTERM');
-      await once(proc, 'exit');
-    },
-  };
-}
 
 let relay;
 let robot;
@@ -67,7 +36,7 @@ after(async () => {
 });
 
 test('the page at the relay room goes live through it with the room\'s ICE servers, plays the video and drives', async () => {
-  await eventually('the robot in its room', async () => (await (await fetch(`${relay.url}/${ROOM}/status`)).json()).robot);
+  await eventually('the robot in its room', () => relay.robotIn(ROOM));
   const page = await browser.newPage();
   page.on('pageerror', (err) => console.error('page error:', err));
   await page.addInitScript(RECORD_ICE);

@@ -289,3 +289,37 @@ export const RECORD_ICE = () => {
   };
   window.RTCPeerConnection.prototype = Native.prototype;
 };
+
+export const RELAY_BIN = process.env.RTCBOT_RELAY_BIN ?? join(ROOT, 'target', 'debug', 'rtcbot-relay');
+
+/**
+ * The relay binary on a free loopback port with `toml` settings, serving `www` (the
+ * built app by default) at /ROOM/. `url` is its http:// address; `room(name)` says
+ * whether a robot is in that room now.
+ */
+export async function startRelay(toml = '', www = join(ROOT, 'www', 'dist')) {
+  const config = join(mkdtempSync(join(tmpdir(), 'rtcbot-relay-')), 'relay.toml');
+  writeFileSync(config, toml);
+  const proc = spawn(RELAY_BIN, ['--listen', '127.0.0.1:0', '--www', www, '--config', config], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+  });
+  const lines = createInterface({ input: proc.stdout });
+  const [first] = await Promise.race([
+    once(lines, 'line'),
+    once(proc, 'exit').then(([code]) => { throw new Error(`relay exited with ${code} before listening`); }),
+  ]);
+  const url = first.match(/http:\/\/[^:]+:\d+/)?.[0];
+  if (!url) throw new Error(`the relay's first line names no address: ${first}`);
+  return {
+    url,
+    async robotIn(room) {
+      return (await (await fetch(`${url}/${room}/status`)).json()).robot;
+    },
+    async stop() {
+      if (proc.exitCode !== null) return;
+      proc.kill('SIGTERM');
+      await once(proc, 'exit');
+    },
+  };
+}

@@ -582,7 +582,7 @@ impl RtcConnection {
                     )))
                 }
             };
-            if inner.room_ice && !inner.offered.get() {
+            if inner.room_ice && !inner.offered.get() && session::may_be_room(&url) {
                 if let Some(servers) = session::relay_ice_servers(&url, ROOM_ICE_MS).await {
                     inner
                         .pc

@@ -60,6 +60,19 @@ pub fn room_url(connect_url: &str, name: &str) -> String {
     }
 }
 
+/// Whether offers posted to `connect_url` may go through a relay room: anything but
+/// a robot's own `/connect` (`http://robot:8080/connect`, `/connect`, `connect` from a
+/// robot's root page), so a page talking to a robot directly never asks it for a
+/// room's addresses.
+pub fn may_be_room(connect_url: &str) -> bool {
+    let url = connect_url.split(['?', '#']).next().unwrap_or_default();
+    let path = match url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
+        None => url,
+    };
+    !matches!(path.trim_end_matches('/'), "/connect" | "connect" | "")
+}
+
 /// Whether a relay room has its robot (`GET /<room>/status`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomPresence {
@@ -188,6 +201,16 @@ mod tests {
             "a room named so"
         );
         assert_eq!(room_url("/connect?x=1", "ice"), "/ice");
+    }
+
+    #[test]
+    fn a_robots_own_connect_is_no_room() {
+        for robot in ["/connect", "connect", "http://r:8080/connect", "https://r/connect?x", "http://r:8080/"] {
+            assert!(!may_be_room(robot), "{robot}");
+        }
+        for room in ["http://relay/my-room", "/my-room/connect", "https://relay/r/connect", "wss://x/r"] {
+            assert!(may_be_room(room), "{room}");
+        }
     }
 
     #[test]
