@@ -16,8 +16,10 @@
 //! - `/connect` answers cross-origin requests only from `cors_origins`.
 //! - `GET /health`: JSON with peer and video counters, each viewer's video link
 //!   (bandwidth estimate, loss, NACKs, round trip) and the drive state in force.
-//! - `GET /`: the built `www` bundle, or a page saying how to build it.
+//! - `GET /`: the built `www` bundle ([`embedded`]: a folder, or the one built into
+//!   the binary), or a page saying how to build it.
 
+pub mod embedded;
 pub mod first_run;
 pub mod tls;
 
@@ -32,7 +34,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use shared_protocol::{SdpType, SessionDescription};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::services::{ServeDir, ServeFile};
+use tower_http::services::ServeFile;
 
 /// The largest `/connect` body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -149,7 +151,6 @@ pub fn router(robot: Robot) -> Router {
             limiter: ConnectLimiter::new(auth.connect_burst, auth.connect_per_minute),
         })
     });
-    let www = robot.config().www.clone();
     let connect_route = post(connect).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
         BODY_TIMEOUT,
     ));
@@ -161,7 +162,7 @@ pub fn router(robot: Robot) -> Router {
         .route("/connect", connect_route)
         .route("/health", get(health))
         .route("/", get(index))
-        .fallback_service(ServeDir::new(www))
+        .fallback(embedded::fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(AppState { robot, gate })
 }
@@ -419,6 +420,10 @@ async fn health(State(robot): State<Robot>) -> Response {
 }
 
 async fn index(State(robot): State<Robot>, request: axum::extract::Request) -> Response {
+    let (method, headers) = (request.method(), request.headers());
+    if let Some(page) = embedded::serve(robot.config(), method, headers, "/") {
+        return page;
+    }
     let index = robot.config().www.join("index.html");
     if index.is_file() {
         return match ServeFile::new(index).try_call(request).await {
@@ -435,11 +440,16 @@ async fn index(State(robot): State<Robot>, request: axum::extract::Request) -> R
     Html(format!(
         "<!doctype html><meta charset=utf-8><title>rtcbot-rs</title>\
          <body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\">\
-         <h1>The robot is running</h1><p>The browser app is not built yet: no <code>{}</code>.</p>\
+         <h1>The robot is running</h1><p>The browser app is not built yet: no <code>{}</code>{}.</p>\
          <p>Build it with <code>bash scripts/build-web.sh</code> (or run the robot with \
          <code>bash scripts/run.sh</code>, which builds it first), then reload this page.</p>\
          <p>Signaling is live at <code>POST /connect</code>.</p></body>",
-        robot.config().www.join("index.html").display()
+        robot.config().www.join("index.html").display(),
+        if embedded::is_embedded() {
+            " (the page built into this binary is served only when <code>www</code> is not set)"
+        } else {
+            ", and none built into this binary"
+        }
     ))
     .into_response()
 }
