@@ -118,9 +118,14 @@ fn App() -> Html {
         ConnState::Failed { .. } => "Cannot reach the robot. Retrying…",
         ConnState::Closed => "Disconnected",
     };
-    let waiting = match s.conn.reason().filter(|r| !r.is_empty()) {
-        Some(reason) => format!("{waiting}\n{reason}"),
-        None => waiting.to_owned(),
+    let waiting = match (&s.room, s.conn.reason().filter(|r| !r.is_empty())) {
+        // A relay room without its robot: nothing is wrong, it has not come yet.
+        (Some(room), _) if !room.robot && s.conn != ConnState::Live => format!(
+            "Waiting for the robot to join room {}…\nThe page connects as soon as it does.",
+            room.room
+        ),
+        (_, Some(reason)) => format!("{waiting}\n{reason}"),
+        (_, None) => waiting.to_owned(),
     };
     let d = s.drive;
     let opt = |v: Option<f64>| v.map(|v| fixed(v, 1)).unwrap_or_default();
