@@ -6,7 +6,10 @@
 //! - offers a second one relay passes to one robot that answers at once (a stand-in
 //!   robot on a WebSocket, so the robot's WebRTC work is not what is measured), with
 //!   16 browsers POSTing at once;
-//! - the relay's RSS with 1,000 idle robots connected, each in its own room.
+//! - the relay's RSS with 1,000 idle robots connected, each in its own room;
+//! - with two relays sharing rooms through Redis (a `redis-server` of its own; the
+//!   figures are left out, with the reason, when there is none): set-up time and
+//!   offers a second through relay B to a robot connected to relay A.
 //!
 //! `cargo build --release -p rtcbot-native -p rtcbot-relay -p rtcbot-bench &&
 //! ./target/release/rtcbot-relay-bench`
@@ -93,9 +96,11 @@ async fn room_status(addr: &str, room: &str) -> anyhow::Result<bool> {
     Ok(status["robot"] == true)
 }
 
-/// Offers a second through the relay to a robot that answers at once.
-async fn offer_rate(addr: &str, seconds: f64) -> anyhow::Result<f64> {
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/fast")).await?;
+/// Offers a second POSTed to the relay at `addr` for a robot that answers at once,
+/// connected to room `room` of the relay at `robot_addr`.
+async fn offer_rate(robot_addr: &str, addr: &str, room: &str, seconds: f64) -> anyhow::Result<f64> {
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{robot_addr}/{room}")).await?;
     tokio::spawn(async move {
         while let Some(Ok(message)) = socket.next().await {
             if message.is_text() {
@@ -111,7 +116,7 @@ async fn offer_rate(addr: &str, seconds: f64) -> anyhow::Result<f64> {
     let started = Instant::now();
     let posters: Vec<_> = (0..16)
         .map(|_| {
-            let (http, url) = (http.clone(), format!("http://{addr}/fast"));
+            let (http, url) = (http.clone(), format!("http://{addr}/{room}"));
             tokio::spawn(async move {
                 let mut answered = 0u64;
                 while Instant::now() < deadline {
@@ -135,24 +140,51 @@ async fn offer_rate(addr: &str, seconds: f64) -> anyhow::Result<f64> {
     Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let relay = RelayProcess::start(
-        "offers_per_second = 10000.0\noffer_burst = 10000\noffer_queue = 64\n",
-    )?;
-    let addr = relay.addr.clone();
-    let robot = RobotProcess::start(&["--relay", &format!("ws://{addr}/bench")])?;
+/// Waits until relay `addr` says room `room` has a robot (here or on another relay).
+async fn room_taken(addr: &str, room: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !room_status(&addr, "bench").await? {
+    while !room_status(addr, room).await? {
         if Instant::now() > deadline {
-            bail!("the robot did not take its relay room within 20 s");
+            bail!("no robot in room {room} on {addr} within 20 s");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    Ok(())
+}
+
+/// The settings every relay of the bench runs with.
+const FAST: &str = "offers_per_second = 10000.0\noffer_burst = 10000\noffer_queue = 64\n";
+
+/// Two relays sharing rooms through a `redis-server` of their own, a robot on A:
+/// set-up time and offers a second through B.
+async fn cross_relay() -> anyhow::Result<serde_json::Value> {
+    let redis = rtcbot_relay::testing::RedisServer::start(0)?;
+    let config = format!("{FAST}redis_url = \"{}\"\n", redis.url());
+    let a = RelayProcess::start(&config)?;
+    let b = RelayProcess::start(&config)?;
+    let _robot = RobotProcess::start(&["--relay", &format!("ws://{}/cross", a.addr)])?;
+    room_taken(&b.addr, "cross").await?;
+    let setups = setups(&format!("http://{}/cross", b.addr), 20).await?;
+    let rate = offer_rate(&a.addr, &b.addr, "fast-cross", 3.0).await?;
+    Ok(json!({
+        "setup_ms_through_another_relay": figures(&setups),
+        "offers_per_second_through_another_relay": rate.round(),
+    }))
+}
+
+fn figures(s: &[f64]) -> serde_json::Value {
+    json!({"p50": round3(percentile(s, 0.5)), "max": round3(*s.last().unwrap_or(&f64::NAN)), "n": s.len()})
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let relay = RelayProcess::start(FAST)?;
+    let addr = relay.addr.clone();
+    let robot = RobotProcess::start(&["--relay", &format!("ws://{addr}/bench")])?;
+    room_taken(&addr, "bench").await?;
     let direct = setups(&robot.url, 20).await?;
     let relayed = setups(&format!("http://{addr}/bench"), 20).await?;
-    let figures = |s: &[f64]| json!({"p50": round3(percentile(s, 0.5)), "max": round3(*s.last().unwrap_or(&f64::NAN)), "n": s.len()});
-    let rate = offer_rate(&addr, 3.0).await?;
+    let rate = offer_rate(&addr, &addr, "fast", 3.0).await?;
 
     let pid = relay.child.id();
     let before = status_mib(pid, "VmRSS:");
@@ -172,6 +204,9 @@ async fn main() -> anyhow::Result<()> {
         "relay_rss_mib_idle": round3(before),
         "relay_rss_mib_with_1000_idle_robots": round3(after),
         "relay_kib_per_idle_robot": round3((after - before) * 1024.0 / 1000.0),
+        "cross_relay_redis": cross_relay()
+            .await
+            .unwrap_or_else(|e| json!({ "skipped": format!("{e:#}") })),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     drop(idle);

@@ -13,7 +13,12 @@
 //!   Lua script making the test and the delete one step). A relay that dies without
 //!   cleaning up leaves a key that lapses on its own; before that, an offer sent to
 //!   it reaches no subscriber (`PUBLISH` counts 0), which tells the asking relay at
-//!   once that the robot is gone: it answers 404 and deletes the stale key;
+//!   once that the robot is gone: it answers 404 and deletes the stale key (`/status`
+//!   and the room's page ask `PUBSUB NUMSUB` the same question). A relay whose own
+//!   link to Redis dropped looks the same to the others for that while: its robots'
+//!   rooms are 404 elsewhere until it reconnects and writes them again;
+//! - **shutting down** cleanly ([`crate::Relay::serve`]'s end), a relay deletes the
+//!   presence of its rooms, so the others answer 404 at once;
 //! - **the newest robot wins across relays**, as it does on one: a robot taking a room
 //!   held on another relay sets the key to its own relay and tells the old one
 //!   (`taken`), whose robot is sent away at once; a refresh that finds another relay

@@ -163,7 +163,7 @@ if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
 return 1
 ";
 
-/// A robot of relay ARGV[1] is now the room's. KEYS: presence key. ARGV: instance id,
+/// A robot of relay `ARGV[1]` is now the room's. KEYS: presence key. ARGV: instance id,
 /// expiry (s). Returns the relay that held the room before ("" for none).
 pub const ARRIVE: &str = r"
 local old = redis.call('GET', KEYS[1])
@@ -171,7 +171,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return old or ''
 ";
 
-/// Refreshes relay ARGV[1]'s presence in a room, unless another relay's robot took
+/// Refreshes relay `ARGV[1]`'s presence in a room, unless another relay's robot took
 /// it. KEYS: presence key. ARGV: instance id, expiry (s). Returns 1 (still ours, or
 /// ours again after the key expired or Redis restarted empty) or 0 (another's).
 pub const REFRESH: &str = r"
@@ -181,7 +181,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 ";
 
-/// Deletes a room's presence only if it still names relay ARGV[1]. KEYS: presence
+/// Deletes a room's presence only if it still names relay `ARGV[1]`. KEYS: presence
 /// key. Returns 1 when deleted.
 pub const LEAVE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
