@@ -205,10 +205,21 @@ mod tests {
 
     #[test]
     fn a_robots_own_connect_is_no_room() {
-        for robot in ["/connect", "connect", "http://r:8080/connect", "https://r/connect?x", "http://r:8080/"] {
+        for robot in [
+            "/connect",
+            "connect",
+            "http://r:8080/connect",
+            "https://r/connect?x",
+            "http://r:8080/",
+        ] {
             assert!(!may_be_room(robot), "{robot}");
         }
-        for room in ["http://relay/my-room", "/my-room/connect", "https://relay/r/connect", "wss://x/r"] {
+        for room in [
+            "http://relay/my-room",
+            "/my-room/connect",
+            "https://relay/r/connect",
+            "wss://x/r",
+        ] {
             assert!(may_be_room(room), "{room}");
         }
     }
