@@ -14,6 +14,8 @@
 //!   address has a quota of calls (429 past it, with `Retry-After`). The token's role
 //!   goes to the peer: a viewer's drive states are refused.
 //! - `/connect` answers cross-origin requests only from `cors_origins`.
+//! - `POST /whep`, `DELETE /whep/<session>`: WHEP for standard players ([`whep`]),
+//!   with `/connect`'s auth and quota; its viewers watch and never drive.
 //! - `GET /health`: JSON with peer and video counters, each viewer's video link
 //!   (bandwidth estimate, loss, NACKs, round trip) and the drive state in force.
 //! - `GET /`: the built `www` bundle ([`embedded`]: a folder, or the one built into
@@ -22,15 +24,17 @@
 pub mod embedded;
 pub mod first_run;
 pub mod tls;
+pub mod whep;
 
 use crate::auth::{ConnectLimiter, Role, Tokens};
+use crate::control::PeerId;
 use crate::robot::Robot;
 use crate::rtc::PeerError;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use shared_protocol::{SdpType, SessionDescription};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -129,6 +133,8 @@ pub async fn shutdown_signal() {
 struct AppState {
     robot: Robot,
     gate: Option<std::sync::Arc<Gate>>,
+    /// The WHEP sessions and their peers.
+    whep: std::sync::Arc<whep::Sessions>,
 }
 
 /// The tokens and the per-address quota, made once from `[auth]`.
@@ -143,7 +149,8 @@ impl FromRef<AppState> for Robot {
     }
 }
 
-/// The robot's routes: `POST /connect`, `GET /health`, the browser bundle.
+/// The robot's routes: `POST /connect`, WHEP (`POST /whep`, `DELETE /whep/<session>`),
+/// `GET /health`, the browser bundle.
 pub fn router(robot: Robot) -> Router {
     let gate = robot.config().auth().map(|auth| {
         std::sync::Arc::new(Gate {
@@ -154,20 +161,35 @@ pub fn router(robot: Robot) -> Router {
     let connect_route = post(connect).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
         BODY_TIMEOUT,
     ));
-    let connect_route = match cors(&robot.config().cors_origins) {
-        Some(layer) => connect_route.layer(layer),
-        None => connect_route,
+    let whep_route = post(whep::offer).options(whep::options).layer(
+        tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_TIMEOUT),
+    );
+    let whep_session = delete(whep::end);
+    let (connect_route, whep_route, whep_session) = match cors(&robot.config().cors_origins) {
+        Some(layer) => (
+            connect_route.layer(layer.clone()),
+            whep_route.layer(layer.clone()),
+            whep_session.layer(layer),
+        ),
+        None => (connect_route, whep_route, whep_session),
     };
     Router::new()
         .route("/connect", connect_route)
+        .route(whep::ENDPOINT, whep_route)
+        .route("/whep/{session}", whep_session)
         .route("/health", get(health))
         .route("/", get(index))
         .fallback(embedded::fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(AppState { robot, gate })
+        .with_state(AppState {
+            robot,
+            gate,
+            whep: Default::default(),
+        })
 }
 
-/// Cross-origin access to `/connect` for the configured origins, if any.
+/// Cross-origin access to `/connect` and WHEP for the configured origins, if any
+/// (WHEP's `Location` readable by the page).
 fn cors(origins: &[String]) -> Option<CorsLayer> {
     if origins.is_empty() {
         return None;
@@ -180,8 +202,9 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::POST])
-            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]),
+            .allow_methods([Method::POST, Method::DELETE])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .expose_headers([header::LOCATION]),
     )
 }
 
@@ -198,22 +221,9 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 /// does) bounds its connecting peers and, with auth on, its calls.
 async fn connect(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    extensions: axum::http::Extensions,
+    Admitted { client, role }: Admitted,
     body: Bytes,
 ) -> Response {
-    let client = extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip());
-    let role = match &state.gate {
-        None => Role::Admin,
-        Some(gate) => match admit(gate, client, &headers, &uri) {
-            Ok(role) => role,
-            Err(refusal) => return refusal.into_response(),
-        },
-    };
-    let robot = state.robot;
     let Ok(text) = std::str::from_utf8(&body) else {
         return error(StatusCode::BAD_REQUEST, "the body must be UTF-8 JSON");
     };
@@ -227,21 +237,56 @@ async fn connect(
             "expected {\"type\":\"offer\"}: the robot answers, the browser offers",
         );
     }
-    // Negotiated in a task of its own: a client that hangs up mid-request cancels this
-    // handler, and a negotiation cut off half-way would leave a connection nobody
-    // closes. The task finishes it and adds (or closes) the peer either way.
-    let negotiation = {
-        let robot = robot.clone();
-        tokio::spawn(async move { robot.connect_as(&offer, client, role).await })
-    };
-    let Ok(answered) = negotiation.await else {
-        tracing::error!("the negotiation task failed");
-        return error(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR);
-    };
-    match answered {
-        Ok(answer) => Json(answer).into_response(),
+    match negotiate(&state.robot, offer, client, role).await {
+        Ok((_, answer)) => Json(answer).into_response(),
         Err(err) => connect_error(&err),
     }
+}
+
+/// A request the gate let in (extracted before its body is read): the caller's
+/// address, when served with connect info as [`serve`] does, and the role its token
+/// grants (admin with auth off). A request it refuses gets the [`Refusal`].
+struct Admitted {
+    client: Option<std::net::IpAddr>,
+    role: Role,
+}
+
+impl axum::extract::FromRequestParts<AppState> for Admitted {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Refusal> {
+        let client = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        let role = match &state.gate {
+            None => Role::Admin,
+            Some(gate) => admit(gate, client, &parts.headers, &parts.uri)?,
+        };
+        Ok(Self { client, role })
+    }
+}
+
+/// Answers `offer` for a peer with `role` from `client`: its id and the answer.
+///
+/// Negotiated in a task of its own: a client that hangs up mid-request cancels the
+/// handler, and a negotiation cut off half-way would leave a connection nobody
+/// closes. The task finishes it and adds (or closes) the peer either way.
+async fn negotiate(
+    robot: &Robot,
+    offer: SessionDescription,
+    client: Option<std::net::IpAddr>,
+    role: Role,
+) -> Result<(PeerId, SessionDescription), PeerError> {
+    let robot = robot.clone();
+    let negotiation =
+        tokio::spawn(async move { robot.connect_session(&offer, client, role).await });
+    negotiation
+        .await
+        .unwrap_or(Err(PeerError::Negotiation("the negotiation task failed")))
 }
 
 /// Why `/connect` turned a request away before reading its offer.
@@ -261,7 +306,7 @@ impl IntoResponse for Refusal {
             Refusal::Quota(seconds) => {
                 let mut response = error(
                     StatusCode::TOO_MANY_REQUESTS,
-                    format!("too many /connect calls from your address: try again in {seconds} s"),
+                    format!("too many calls from your address: try again in {seconds} s"),
                 );
                 response
                     .headers_mut()

@@ -242,6 +242,17 @@ impl Robot {
         client: Option<IpAddr>,
         role: Role,
     ) -> Result<SessionDescription, PeerError> {
+        Ok(self.connect_session(offer, client, role).await?.1)
+    }
+
+    /// [`Robot::connect_as`] that also says the new peer's id, for signaling that
+    /// ends the session itself later ([`Robot::disconnect`]; WHEP's `DELETE`).
+    pub async fn connect_session(
+        &self,
+        offer: &SessionDescription,
+        client: Option<IpAddr>,
+        role: Role,
+    ) -> Result<(PeerId, SessionDescription), PeerError> {
         let registry = &self.inner.registry;
         let reservation = registry.reserve(client)?;
         let id = registry.next_id();
@@ -252,7 +263,16 @@ impl Robot {
             return Err(err);
         }
         tracing::info!(peer = id, "answered an offer ({} peers)", registry.count());
-        Ok(answer)
+        Ok((id, answer))
+    }
+
+    /// Ends `peer`'s session now (its connection closed, the drive released if it
+    /// held it), for `reason` (logged); false when there is no such peer.
+    pub fn disconnect(&self, peer: PeerId, reason: &str) -> bool {
+        let registry = &self.inner.registry;
+        let known = registry.get(peer).is_some();
+        registry.remove(peer, reason);
+        known
     }
 
     /// Every message from every peer, with the peer's id and when it arrived (drive

@@ -11,6 +11,8 @@
 //! - [`media_in`]: the browser's microphone and camera tracks, decoded for the robot;
 //! - [`client`]: the offering side (what RTCBot's Python desktop code does): drive and
 //!   watch a robot from Rust;
+//! - [`whep`]: a WHEP client (receive-only offer, `POST` as `application/sdp`,
+//!   `DELETE` on its session): watch the robot's `/whep`, or any WHEP server;
 //! - [`feedback`]: viewers' keyframe requests (RTCP PLI/FIR) surfaced to the stream,
 //!   and their bandwidth estimates (congestion control) to the robot;
 //! - [`estimator`]: the bandwidth estimate from a viewer's feedback (pure, unit-tested);
@@ -28,6 +30,7 @@ pub mod media_in;
 pub mod peer;
 pub mod sdp;
 pub mod session;
+pub mod whep;
 
 pub use client::{ClientError, ClientOptions, ReceivedAudio, ReceivedFrame, RobotClient};
 pub use config::{IceServer, WebRtcConfig};
