@@ -10,9 +10,12 @@
 //! (cold: the first viewer starts capture and the encoder) and running (warm); audio:
 //! the test tone's latency from the robot's clock to decoded in the client (p50/p99,
 //! from burst onsets) and robot CPU with 1 and 8 listeners, and the cost of decoding
-//! a browser's 640x480 camera on the robot.
+//! a browser's 640x480 camera on the robot; the Rust client's decoded pictures
+//! (`RobotClient::pictures`): capture → decoded picture latency p50/p99 at 640x480
+//! and 1280x720, the client's CPU, offer → open and offer → first picture.
 //!
 //! `cargo run --release -p rtcbot-native --bin rtcbot-bench [-- --seconds 5]`
+//! (`RTCBOT_BENCH_ONLY=client_pictures` runs only the client's pictures section).
 
 use anyhow::{bail, Context};
 use rtcbot::video::encoder::{EncoderSettings, OpenH264Encoder, VideoEncoder};
@@ -403,9 +406,87 @@ async fn first_frames(url: &str, n: usize, warm: bool) -> anyhow::Result<Value> 
     }))
 }
 
+/// The Rust client's decoded pictures from a robot run with `extra` flags, for
+/// `seconds` after a second's warm-up: capture (the test pattern's stamp, same
+/// clock) → decoded picture (p50/p99), this process's CPU (the client alone: the
+/// robot is another process), offer → open and offer → first decoded picture.
+async fn client_picture_figures(seconds: f64, extra: &[&str]) -> anyhow::Result<Value> {
+    let robot = RobotProcess::start(extra)?;
+    let started = Instant::now();
+    let mut client = connect(&robot.url, true).await?;
+    let setup_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let mut pictures = client.pictures()?;
+    let wait = Duration::from_secs(10);
+    let first = tokio::time::timeout(wait, pictures.next_picture())
+        .await
+        .context("no picture within 10 s")?
+        .context("the video ended")?;
+    let first_picture_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let size = format!("{}x{}", first.width(), first.height());
+    let warm = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < warm {
+        tokio::time::timeout(wait, pictures.next())
+            .await
+            .context("the video stalled during warm-up")?;
+    }
+    let (mut latencies, mut errors) = (Vec::new(), 0u64);
+    let dropped0 = pictures.dropped();
+    let cpu0 = cpu_seconds(std::process::id());
+    let t0 = Instant::now();
+    while t0.elapsed().as_secs_f64() < seconds {
+        match tokio::time::timeout(wait, pictures.next()).await {
+            Ok(Some(Ok(picture))) => {
+                let latency = picture.latency().context("a picture without its stamp")?;
+                latencies.push(latency.as_secs_f64() * 1000.0);
+            }
+            Ok(Some(Err(_))) => errors += 1,
+            Ok(None) => bail!("the video ended"),
+            Err(_) => bail!("no picture within 10 s"),
+        }
+    }
+    let cpu = cpu_seconds(std::process::id()) - cpu0;
+    let elapsed = t0.elapsed().as_secs_f64();
+    client.close().await;
+    latencies.sort_by(f64::total_cmp);
+    Ok(json!({
+        "size": size,
+        "pictures_per_second": round3(latencies.len() as f64 / elapsed),
+        "capture_to_picture_ms_p50": round3(percentile(&latencies, 0.5)),
+        "capture_to_picture_ms_p99": round3(percentile(&latencies, 0.99)),
+        "client_cpu_percent_of_one_core": round3(cpu / elapsed * 100.0),
+        "decode_errors": errors,
+        "dropped_for_a_slow_reader": pictures.dropped() - dropped0,
+        "offer_to_open_ms": round3(setup_ms),
+        "offer_to_first_picture_ms": round3(first_picture_ms),
+    }))
+}
+
+/// The robot's flags for 1280x720 at 2500 kbit/s.
+const HD: [&str; 6] = [
+    "--width",
+    "1280",
+    "--height",
+    "720",
+    "--bitrate-kbps",
+    "2500",
+];
+
+/// The client's pictures at 640x480 and at 1280x720 (2500 kbit/s).
+async fn client_pictures(seconds: f64) -> anyhow::Result<Value> {
+    Ok(json!([
+        client_picture_figures(seconds, &[]).await?,
+        client_picture_figures(seconds, &HD).await?,
+    ]))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let seconds = rtcbot_bench::seconds_arg(5.0)?;
+    if std::env::var("RTCBOT_BENCH_ONLY").as_deref() == Ok("client_pictures") {
+        let report = json!({ "client_pictures": client_pictures(seconds).await? });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     let robot = RobotProcess::start(&[])?;
     let control = control_figures(&robot.url).await?;
     let first_frame = json!({
@@ -426,19 +507,7 @@ async fn main() -> anyhow::Result<()> {
     for n in [1, 2, 4, 8] {
         viewers.push(viewer_figures(n, seconds, &[]).await?);
     }
-    let hd = viewer_figures(
-        1,
-        seconds,
-        &[
-            "--width",
-            "1280",
-            "--height",
-            "720",
-            "--bitrate-kbps",
-            "2500",
-        ],
-    )
-    .await?;
+    let hd = viewer_figures(1, seconds, &HD).await?;
     let audio_1 = audio_figures(1, seconds, true).await?;
     let audio_8 = audio_figures(8, seconds, true).await?;
     let idle_1 = audio_figures(1, seconds, false).await?;
@@ -450,6 +519,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let audio_ratio = round3(audio_cpu(&audio_8) / audio_cpu(&audio_1));
     let camera_in = camera_decode_figures(300).await?;
+    let client_pictures = client_pictures(seconds).await?;
     let cpu = |i: usize| {
         viewers[i]["robot_cpu_percent_of_one_core"]
             .as_f64()
@@ -467,6 +537,7 @@ async fn main() -> anyhow::Result<()> {
         "connected_peers_asking_nothing": [idle_1, idle_8],
         "audio_cpu_8_listeners_over_1": audio_ratio,
         "browser_camera_decode_640x480": camera_in,
+        "client_pictures": client_pictures,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -20,6 +20,7 @@
 //!
 //! [`RobotClient::pictures`] decodes the video into [`Picture`]s (see [`picture`]).
 
+mod assemble;
 mod latest;
 pub mod picture;
 
@@ -30,9 +31,7 @@ use super::connection::{build_connection, local_track, opus_codec, to_rtc, wait_
 use super::peer::{send_audio, AbortOnDrop};
 use crate::audio::{AudioSource, AudioStream};
 use bytes::Bytes;
-use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use shared_protocol::{Control, SessionDescription, Telemetry, DEFAULT_CHANNEL, DRIVE_CHANNEL};
 use std::sync::{Arc, Mutex};
@@ -270,16 +269,22 @@ impl PeerConnectionEventHandler for Handler {
         *self.track.lock().expect("track lock") = Some(track.clone());
         let video = self.video.clone();
         tokio::spawn(async move {
-            let mut builder = SampleBuilder::new(64, H264Packet::default(), 90_000);
+            let mut assembler = assemble::Assembler::default();
             while let Some(event) = track.poll().await {
                 let TrackRemoteEvent::OnRtpPacket(packet) = event else {
                     continue;
                 };
                 let now = Instant::now();
-                builder.push(now, packet);
-                while let Some(sample) = builder.pop(now) {
+                let header = &packet.header;
+                let units = assembler.push(
+                    header.sequence_number,
+                    header.timestamp,
+                    header.marker,
+                    packet.payload,
+                );
+                for data in units {
                     let frame = ReceivedFrame {
-                        data: sample.data,
+                        data,
                         received: now,
                     };
                     // A full queue drops the frame: the reader is too slow, not the robot.
