@@ -87,7 +87,7 @@ const REPLY_MARGIN: Duration = Duration::from_secs(2);
 #[derive(Debug, Error)]
 pub enum SharedError {
     /// Not a Redis URL the client takes.
-    #[error("redis_url {url:?}: {reason}")]
+    #[error("redis_url {url:?}: {reason} (expected redis://[:PASSWORD@]HOST:PORT[/DB])")]
     BadUrl {
         /// The URL with any password hidden.
         url: String,
