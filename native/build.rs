@@ -50,12 +50,19 @@ fn main() {
     std::fs::write(out.join("embedded_www.rs"), code).expect("writing embedded_www.rs");
 }
 
-/// Every file under `dir` as (path relative to `root` with `/`, absolute path);
+/// Every file under `dir` (hidden ones left out) as (path relative to `root` with `/`, absolute path);
 /// names that are not UTF-8 are left out with a warning.
 fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
     let entries = std::fs::read_dir(dir).expect("reading www/dist");
     for entry in entries {
         let path = entry.expect("reading www/dist").path();
+        // Hidden entries are no part of the page (trunk's `.stage` while it builds).
+        if path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
         if path.is_dir() {
             collect(root, &path, files);
             continue;
