@@ -10,11 +10,13 @@
 //! (as root, for chroot), where a missing package or root is a failure.
 //! `RTCBOT_DEB` names the package, `RTCBOT_DEB_CHROOT` the base root.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::Duration;
+
+mod pi_support;
+
+use pi_support::{RunningRobot, ROBOT_FLAGS};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -106,15 +108,6 @@ impl Root {
 impl Drop for Root {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -236,50 +229,12 @@ async fn the_deb_installs_its_service_and_serves_the_embedded_page() {
         "0700",
         "/var/lib/rtcbot",
     ]));
-    let mut child = root
-        .chroot_as(Some("rtcbot"))
-        .args(exec.split_whitespace())
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--ice-udp",
-            "127.0.0.1:0",
-            "--camera",
-            "test-pattern",
-            "--audio",
-            "none",
-            "--no-tls",
-            "--quiet",
-            "--print-addr",
-        ])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("chroot");
-    let stdout = child.stdout.take().unwrap();
-    let mut child = Killed(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let line = match rx.recv_timeout(WAIT) {
-        Ok(line) => line,
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the installed robot printed no address within {WAIT:?}")
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            panic!("the installed robot exited: {:?}", child.0.wait())
-        }
-    };
-    let addr = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("not an address line: {line:?}"));
-    let index = reqwest::get(format!("http://{addr}/")).await.unwrap();
+    let mut cmd = root.chroot_as(Some("rtcbot"));
+    cmd.args(exec.split_whitespace())
+        .args(ROBOT_FLAGS)
+        .env("RUST_LOG", "error");
+    let robot = RunningRobot::start(cmd, WAIT);
+    let index = reqwest::get(format!("{}/", robot.url)).await.unwrap();
     assert_eq!(index.status(), 200);
     let index = index.text().await.unwrap();
     assert!(index.contains("_bg.wasm"), "not the embedded app: {index}");
@@ -290,7 +245,7 @@ async fn the_deb_installs_its_service_and_serves_the_embedded_page() {
         "nothing kept in {}",
         state.display()
     );
-    drop(child);
+    drop(robot);
 
     // A purge takes the config, the state and the user away.
     run(root.chroot().args(["dpkg", "--purge", "rtcbot-robot"]));
