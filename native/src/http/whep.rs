@@ -427,6 +427,33 @@ mod tests {
         assert_eq!(status, StatusCode::BAD_REQUEST, "another address goes on");
     }
 
+    #[tokio::test]
+    async fn pages_of_configured_origins_may_use_whep_and_read_its_location() {
+        let mut config = Config {
+            www: std::path::PathBuf::from("/nonexistent-www"),
+            cors_origins: vec!["http://player.example".into()],
+            ..Config::default()
+        };
+        config.webrtc.ice_udp = vec!["127.0.0.1:0".into()];
+        let app = super::super::router(Robot::start(config).unwrap());
+        let origin = |request: axum::http::request::Builder| {
+            request.header("origin", "http://player.example")
+        };
+        let preflight =
+            origin(Request::options("/whep/x")).header("access-control-request-method", "DELETE");
+        let (status, headers, _) = call(&app, preflight, "", false, 4).await;
+        assert!(status.is_success(), "{status}");
+        assert_eq!(
+            headers["access-control-allow-origin"],
+            "http://player.example"
+        );
+        let methods = headers["access-control-allow-methods"].to_str().unwrap();
+        assert!(methods.contains("DELETE"), "{methods}");
+        // The page reads the session's Location from the POST's answer.
+        let (_, headers, _) = call(&app, origin(post(SDP_TYPE)), "", false, 4).await;
+        assert_eq!(headers["access-control-expose-headers"], "location");
+    }
+
     #[test]
     fn sessions_of_gone_peers_are_forgotten_at_the_next_open() {
         let sessions = Sessions::default();
