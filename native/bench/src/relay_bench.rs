@@ -153,7 +153,8 @@ async fn room_taken(addr: &str, room: &str) -> anyhow::Result<()> {
 }
 
 /// The settings every relay of the bench runs with.
-const FAST: &str = "offers_per_second = 10000.0\noffer_burst = 10000\noffer_queue = 64\n";
+const FAST: &str = "offers_per_second = 10000.0\noffer_burst = 10000\noffer_queue = 64\n\
+                    offers_per_address_per_minute = 10000000\noffer_address_burst = 10000\n";
 
 /// Two relays sharing rooms through a `redis-server` of their own, a robot on A:
 /// set-up time and offers a second through B.

@@ -19,6 +19,16 @@ pub struct RelayConfig {
     pub offers_per_second: f64,
     /// Offers a room takes at once.
     pub offer_burst: u32,
+    /// Offers one client address may make a minute, across rooms (on top of each
+    /// room's own rate: one address flooding a room cannot take its real viewers'
+    /// share).
+    pub offers_per_address_per_minute: u32,
+    /// Offers one client address may make at once.
+    pub offer_address_burst: u32,
+    /// Behind a reverse proxy (Caddy, nginx): the client is the last
+    /// `X-Forwarded-For` entry, not the proxy. Leave it off when clients reach the
+    /// relay directly (they could write that header themselves).
+    pub forwarded_for: bool,
     /// Offers waiting for one room's robot; more get 503.
     pub offer_queue: usize,
     /// The largest offer, answer or WebSocket message, bytes.
@@ -58,6 +68,9 @@ impl Default for RelayConfig {
             offers_per_second: 5.0,
             offer_burst: 10,
             offer_queue: 8,
+            offers_per_address_per_minute: 60,
+            offer_address_burst: 6,
+            forwarded_for: false,
             max_message_bytes: 64 * 1024,
             max_rooms: 10_000,
             room_keys: HashMap::new(),
@@ -91,8 +104,13 @@ impl RelayConfig {
                 self.offers_per_second
             ));
         }
-        if self.offer_burst == 0 || self.offer_queue == 0 || self.max_rooms == 0 {
-            return Err("offer_burst, offer_queue and max_rooms must be at least 1".into());
+        if self.offer_burst == 0
+            || self.offer_queue == 0
+            || self.max_rooms == 0
+            || self.offers_per_address_per_minute == 0
+            || self.offer_address_burst == 0
+        {
+            return Err("offer_burst, offer_queue, max_rooms, offers_per_address_per_minute and offer_address_burst must be at least 1".into());
         }
         if !(1024..=16 * 1024 * 1024).contains(&self.max_message_bytes) {
             return Err(format!(

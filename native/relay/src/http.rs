@@ -52,6 +52,8 @@ pub struct AppState {
     pub www: Option<std::path::PathBuf>,
     /// Everything else (the ICE servers pages get).
     pub config: Arc<crate::RelayConfig>,
+    /// Offers per client address.
+    pub limiter: crate::limit::AddressLimiter,
     /// The rooms shared with other relays through Redis, if configured.
     pub shared: Option<Arc<Shared>>,
 }
@@ -201,6 +203,15 @@ async fn room_get(
     let rooms = state.rooms.clone();
     let shared = state.shared.clone();
     let timeout = state.offer_timeout;
+    // Until the socket is up, the seat gives the room back if the upgrade never
+    // completes (the robot went away before the 101 reached it).
+    let seat = Seat {
+        rooms: rooms.clone(),
+        shared: shared.clone(),
+        room: registration.room.clone(),
+        id: registration.id,
+        taken: false,
+    };
     // Small buffers: most robots sit idle in their rooms (tungstenite's default of
     // 128 KiB each way made an idle robot cost 135 KiB of the relay's memory).
     upgrade
@@ -209,12 +220,51 @@ async fn room_get(
         .max_message_size(state.max_message_bytes)
         .max_frame_size(state.max_message_bytes)
         .on_upgrade(move |socket| async move {
+            seat.taken();
             let room = registration.room.clone();
             robot_socket(socket, rooms, registration, timeout).await;
             if let Some(shared) = shared {
                 shared.left(&room).await;
             }
         })
+}
+
+/// A robot's place in its room between its registration and its socket: dropped
+/// before it is [`taken`](Seat::taken) (the upgrade failed), it leaves the room, here
+/// and in Redis.
+struct Seat {
+    rooms: Arc<Rooms>,
+    shared: Option<Arc<Shared>>,
+    room: String,
+    id: u64,
+    taken: bool,
+}
+
+impl Seat {
+    /// The socket is up: its task leaves the room when it ends.
+    fn taken(mut self) {
+        self.taken = true;
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        if self.taken {
+            return;
+        }
+        tracing::info!(
+            room = self.room,
+            id = self.id,
+            "a robot left before its socket was up"
+        );
+        self.rooms.unregister(&self.room, self.id);
+        if let Some(shared) = self.shared.take() {
+            let room = std::mem::take(&mut self.room);
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move { shared.left(&room).await });
+            }
+        }
+    }
 }
 
 /// A room's page for a person: the app (at `/<room>/`, so its relative URLs stay in
@@ -270,7 +320,23 @@ async fn app_file(
     }
 }
 
-async fn offer(State(state): State<AppState>, Path(room): Path<String>, body: Bytes) -> Response {
+async fn offer(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0);
+    let client = crate::limit::client(&headers, peer, state.config.forwarded_for);
+    if client.is_some_and(|ip| !state.limiter.take(ip)) {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many offers from your address: try again in a few seconds",
+        );
+    }
     let Ok(text) = std::str::from_utf8(&body) else {
         return error(StatusCode::BAD_REQUEST, "the offer must be UTF-8 JSON");
     };
@@ -466,4 +532,31 @@ async fn peer_socket(
     }
     let _ = sink.send(Message::Close(None)).await;
     peers.leave(&member);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_robot_whose_socket_never_came_up_leaves_its_room() {
+        let rooms = Arc::new(Rooms::new(Arc::new(crate::RelayConfig::default())));
+        let seat = |rooms: &Arc<Rooms>| {
+            let registration = rooms.register("r", None).unwrap();
+            Seat {
+                rooms: rooms.clone(),
+                shared: None,
+                room: "r".into(),
+                id: registration.id,
+                taken: false,
+            }
+        };
+        drop(seat(&rooms));
+        assert!(
+            !rooms.present("r"),
+            "an upgrade that failed gives the room back"
+        );
+        seat(&rooms).taken();
+        assert!(rooms.present("r"), "a socket that came up keeps it");
+    }
 }

@@ -16,6 +16,7 @@
 //!   pure);
 //! - [`peers`]: rooms of browsers: pages in a room passing messages to each other
 //!   (signalling between operators), in memory on each relay;
+//! - [`limit`]: offers per client address, on top of each room's rate;
 //! - [`http`]: the routes ([`http::app`]) and each robot's socket;
 //! - [`config`]: the one typed configuration;
 //! - [`testing`]: a throwaway `redis-server`, for tests and benchmarks.
@@ -29,6 +30,7 @@
 
 pub mod config;
 pub mod http;
+pub mod limit;
 pub mod peers;
 pub mod room;
 pub mod rooms;
@@ -71,6 +73,10 @@ impl Relay {
             max_message_bytes: config.max_message_bytes,
             offer_timeout: config.offer_timeout(),
             www: config.www.clone(),
+            limiter: limit::AddressLimiter::new(
+                config.offer_address_burst,
+                config.offers_per_address_per_minute,
+            ),
             config: config.clone(),
             shared: shared.clone(),
         });
@@ -98,9 +104,13 @@ impl Relay {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let served = axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         if let Some(shared) = &self.shared {
             shared.leave_all().await;
         }

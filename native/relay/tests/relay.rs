@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{answer, closed_within_5_s, get_json, get_text, post, relay, robot, OFFER};
+use common::{answer, closed_within_5_s, get_json, get_text, post, post_from, relay, robot, OFFER};
 use rtcbot_relay::RelayConfig;
 
 #[tokio::test]
@@ -90,10 +90,52 @@ async fn a_flood_of_offers_is_refused_and_other_rooms_go_on() {
     }
     assert_eq!(&statuses[..2], &[200, 200], "the burst: {statuses:?}");
     assert!(statuses[2..].iter().all(|&s| s == 429), "{statuses:?}");
+    // From another address: this one has used its own share (6 at once) too.
     assert_eq!(
-        post(addr, "other", OFFER).await.0,
+        post_from([127, 0, 0, 2], addr, "other", OFFER).await.0,
         200,
         "another room's own rate"
+    );
+}
+
+#[tokio::test]
+async fn one_address_flooding_a_room_leaves_the_room_to_its_other_viewers() {
+    // Without the per-address share, 20 offers from one address would take the
+    // room's whole burst of 10 and the next viewer would get 429 too.
+    let addr = relay(RelayConfig {
+        offers_per_second: 0.1,
+        offer_burst: 10,
+        offer_address_burst: 3,
+        offers_per_address_per_minute: 1,
+        ..RelayConfig::default()
+    })
+    .await;
+    let mut robot = robot(addr, "room").await.unwrap();
+    tokio::spawn(async move { answer(&mut robot, 1000).await });
+    let mut flood = Vec::new();
+    for _ in 0..20 {
+        flood.push(post_from([127, 0, 0, 2], addr, "room", OFFER).await);
+    }
+    let statuses: Vec<u16> = flood.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        &statuses[..3],
+        &[200, 200, 200],
+        "the address's burst: {statuses:?}"
+    );
+    assert!(statuses[3..].iter().all(|&s| s == 429), "{statuses:?}");
+    assert!(
+        flood[3]
+            .1
+            .as_str()
+            .unwrap_or_default()
+            .contains("your address"),
+        "{:?}",
+        flood[3].1
+    );
+    assert_eq!(
+        post(addr, "room", OFFER).await.0,
+        200,
+        "a viewer at another address"
     );
 }
 

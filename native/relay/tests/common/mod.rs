@@ -82,7 +82,20 @@ pub async fn closed_within_5_s(socket: &mut Socket) -> Result<bool, tokio::time:
 }
 
 pub async fn post(addr: SocketAddr, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
+    post_from([127, 0, 0, 1], addr, path, body).await
+}
+
+/// `post` from the loopback address `from` (127.0.0.2 is another client).
+pub async fn post_from(
+    from: [u8; 4],
+    addr: SocketAddr,
+    path: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(from))
+        .build()
+        .unwrap()
         .post(format!("http://{addr}/{path}"))
         .body(body.to_owned())
         .send()
