@@ -80,8 +80,7 @@ pub fn client(
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .next_back();
+            .rfind(|v| !v.is_empty());
         if let Some(ip) = last.and_then(|v| v.parse().ok()) {
             return Some(ip);
         }
