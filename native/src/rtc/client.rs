@@ -270,12 +270,14 @@ impl PeerConnectionEventHandler for Handler {
         let video = self.video.clone();
         tokio::spawn(async move {
             let mut assembler = assemble::Assembler::default();
+            let mut keyframes = assemble::KeyframeWatch::default();
             while let Some(event) = track.poll().await {
                 let TrackRemoteEvent::OnRtpPacket(packet) = event else {
                     continue;
                 };
                 let now = Instant::now();
                 let header = &packet.header;
+                let media_ssrc = header.ssrc;
                 let units = assembler.push(
                     header.sequence_number,
                     header.timestamp,
@@ -283,6 +285,15 @@ impl PeerConnectionEventHandler for Handler {
                     packet.payload,
                 );
                 for data in units {
+                    // Joined after the keyframe, or lost a unit: its pictures will
+                    // not decode until the next keyframe, so ask for one now.
+                    if keyframes.on_unit(&data, assembler.lost, now) {
+                        let pli = PictureLossIndication {
+                            sender_ssrc: 0,
+                            media_ssrc,
+                        };
+                        let _ = track.write_rtcp(vec![Box::new(pli)]).await;
+                    }
                     let frame = ReceivedFrame {
                         data,
                         received: now,
@@ -644,7 +655,8 @@ pub async fn post_offer_with(
         .body(offer.to_json())
         .send()
         .await
-        .map_err(|e| ClientError::Signaling(format!("POST {url}: {e}")))?;
+        // With its causes: "connection refused" is in reqwest's sources.
+        .map_err(|e| ClientError::Signaling(format!("POST {url}: {}", crate::error_chain(&e))))?;
     let status = response.status();
     let body = response
         .text()

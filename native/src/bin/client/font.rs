@@ -45,6 +45,7 @@ pub fn glyph(c: char) -> Option<[u8; 5]> {
         ',' => [0, 0, 0, 2, 4],
         ':' => [0, 2, 0, 2, 0],
         '-' => [0, 0, 7, 0, 0],
+        '+' => [0, 2, 7, 2, 0],
         '/' => [1, 1, 2, 4, 4],
         '(' => [1, 2, 2, 2, 1],
         ')' => [4, 2, 2, 2, 4],
@@ -113,7 +114,7 @@ mod tests {
 
     #[test]
     fn every_printable_character_the_overlay_uses_has_a_glyph() {
-        for c in "0123456789 abcdefghijklmnopqrstuvwxyz.,:-/()%=?'_".chars() {
+        for c in "0123456789 abcdefghijklmnopqrstuvwxyz.,:-+/()%=?'_".chars() {
             assert!(glyph(c).is_some(), "no glyph for {c:?}");
         }
         assert!(glyph('#').is_none());

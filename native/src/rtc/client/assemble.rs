@@ -11,6 +11,10 @@ use bytes::{Bytes, BytesMut};
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::packetizer::Depacketizer;
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// The least time between two keyframe requests of one [`KeyframeWatch`].
+pub(crate) const KEYFRAME_ASK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How far (90 kHz ticks) the newest packet may be past an incomplete unit before it
 /// is given up: 150 ms, time for a retransmission on most links.
@@ -155,6 +159,39 @@ impl Assembler {
     }
 }
 
+/// When the client asks the robot for a keyframe (an RTCP PLI), as a browser does:
+/// while no keyframe arrived since the stream started or since a unit was lost (its
+/// pictures would not decode), at most every [`KEYFRAME_ASK_INTERVAL`].
+#[derive(Debug, Default)]
+pub(crate) struct KeyframeWatch {
+    have_keyframe: bool,
+    lost_seen: u64,
+    last_ask: Option<Instant>,
+}
+
+impl KeyframeWatch {
+    /// Notes a unit handed out at `now` (with the assembler's `lost` count then);
+    /// true when a keyframe should be asked for now.
+    pub(crate) fn on_unit(&mut self, unit: &[u8], lost: u64, now: Instant) -> bool {
+        if lost > self.lost_seen {
+            self.lost_seen = lost;
+            self.have_keyframe = false;
+        }
+        if crate::video::h264::is_keyframe(unit) {
+            self.have_keyframe = true;
+            return false;
+        }
+        let due = self
+            .last_ask
+            .is_none_or(|t| now.saturating_duration_since(t) >= KEYFRAME_ASK_INTERVAL);
+        if self.have_keyframe || !due {
+            return false;
+        }
+        self.last_ask = Some(now);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +253,26 @@ mod tests {
             vec![annexb(&[&[0x41, 6, 6]]), annexb(&[&[0x41, 7, 7]])]
         );
         assert_eq!(a.lost, 1);
+    }
+
+    #[test]
+    fn keyframes_are_asked_for_until_one_comes_and_after_a_loss() {
+        let idr = annexb(&[&[0x65, 1, 1]]);
+        let p = annexb(&[&[0x41, 1, 1]]);
+        let t0 = Instant::now();
+        let mut w = KeyframeWatch::default();
+        // Joined after the keyframe: ask, then not again within the interval.
+        assert!(w.on_unit(&p, 0, t0));
+        assert!(!w.on_unit(&p, 0, t0 + Duration::from_millis(100)));
+        assert!(w.on_unit(&p, 0, t0 + KEYFRAME_ASK_INTERVAL));
+        let t1 = t0 + KEYFRAME_ASK_INTERVAL * 2;
+        assert!(!w.on_unit(&idr, 0, t1));
+        assert!(!w.on_unit(&p, 0, t1 + KEYFRAME_ASK_INTERVAL));
+        // A unit lost: ask again.
+        assert!(w.on_unit(&p, 1, t1 + KEYFRAME_ASK_INTERVAL));
+        // A stream that starts with its keyframe never asks.
+        let mut w = KeyframeWatch::default();
+        assert!(!w.on_unit(&idr, 0, t0) && !w.on_unit(&p, 0, t0));
     }
 
     #[test]
