@@ -5,27 +5,12 @@
 //! The binary comes from the same target folder (`cargo test --workspace` builds it;
 //! alone: `cargo build -p rtcbot-native --bin rtcbot-client`).
 
+mod client_common;
 mod common;
+use client_common::*;
 use common::*;
 use std::path::PathBuf;
 use std::process::Output;
-
-/// `target/<profile>/rtcbot-client`.
-fn client_exe() -> PathBuf {
-    // This test runs from target/<profile>/deps/.
-    let exe = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target folder")
-        .join("rtcbot-client");
-    assert!(
-        exe.is_file(),
-        "{} is missing: build it with `cargo build -p rtcbot-native --bin rtcbot-client`",
-        exe.display()
-    );
-    exe
-}
 
 /// Runs `rtcbot-client ARGS` to its end (bounded by [`WAIT`] and its own timeouts).
 async fn run_client(args: &[&str]) -> Output {
@@ -42,17 +27,6 @@ async fn run_client(args: &[&str]) -> Output {
 fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
 }
-
-/// The test pattern's 75% bars in RGB, left to right (its Y'CbCr values converted).
-const BARS: [[u8; 3]; 7] = [
-    [191, 191, 191],
-    [191, 191, 0],
-    [0, 191, 191],
-    [0, 191, 0],
-    [191, 0, 191],
-    [191, 0, 0],
-    [0, 0, 191],
-];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_writes_a_png_of_the_colour_bars() {
@@ -78,15 +52,11 @@ async fn snapshot_writes_a_png_of_the_colour_bars() {
     assert_eq!((info.width, info.height), (640, 480));
     assert_eq!(info.color_type, png::ColorType::Rgb);
     // Each bar's middle, between the stamp (top 64 rows) and the moving box (rows 200+).
-    let y = 130;
-    for (i, want) in BARS.iter().enumerate() {
-        let x = i * 640 / 7 + 640 / 14;
-        let px = &rgb[(y * 640 + x) * 3..][..3];
-        assert!(
-            px.iter().zip(want).all(|(g, w)| g.abs_diff(*w) <= 24),
-            "bar {i} at ({x}, {y}) is {px:?}, the pattern paints {want:?}"
-        );
-    }
+    let wrong = wrong_bars(&rgb, 130);
+    assert!(
+        wrong.is_empty(),
+        "bars (index, x, colour) unlike the pattern's {BARS:?}: {wrong:?}"
+    );
     // The grey ramp along the bottom third: dark on the left, light on the right.
     let (left, right) = (rgb[(440 * 640 + 10) * 3], rgb[(440 * 640 + 630) * 3]);
     assert!(left < 40 && right > 200, "the ramp goes {left} → {right}");
