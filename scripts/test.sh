@@ -8,7 +8,7 @@
 # Idempotent; quick when everything is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh nasm pkg-config libopus-dev libasound2-dev libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 nftables chromium chromium-driver socat ffmpeg redis-server coturn
+bash scripts/setup.sh nasm pkg-config libopus-dev libasound2-dev libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 nftables chromium chromium-driver socat ffmpeg redis-server coturn xvfb xdotool libudev-dev
 # RTCBot itself (pip rtcbot, aiortc) for the compatibility tests, pinned, in target/pyenv.
 bash scripts/python-env.sh
 bash scripts/build-web.sh
@@ -27,6 +27,8 @@ mkdir -p "$logs"
 status=0
 # Rust: every workspace member's tests (wasm-client's pure code runs natively).
 cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$logs/cargo.log" || status=1
+# rtcbot-client's gamepad mapping on gilrs (the gamepad feature links libudev).
+cargo test --locked -p rtcbot-native --features gamepad --bin rtcbot-client --no-fail-fast 2>&1 | tee -a "$logs/cargo.log" || status=1
 # Browser: Debian's Chromium (playwright-core drives it) against the robot binary.
 bash scripts/browser-tests.sh 2>&1 | tee "$logs/browser.log" || status=1
 # One line over every suite; fails when a crate's tests did not run.
