@@ -10,6 +10,7 @@
 //! - [`telemetry`]: messages from the robot to its peers ([`Telemetry`]).
 //! - [`settings`]: live video settings, asked for by an admin and announced by the
 //!   robot ([`VideoSettings`]).
+//! - [`room`]: a relay room's addresses (`ice`, `status`) beside where offers go.
 //! - [`stamp`]: the frame number and capture time painted into test-pattern frames,
 //!   so a receiver can read them back after decoding and measure latency.
 //!
@@ -20,6 +21,7 @@
 
 pub mod control;
 mod error;
+pub mod room;
 pub mod settings;
 pub mod signaling;
 pub mod stamp;

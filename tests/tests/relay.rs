@@ -118,6 +118,57 @@ async fn a_robot_in_a_relay_room_is_watched_through_it_and_comes_back_after_a_re
 }
 
 /// A second robot's WebSocket to a room, without the key; the relay's refusal.
+
+#[tokio::test]
+async fn the_rust_client_through_a_room_takes_the_rooms_ice_servers() {
+    // A small STUN server: the client's binding requests reach it only if the client
+    // took the room's ICE servers (GET /<room>/ice). It answers, so gathering ends at
+    // once instead of waiting the request out.
+    let stun = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let stun_addr = stun.local_addr().unwrap();
+    let (requests_tx, mut requests) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut packet = [0u8; 1500];
+        while let Ok((n, from)) = stun.recv_from(&mut packet).await {
+            let request =
+                n >= 20 && packet[..2] == [0, 1] && packet[4..8] == [0x21, 0x12, 0xa4, 0x42];
+            if !request {
+                continue;
+            }
+            let _ = requests_tx.try_send(from);
+            let _ = stun
+                .send_to(&binding_success(&packet[4..20], from), from)
+                .await;
+        }
+    });
+    let relay = start_relay(
+        "127.0.0.1:0",
+        rtcbot_relay::RelayConfig {
+            stun_urls: vec![format!("stun:{stun_addr}")],
+            ..Default::default()
+        },
+    );
+    let _robot = robot_in(relay.addr, "ice-room", "k").await;
+    let _viewer = viewer(&relay, "ice-room").await;
+    within("a STUN binding request from the client", requests.recv())
+        .await
+        .expect("the STUN server runs");
+}
+
+/// A STUN binding success for the request whose cookie and transaction id are
+/// `cookie_and_id`, mapping the client to `to` (XOR-MAPPED-ADDRESS, IPv4).
+fn binding_success(cookie_and_id: &[u8], to: SocketAddr) -> Vec<u8> {
+    let std::net::IpAddr::V4(ip) = to.ip() else {
+        panic!("the test's STUN server is IPv4");
+    };
+    let mut reply = vec![0x01, 0x01, 0, 12];
+    reply.extend_from_slice(cookie_and_id);
+    reply.extend_from_slice(&[0x00, 0x20, 0, 8, 0, 1]);
+    reply.extend_from_slice(&(to.port() ^ 0x2112).to_be_bytes());
+    reply.extend_from_slice(&(u32::from(ip) ^ 0x2112_a442).to_be_bytes());
+    reply
+}
+
 async fn a_second_robots_refusal(relay: SocketAddr, room: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(relay).await.unwrap();

@@ -322,9 +322,19 @@ impl RobotClient {
             audio: audio_tx,
             track: track.clone(),
         });
+        // Through a relay room, the room's ICE servers unless the caller named some.
+        let room_ice = match options.ice_servers.is_empty() {
+            true => room_ice_servers(url, &options).await,
+            false => Vec::new(),
+        };
+        let ice_servers = if room_ice.is_empty() {
+            &options.ice_servers
+        } else {
+            &room_ice
+        };
         let pc = build_connection(
             Side::Offerer,
-            &options.ice_servers,
+            ice_servers,
             &options.ice_udp,
             options.ice_tick,
             None,
@@ -623,6 +633,85 @@ impl RobotClient {
     }
 }
 
+/// The HTTP client signaling goes through: `options`' local address and robot
+/// certificate.
+fn http_client(options: &ClientOptions) -> Result<reqwest::Client, ClientError> {
+    let mut client = reqwest::Client::builder().local_address(options.http_local_address);
+    if let Some(pem) = &options.robot_certificate {
+        let cert = reqwest::Certificate::from_pem(pem)
+            .map_err(|e| ClientError::Signaling(format!("the robot certificate: {e}")))?;
+        client = client.add_root_certificate(cert);
+    }
+    client
+        .build()
+        .map_err(|e| ClientError::Signaling(format!("an HTTP client: {e}")))
+}
+
+/// How long a relay room's ICE servers may take to come.
+const ROOM_ICE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The ICE servers of the relay room `url` posts to (`GET <room>/ice`: STUN, and TURN
+/// with credentials the relay mints), as a page in the room gets them; none where
+/// `url` is a robot's own `/connect` or nothing sensible answers in time.
+pub async fn room_ice_servers(url: &str, options: &ClientOptions) -> Vec<IceServer> {
+    if !shared_protocol::room::may_be_room(url) {
+        return Vec::new();
+    }
+    let Ok(client) = http_client(options) else {
+        return Vec::new();
+    };
+    let ice = shared_protocol::room::room_url(url, "ice");
+    let fetched = async {
+        let response = client
+            .get(&ice)
+            .send()
+            .await
+            .ok()?
+            .error_for_status()
+            .ok()?;
+        response.text().await.ok()
+    };
+    match tokio::time::timeout(ROOM_ICE_TIMEOUT, fetched).await {
+        Ok(Some(body)) => parse_ice_servers(&body),
+        _ => Vec::new(),
+    }
+}
+
+/// `{"iceServers": [{"urls": "stun:..." | [...], "username": ..., "credential": ...}]}`
+/// as `RTCPeerConnection` takes it; entries it cannot read are left out.
+pub fn parse_ice_servers(body: &str) -> Vec<IceServer> {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let Some(servers) = json.get("iceServers").and_then(|s| s.as_array()) else {
+        return Vec::new();
+    };
+    let text = |v: &serde_json::Value, key: &str| {
+        v.get(key)
+            .and_then(|s| s.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    servers
+        .iter()
+        .filter_map(|server| {
+            let urls: Vec<String> = match server.get("urls")? {
+                serde_json::Value::String(url) => vec![url.clone()],
+                serde_json::Value::Array(urls) => urls
+                    .iter()
+                    .filter_map(|u| u.as_str().map(str::to_owned))
+                    .collect(),
+                _ => return None,
+            };
+            (!urls.is_empty()).then(|| IceServer {
+                urls,
+                username: text(server, "username"),
+                credential: text(server, "credential"),
+            })
+        })
+        .collect()
+}
+
 /// POSTs an offer to a robot's `/connect` and returns its answer.
 pub async fn post_offer(
     url: &str,
@@ -666,4 +755,29 @@ pub async fn post_offer_with(
         return Err(ClientError::Signaling(format!("{status}: {body}")));
     }
     SessionDescription::from_json(&body).map_err(|e| ClientError::Signaling(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rooms_ice_servers_are_read_as_pages_take_them() {
+        let body = r#"{"iceServers":[
+            {"urls":["stun:s:3478"]},
+            {"urls":"turn:t:3478","username":"1700000000:room","credential":"c2VjcmV0"},
+            {"urls":[]},
+            {"nothing":1}
+        ]}"#;
+        let servers = parse_ice_servers(body);
+        assert_eq!(servers.len(), 2, "{servers:?}");
+        assert_eq!(servers[0].urls, ["stun:s:3478"]);
+        assert_eq!(servers[0].username, "");
+        assert_eq!(servers[1].urls, ["turn:t:3478"]);
+        assert_eq!(servers[1].username, "1700000000:room");
+        assert_eq!(servers[1].credential, "c2VjcmV0");
+        for bad in ["", "not json", "[]", r#"{"iceServers":{}}"#] {
+            assert!(parse_ice_servers(bad).is_empty(), "{bad}");
+        }
+    }
 }
