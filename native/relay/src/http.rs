@@ -93,6 +93,17 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A socket with small buffers (most robots and pages sit idle in their rooms:
+/// tungstenite's default of 128 KiB each way made an idle robot cost 135 KiB of the
+/// relay's memory) and messages up to `max_bytes`.
+fn sized(upgrade: WebSocketUpgrade, max_bytes: usize) -> WebSocketUpgrade {
+    upgrade
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_message_size(max_bytes)
+        .max_frame_size(max_bytes)
+}
+
 /// An error reply: one line of plain text, as the robot's own `/connect` gives.
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (
@@ -212,21 +223,14 @@ async fn room_get(
         id: registration.id,
         taken: false,
     };
-    // Small buffers: most robots sit idle in their rooms (tungstenite's default of
-    // 128 KiB each way made an idle robot cost 135 KiB of the relay's memory).
-    upgrade
-        .read_buffer_size(8 * 1024)
-        .write_buffer_size(8 * 1024)
-        .max_message_size(state.max_message_bytes)
-        .max_frame_size(state.max_message_bytes)
-        .on_upgrade(move |socket| async move {
-            seat.taken();
-            let room = registration.room.clone();
-            robot_socket(socket, rooms, registration, timeout).await;
-            if let Some(shared) = shared {
-                shared.left(&room).await;
-            }
-        })
+    sized(upgrade, state.max_message_bytes).on_upgrade(move |socket| async move {
+        seat.taken();
+        let room = registration.room.clone();
+        robot_socket(socket, rooms, registration, timeout).await;
+        if let Some(shared) = shared {
+            shared.left(&room).await;
+        }
+    })
 }
 
 /// A robot's place in its room between its registration and its socket: dropped
@@ -471,19 +475,14 @@ async fn peers_get(
         }
         Err(err) => return error(StatusCode::BAD_REQUEST, err),
     }
-    upgrade
-        .read_buffer_size(8 * 1024)
-        .write_buffer_size(8 * 1024)
-        .max_message_size(state.max_message_bytes)
-        .max_frame_size(state.max_message_bytes)
-        .on_upgrade(move |socket| async move {
-            // Joined once the socket is up, so a page that never got here is never
-            // announced to the others.
-            match peers.join(&room) {
-                Ok(member) => peer_socket(socket, peers, member).await,
-                Err(err) => refuse(socket, &err.to_string()).await,
-            }
-        })
+    sized(upgrade, state.max_message_bytes).on_upgrade(move |socket| async move {
+        // Joined once the socket is up, so a page that never got here is never
+        // announced to the others.
+        match peers.join(&room) {
+            Ok(member) => peer_socket(socket, peers, member).await,
+            Err(err) => refuse(socket, &err.to_string()).await,
+        }
+    })
 }
 
 /// Tells a page why it cannot join, and closes.

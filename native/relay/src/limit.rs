@@ -2,7 +2,9 @@
 //! room it knows takes only its own share, so the room's real viewers still get in.
 //! `governor`'s keyed GCRA limiter (the same the robot uses on `/connect`) keeps the
 //! count; addresses not seen for a while are forgotten, so a spray of addresses
-//! cannot grow the table without bound.
+//! cannot grow the table without bound. (The robot's `auth::limit` has the same
+//! shape; the relay links nothing of the robot's crate, which pulls in WebRTC and
+//! the encoders, so the few lines are its own.)
 //!
 //! Behind a reverse proxy (Caddy, nginx) every request comes from the proxy:
 //! `forwarded_for` then takes the client from the last `X-Forwarded-For` entry, the
