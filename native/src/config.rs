@@ -62,6 +62,11 @@
 //! url = "wss://relay.example.org/my-robot"
 //! key = "a-long-random-room-key"   # claims the room for this robot
 //! role = "driver"                   # what an offer through the room may do
+//!
+//! # Publish the one stream to a Janus VideoRoom; see `sfu`.
+//! [sfu]
+//! url = "http://janus.example.org:8088/janus"
+//! room = 1234
 //! ```
 
 pub use crate::audio::config::AudioConfig;
@@ -70,6 +75,7 @@ pub use crate::control::{ControlConfig, DriveConfig};
 pub use crate::relay::RelayConfig;
 pub use crate::rtc::config::{IceServer, WebRtcConfig};
 pub use crate::serial::SerialConfig;
+pub use crate::sfu::SfuConfig;
 pub use crate::video::config::{EncoderChoice, VideoConfig};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -118,6 +124,9 @@ pub struct Config {
     /// default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay: Option<RelayConfig>,
+    /// A Janus VideoRoom the robot publishes its one stream to; none by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sfu: Option<SfuConfig>,
 }
 
 impl Default for Config {
@@ -136,6 +145,7 @@ impl Default for Config {
             tls: None,
             state_dir: None,
             relay: None,
+            sfu: None,
         }
     }
 }
@@ -273,6 +283,9 @@ impl Config {
         if let Some(relay) = &self.relay {
             relay.validate().map_err(invalid)?;
         }
+        if let Some(sfu) = &self.sfu {
+            sfu.validate().map_err(invalid)?;
+        }
         for origin in &self.cors_origins {
             if origin != "*" && origin.parse::<axum::http::HeaderValue>().is_err() {
                 return Err(invalid((
@@ -406,6 +419,8 @@ mod tests {
                 "auth.connect_per_minute",
             ),
             ("[auth]\nroles = 1\n", "unknown field `roles`"),
+            ("[sfu]\nurl = \"ws://h/janus\"\nroom = 1\n", "sfu.url"),
+            ("[sfu]\nurl = \"http://h/janus\"\nroom = 0\n", "sfu.room"),
             (
                 "[serial]\nwrite_format = \"<bb\"\nwrite_keys = [\"left\", \"right\"]\n[drive]\n",
                 "\"left\": 255 is out of range for 'b'",

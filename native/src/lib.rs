@@ -37,6 +37,8 @@
 //!   the `/connect` quota per address;
 //! - [`relay`]: reaching the robot through a relay room (`rtcbot-relay`, rtcbot.dev):
 //!   it connects out and answers the offers that arrive there;
+//! - [`sfu`]: publishing the one stream to a Janus VideoRoom, so many viewers watch
+//!   through it for one upload;
 //! - [`config`]: the one typed configuration; [`Error`]: the crate's error.
 //!
 //! The `rtcbot-robot` binary is a thin shell over these.
@@ -55,6 +57,7 @@ pub mod relay;
 pub mod robot;
 pub mod rtc;
 pub mod serial;
+pub mod sfu;
 pub mod video;
 
 pub use self::rtc::{ClientOptions, RobotClient};

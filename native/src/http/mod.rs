@@ -443,6 +443,7 @@ async fn health(State(robot): State<Robot>) -> Response {
         },
         "peer_media": peer_media,
         "relay": robot.relay_status(),
+        "sfu": robot.sfu_status(),
         "peers": robot.peer_count(),
         "viewers": c.viewers,
         "encoders_started": c.encoders_started,

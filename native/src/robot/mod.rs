@@ -109,6 +109,8 @@ struct RobotInner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The relay link's status, with `[relay]`.
     relay: crate::relay::RelayState,
+    /// The SFU publisher's status, with `[sfu]`.
+    sfu: crate::sfu::SfuState,
 }
 
 impl Drop for RobotInner {
@@ -183,6 +185,7 @@ impl Robot {
             closed: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
             relay: crate::relay::RelayState::default(),
+            sfu: crate::sfu::SfuState::default(),
         });
         let mut tasks = vec![
             tokio::spawn(hub.watch_silence()),
@@ -203,6 +206,18 @@ impl Robot {
                 tokens,
                 inner.relay.clone(),
                 std::future::pending(),
+            )));
+        }
+        if let Some(sfu) = &inner.config.sfu {
+            let media = crate::sfu::Media {
+                stream: inner.stream.clone(),
+                audio: inner.audio.clone(),
+                webrtc: inner.config.webrtc.clone(),
+            };
+            tasks.push(tokio::spawn(crate::sfu::run(
+                sfu.clone(),
+                media,
+                inner.sfu.clone(),
             )));
         }
         if let Some(serial) = &inner.serial {
@@ -337,6 +352,16 @@ impl Robot {
     /// Its relay link's status, to wait on; `None` without `[relay]`.
     pub fn relay_state(&self) -> Option<&crate::relay::RelayState> {
         self.inner.config.relay.as_ref().map(|_| &self.inner.relay)
+    }
+
+    /// What its SFU publisher is doing; `None` without `[sfu]`.
+    pub fn sfu_status(&self) -> Option<crate::sfu::SfuStatus> {
+        self.sfu_state().map(|state| state.status())
+    }
+
+    /// Its SFU publisher's status, to wait on; `None` without `[sfu]`.
+    pub fn sfu_state(&self) -> Option<&crate::sfu::SfuState> {
+        self.inner.config.sfu.as_ref().map(|_| &self.inner.sfu)
     }
 
     /// The configuration in force.

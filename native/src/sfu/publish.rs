@@ -1,0 +1,440 @@
+//! The robot's publisher in a Janus VideoRoom: one send-only WebRTC connection fed
+//! from the shared H.264 encode (and the shared Opus stream), kept alive, published
+//! again with backoff whenever it ends.
+
+use super::api::{http_client, Session, SfuError};
+use super::config::SfuConfig;
+use super::janus::{self, Reply};
+use crate::audio::AudioStream;
+use crate::rtc::config::WebRtcConfig;
+use crate::rtc::connection::{
+    build_connection, h264_codecs, local_track, opus_codec, wait_gathered, Side,
+};
+use crate::rtc::feedback::is_keyframe_request;
+use crate::video::VideoStream;
+use rtc::media::Sample;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::Track;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
+    RTCSessionDescription,
+};
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
+
+/// The first wait before publishing again; it doubles up to [`BACKOFF_MAX`].
+pub const BACKOFF_MIN: Duration = Duration::from_millis(500);
+/// The longest wait before publishing again.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How often the session is kept alive (Janus's default `session_timeout` is 60 s).
+pub const KEEPALIVE: Duration = Duration::from_secs(15);
+/// How long the connection to Janus may take to come up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// A publication that lasted this long resets the backoff.
+const STABLE: Duration = Duration::from_secs(10);
+
+/// What the publisher is doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SfuPhase {
+    /// Reaching Janus, joining the room, connecting.
+    #[default]
+    Connecting,
+    /// Janus has the robot's stream.
+    Publishing,
+    /// The last try failed or the publication ended; waiting to try again.
+    Retrying,
+}
+
+/// The publisher's status, for `/health`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SfuStatus {
+    /// Janus's API.
+    pub url: String,
+    /// The room.
+    pub room: u64,
+    /// What it is doing.
+    pub state: SfuPhase,
+    /// Times it published (connected to Janus with the room's answer).
+    pub publishes: u64,
+    /// Video bytes (H.264) written to Janus, whatever the number of its viewers.
+    pub video_bytes: u64,
+    /// Why the last try failed or the last publication ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The publisher's status, shared with whoever reports it or waits for it.
+#[derive(Debug, Clone)]
+pub struct SfuState(Arc<watch::Sender<SfuStatus>>);
+
+impl Default for SfuState {
+    fn default() -> Self {
+        Self(Arc::new(watch::channel(SfuStatus::default()).0))
+    }
+}
+
+impl SfuState {
+    /// A snapshot.
+    pub fn status(&self) -> SfuStatus {
+        self.0.borrow().clone()
+    }
+
+    /// Every change from now on (`wait_for` a publication, say).
+    pub fn changes(&self) -> watch::Receiver<SfuStatus> {
+        self.0.subscribe()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut SfuStatus)) {
+        self.0.send_modify(f);
+    }
+}
+
+/// What is published: the shared streams, and the WebRTC settings to reach Janus with.
+#[derive(Clone)]
+pub struct Media {
+    /// The one H.264 encode.
+    pub stream: VideoStream,
+    /// The one Opus stream, when the robot has a source.
+    pub audio: Option<AudioStream>,
+    /// ICE sockets and servers.
+    pub webrtc: WebRtcConfig,
+}
+
+/// Publishes `media` to the room of `config` for as long as it runs (the robot aborts
+/// it at shutdown), again with backoff after every failure; `state` says how it goes.
+pub async fn run(config: SfuConfig, media: Media, state: SfuState) {
+    let base = config.base_url();
+    state.update(|s| {
+        s.url = base.clone();
+        s.room = config.room;
+    });
+    let http = http_client();
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        state.update(|s| s.state = SfuPhase::Connecting);
+        let started = Instant::now();
+        let ended = publish(&http, &base, &config, &media, &state).await;
+        if started.elapsed() >= STABLE {
+            backoff = BACKOFF_MIN;
+        }
+        tracing::warn!(
+            "sfu: room {} at {base}: {ended}; publishing again in {backoff:?}",
+            config.room
+        );
+        state.update(|s| {
+            s.state = SfuPhase::Retrying;
+            s.last_error = Some(ended.to_string());
+        });
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+struct Handler {
+    gathered: watch::Sender<bool>,
+    connection: watch::Sender<RTCPeerConnectionState>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.gathered.send_replace(true);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.connection.send_replace(state);
+    }
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+type Sending = (Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>);
+
+/// One publication: until it fails or ends, with why.
+async fn publish(
+    http: &reqwest::Client,
+    base: &str,
+    config: &SfuConfig,
+    media: &Media,
+    state: &SfuState,
+) -> SfuError {
+    let mut session = match Session::create(http.clone(), base).await {
+        Ok(session) => session,
+        Err(err) => return err,
+    };
+    let (gathered, mut gathered_rx) = watch::channel(false);
+    let (connection, connection_rx) = watch::channel(RTCPeerConnectionState::New);
+    let handler = Arc::new(Handler {
+        gathered,
+        connection,
+    });
+    let pc = match build_connection(
+        Side::Offerer,
+        &media.webrtc.ice_servers,
+        &media.webrtc.ice_udp,
+        None,
+        None,
+        handler,
+    )
+    .await
+    {
+        Ok(pc) => pc,
+        Err(err) => return err.into(),
+    };
+    let ended = publish_on(
+        &mut session,
+        &pc,
+        &mut gathered_rx,
+        connection_rx,
+        config,
+        media,
+        state,
+    )
+    .await;
+    let _ = pc.close().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), session.destroy()).await;
+    ended
+}
+
+async fn publish_on(
+    session: &mut Session,
+    pc: &Arc<dyn PeerConnection>,
+    gathered: &mut watch::Receiver<bool>,
+    mut connection: watch::Receiver<RTCPeerConnectionState>,
+    config: &SfuConfig,
+    media: &Media,
+    state: &SfuState,
+) -> SfuError {
+    let setup = async {
+        let handle = session.attach().await?;
+        let video = add_sender(pc, RtpCodecKind::Video).await?;
+        let audio = match (&media.audio, config.audio) {
+            (Some(audio), true) => {
+                Some((add_sender(pc, RtpCodecKind::Audio).await?, audio.clone()))
+            }
+            _ => None,
+        };
+        let offer = pc.create_offer(None).await?;
+        pc.set_local_description(offer).await?;
+        wait_gathered(gathered).await;
+        let sdp = pc
+            .local_description()
+            .await
+            .ok_or_else(|| SfuError::WebRtc("no local description after the offer".into()))?
+            .sdp;
+        let answer = match session
+            .request(handle, |t| janus::publish(t, config, &sdp))
+            .await
+        {
+            Err(SfuError::Janus(err)) if err.slot_taken() => {
+                tracing::warn!(
+                    "sfu: {err}; a session from before a restart? kicking publisher {} with the room's secret",
+                    config.publisher_id
+                );
+                session
+                    .request(handle, |t| janus::kick(t, config))
+                    .await
+                    .map_err(|e| {
+                        SfuError::Protocol(format!("could not kick the stale publisher: {e}"))
+                    })?;
+                session
+                    .request(handle, |t| janus::publish(t, config, &sdp))
+                    .await?
+            }
+            other => other?,
+        };
+        let Reply::Event {
+            jsep: Some((kind, sdp)),
+            ..
+        } = answer
+        else {
+            return Err(SfuError::Protocol(format!(
+                "the room answered without an SDP: {answer:?}"
+            )));
+        };
+        if kind != "answer" {
+            return Err(SfuError::Protocol(format!(
+                "the room sent an {kind}, not an answer"
+            )));
+        }
+        pc.set_remote_description(RTCSessionDescription::answer(sdp)?)
+            .await?;
+        Ok::<_, SfuError>((video, audio))
+    };
+    let (video, audio) = match setup.await {
+        Ok(senders) => senders,
+        Err(err) => return err,
+    };
+    let up = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        connection.wait_for(|s| *s == RTCPeerConnectionState::Connected),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    if !up {
+        return SfuError::WebRtc(format!("not connected after {CONNECT_TIMEOUT:?}"));
+    }
+    let bytes = Arc::new(AtomicU64::new(state.status().video_bytes));
+    let _video = AbortOnDrop(tokio::spawn(send_video(
+        media.stream.clone(),
+        video,
+        bytes.clone(),
+    )));
+    let _audio =
+        audio.map(|(sending, stream)| AbortOnDrop(tokio::spawn(send_audio(sending, stream))));
+    tracing::info!(
+        "sfu: publishing to room {} at {} as publisher {} ({})",
+        config.room,
+        config.base_url(),
+        config.publisher_id,
+        if media.audio.is_some() && config.audio {
+            "video and audio"
+        } else {
+            "video"
+        }
+    );
+    state.update(|s| {
+        s.state = SfuPhase::Publishing;
+        s.publishes += 1;
+        s.last_error = None;
+    });
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    let mut counted = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = keepalive.tick() => {
+                if let Err(err) = session.keepalive().await {
+                    return err;
+                }
+            }
+            _ = counted.tick() => {
+                let sent = bytes.load(Ordering::Relaxed);
+                state.update(|s| s.video_bytes = sent);
+            }
+            event = session.next_event() => match event.map(|e| janus::parse(&e)) {
+                Err(err) => return err,
+                Ok(Err(err)) => return err.into(),
+                Ok(Ok(Reply::Hangup(why))) => {
+                    return SfuError::Protocol(format!("Janus hung up the publisher: {why}"))
+                }
+                Ok(Ok(_)) => {}
+            },
+            changed = connection.changed() => {
+                let now = *connection.borrow();
+                if changed.is_err()
+                    || matches!(now, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed)
+                {
+                    return SfuError::WebRtc(format!("the connection is {now}"));
+                }
+            }
+        }
+    }
+}
+
+/// A send-only track of `kind` on `pc`, with its sender.
+async fn add_sender(pc: &Arc<dyn PeerConnection>, kind: RtpCodecKind) -> Result<Sending, SfuError> {
+    let (codec, id) = match kind {
+        RtpCodecKind::Audio => (opus_codec().rtp_codec, "rtcbot-sfu-audio"),
+        _ => (h264_codecs().remove(0).rtp_codec, "rtcbot-sfu-video"),
+    };
+    let track = local_track(kind, id.to_owned(), "robot", codec)?;
+    let init = RTCRtpTransceiverInit {
+        direction: RTCRtpTransceiverDirection::Sendonly,
+        streams: vec![],
+        send_encodings: vec![],
+    };
+    let transceiver = pc
+        .add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init))
+        .await?;
+    let sender = transceiver
+        .sender()
+        .await?
+        .ok_or_else(|| SfuError::WebRtc("a send-only transceiver without a sender".into()))?;
+    Ok((track, sender))
+}
+
+/// The payload type the room took and the track's SSRC.
+async fn negotiated((track, sender): &Sending) -> Option<(u8, u32)> {
+    let params = sender.get_parameters().await.ok()?;
+    let payload_type = params.rtp_parameters.codecs.first()?.payload_type;
+    let ssrc = *track.ssrcs().await.first()?;
+    Some((payload_type, ssrc))
+}
+
+/// Writes the shared encode to Janus; its keyframe requests (a new viewer there) go
+/// to the encoder.
+async fn send_video(stream: VideoStream, sending: Sending, bytes: Arc<AtomicU64>) {
+    let Some((payload_type, ssrc)) = negotiated(&sending).await else {
+        tracing::warn!("sfu: the room took no H.264 profile of the robot's");
+        return;
+    };
+    let track = sending.0;
+    let feedback_track = track.clone();
+    let feedback_stream = stream.clone();
+    let _feedback = AbortOnDrop(tokio::spawn(async move {
+        while let Some(event) = feedback_track.poll().await {
+            if let TrackLocalEvent::OnRtcpPacket(packets) = event {
+                if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                    feedback_stream.request_keyframe();
+                }
+            }
+        }
+    }));
+    let mut viewer = stream.subscribe();
+    let mut previous: Option<Instant> = None;
+    while let Some(frame) = viewer.next().await {
+        let duration = previous.map_or(Duration::from_millis(33), |p| {
+            frame.captured.saturating_duration_since(p)
+        });
+        previous = Some(frame.captured);
+        let sample = Sample {
+            data: frame.data.clone(),
+            duration,
+            ..Sample::new(frame.captured)
+        };
+        bytes.fetch_add(frame.data.len() as u64, Ordering::Relaxed);
+        if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
+            tracing::debug!("sfu: write_sample: {err}");
+        }
+    }
+}
+
+/// Writes the shared Opus stream to Janus.
+async fn send_audio(sending: Sending, stream: AudioStream) {
+    let Some((payload_type, ssrc)) = negotiated(&sending).await else {
+        tracing::warn!("sfu: the room took no Opus");
+        return;
+    };
+    let track = sending.0;
+    let rtcp_track = track.clone();
+    let _rtcp = AbortOnDrop(tokio::spawn(async move {
+        while rtcp_track.poll().await.is_some() {}
+    }));
+    let mut listener = stream.subscribe();
+    while let Some(packet) = listener.next().await {
+        let sample = Sample {
+            data: packet.data.clone(),
+            duration: Duration::from_millis(20),
+            ..Sample::new(packet.captured)
+        };
+        if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
+            tracing::debug!("sfu: audio write_sample: {err}");
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Watching the robot through Janus from Rust: a VideoRoom subscriber to the robot's
+//! feed (as a browser watching through the SFU would be), for tests and benchmarks.
+//!
+//! [`JanusViewer::watch`] joins the room as a subscriber of a feed, answers Janus's
+//! offer (receive only) and hands out the H.264 frames as the robot's own client does
+//! ([`ReceivedFrame`]). The session is kept alive while it lives.
+
+use super::api::{http_client, Session, SfuError};
+use super::janus::{self, Reply};
+use super::publish::KEEPALIVE;
+use crate::rtc::client::ReceivedFrame;
+use crate::rtc::connection::{build_connection, wait_gathered, Side};
+use rtc::media::io::sample_builder::SampleBuilder;
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, watch};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCSessionDescription,
+};
+
+/// Video frames buffered for the reader; a slow reader loses the newest.
+const FRAME_QUEUE: usize = 256;
+
+/// A subscriber to one feed of a VideoRoom.
+pub struct JanusViewer {
+    pc: Arc<dyn PeerConnection>,
+    video: Option<mpsc::Receiver<ReceivedFrame>>,
+    keepalive: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for JanusViewer {
+    fn drop(&mut self) {
+        self.keepalive.abort();
+    }
+}
+
+struct Handler {
+    gathered: watch::Sender<bool>,
+    video: mpsc::Sender<ReceivedFrame>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.gathered.send_replace(true);
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let video = (track.kind().await == RtpCodecKind::Video).then(|| self.video.clone());
+        tokio::spawn(assemble(track, video));
+    }
+}
+
+/// Reads `track` until it ends; with `frames` (while its reader lives), reassembles
+/// its H.264 access units. The track is read to its end either way, so its queue in
+/// the WebRTC stack never fills.
+async fn assemble(track: Arc<dyn TrackRemote>, mut frames: Option<mpsc::Sender<ReceivedFrame>>) {
+    let mut builder = SampleBuilder::new(64, H264Packet::default(), 90_000);
+    while let Some(event) = track.poll().await {
+        let (TrackRemoteEvent::OnRtpPacket(packet), Some(sender)) = (event, &frames) else {
+            continue;
+        };
+        let received = Instant::now();
+        builder.push(received, packet);
+        while let Some(data) = builder.pop(received).map(|s| s.data) {
+            if sender.try_send(ReceivedFrame { data, received }).is_err() && sender.is_closed() {
+                frames = None;
+                break;
+            }
+        }
+    }
+}
+
+impl JanusViewer {
+    /// Subscribes to `feed` in `room` of the Janus whose API is at `url`, with ICE
+    /// on `ice_udp`; returns once Janus has the answer (the connection then comes up).
+    pub async fn watch(
+        url: &str,
+        room: u64,
+        feed: u64,
+        pin: Option<&str>,
+        ice_udp: &[String],
+    ) -> Result<Self, SfuError> {
+        let base = url.trim_end_matches('/');
+        let mut session = Session::create(http_client(), base).await?;
+        let handle = session.attach().await?;
+        let offer = session
+            .request(handle, |t| janus::subscribe(t, room, feed, pin))
+            .await?;
+        let Reply::Event {
+            jsep: Some((kind, sdp)),
+            ..
+        } = offer
+        else {
+            return Err(SfuError::Protocol(format!(
+                "the subscription came without an offer: {offer:?}"
+            )));
+        };
+        if kind != "offer" {
+            return Err(SfuError::Protocol(format!(
+                "Janus sent an {kind}, not an offer"
+            )));
+        }
+        let (gathered, mut gathered_rx) = watch::channel(false);
+        let (video_tx, video) = mpsc::channel(FRAME_QUEUE);
+        let handler = Arc::new(Handler {
+            gathered,
+            video: video_tx,
+        });
+        let pc = build_connection(Side::Answerer, &[], ice_udp, None, None, handler).await?;
+        let answered = async {
+            pc.set_remote_description(RTCSessionDescription::offer(sdp)?)
+                .await?;
+            let answer = pc.create_answer(None).await?;
+            pc.set_local_description(answer).await?;
+            wait_gathered(&mut gathered_rx).await;
+            let local = pc
+                .local_description()
+                .await
+                .ok_or_else(|| SfuError::WebRtc("no local description after answering".into()))?;
+            session
+                .request(handle, |t| janus::start(t, room, &local.sdp))
+                .await?;
+            Ok::<_, SfuError>(())
+        };
+        if let Err(err) = answered.await {
+            let _ = pc.close().await;
+            return Err(err);
+        }
+        let keepalive = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(KEEPALIVE);
+            loop {
+                tick.tick().await;
+                if session.keepalive().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Self {
+            pc,
+            video: Some(video),
+            keepalive,
+        })
+    }
+
+    /// Takes the stream of received video frames (once).
+    pub fn take_video(&mut self) -> Option<mpsc::Receiver<ReceivedFrame>> {
+        self.video.take()
+    }
+
+    /// Closes the connection (Janus notices by itself).
+    pub async fn close(&self) {
+        self.keepalive.abort();
+        let _ = self.pc.close().await;
+    }
+}

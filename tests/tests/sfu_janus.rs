@@ -1,0 +1,384 @@
+//! Publishing to Janus: the robot publishes its one H.264 stream to a VideoRoom of a
+//! Janus the test starts with a generated config; subscribers through Janus decode
+//! frames with increasing stamps while the robot's stream keeps one viewer (its
+//! publisher) and its bytes to Janus stay those of one stream whatever the number of
+//! subscribers; Janus killed and restarted, the robot publishes again by itself and a
+//! new subscriber gets video; a driver connected straight to the robot the whole time
+//! never drops. Bad settings get their clear `last_error` (Janus unreachable, a room
+//! that does not exist, a wrong secret).
+//!
+//! Janus never gathers loopback candidates, so the test runs itself again inside a new
+//! network namespace (`unshare --net`) with a veth interface of its own
+//! (`sfu0`, 10.88.0.1/24; this kernel has no `dummy`); Janus's HTTP API listens on 127.0.0.1 there. It needs root,
+//! util-linux's `unshare`, iproute2's `ip` and Debian's `janus`; without them it fails
+//! and says so.
+
+mod common;
+
+use common::{decode_stamps, within, TestRobot, WAIT};
+use rtcbot::sfu::{JanusViewer, SfuConfig, SfuPhase, SfuStatus};
+use rtcbot::Robot;
+use shared_protocol::{Control, Ping, Telemetry};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Set (to the test's name) in the re-run inside the namespace.
+const INNER: &str = "RTCBOT_SFU_INNER";
+/// The namespace's own non-loopback address, for ICE with Janus.
+const ADDRESS: &str = "10.88.0.1";
+const API: &str = "http://127.0.0.1:18088/janus";
+const ROOM: u64 = 1234;
+const SECRET: &str = "room-secret";
+const FEED: u64 = 7;
+
+/// Runs `inner` here when this is the re-run of `test` inside the namespace;
+/// otherwise runs `test` again inside a new network namespace with the veth
+/// interface, and fails if that run fails.
+fn in_namespace(test: &str, inner: impl std::future::Future<Output = ()>) {
+    if std::env::var(INNER).is_ok_and(|t| t == test) {
+        return tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(inner);
+    }
+    let script = format!(
+        "set -e; ip link set lo up; ip link add sfu0 type veth peer name sfu1; \
+         ip addr add {ADDRESS}/24 dev sfu0; ip link set sfu1 up; ip link set sfu0 up; \
+         exec \"$0\" \"$@\""
+    );
+    let run = Command::new("unshare")
+        .args(["--net", "--", "sh", "-c", &script])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(INNER, test)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run unshare (util-linux): {e}"));
+    for line in String::from_utf8_lossy(&run.stdout).lines() {
+        println!("  inner: {}", line.replace("test result:", "inner result:"));
+    }
+    eprint!("{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "the run in its own network namespace failed ({}); it needs root, `unshare`, \
+         `ip` and `janus` (Debian's): see its output above",
+        run.status
+    );
+}
+
+/// A Janus of the test's own: VideoRoom over HTTP only, one room; killed on drop.
+struct Janus {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Janus {
+    fn configure(dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        let lib = [
+            "/usr/lib/x86_64-linux-gnu/janus",
+            "/usr/lib/aarch64-linux-gnu/janus",
+        ]
+        .into_iter()
+        .find(|p| Path::new(p).join("plugins/libjanus_videoroom.so").exists())
+        .expect("Janus's VideoRoom plugin (Debian's `janus` package)");
+        let plugins = std::fs::read_dir(format!("{lib}/plugins"))
+            .unwrap()
+            .chain(std::fs::read_dir(format!("{lib}/transports")).unwrap())
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".so"))
+            .filter(|n| n != "libjanus_videoroom.so" && n != "libjanus_http.so")
+            .collect::<Vec<_>>();
+        let (transports, plugins): (Vec<_>, Vec<_>) = plugins
+            .into_iter()
+            .partition(|n| Path::new(&format!("{lib}/transports/{n}")).exists());
+        let files = [
+            (
+                "janus.jcfg",
+                format!(
+                    "general: {{\n configs_folder = \"{dir}\"\n plugins_folder = \"{lib}/plugins\"\n \
+                     transports_folder = \"{lib}/transports\"\n events_folder = \"{lib}/events\"\n \
+                     loggers_folder = \"{lib}/loggers\"\n debug_level = 4\n session_timeout = 60\n}}\n\
+                     media: {{\n rtp_port_range = \"20000-20200\"\n}}\n\
+                     nat: {{\n ice_enforce_list = \"sfu0\"\n}}\n\
+                     plugins: {{\n disable = \"{}\"\n}}\n\
+                     transports: {{\n disable = \"{}\"\n}}\n\
+                     events: {{\n broadcast = false\n}}\n",
+                    plugins.join(","),
+                    transports.join(","),
+                    dir = dir.display(),
+                ),
+            ),
+            (
+                "janus.transport.http.jcfg",
+                "general: {\n json = \"compact\"\n base_path = \"/janus\"\n http = true\n \
+                 port = 18088\n ip = \"127.0.0.1\"\n https = false\n}\n\
+                 admin: {\n admin_http = false\n}\n"
+                    .to_owned(),
+            ),
+            (
+                "janus.plugin.videoroom.jcfg",
+                format!(
+                    "room-{ROOM}: {{\n description = \"rtcbot\"\n secret = \"{SECRET}\"\n \
+                     publishers = 3\n videocodec = \"h264\"\n h264_profile = \"42e01f\"\n \
+                     audiocodec = \"opus\"\n bitrate = 2000000\n fir_freq = 2\n}}\n"
+                ),
+            ),
+        ];
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+    }
+
+    /// Starts Janus and waits until its API answers.
+    async fn start(dir: &Path) -> Self {
+        let log = std::fs::File::create(dir.join("janus.log")).unwrap();
+        let child = Command::new("janus")
+            .arg("-F")
+            .arg(dir)
+            .arg("-C")
+            .arg(dir.join("janus.jcfg"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start janus (Debian's `janus` package): {e}"));
+        let mut janus = Self {
+            dir: dir.to_owned(),
+            child: Some(child),
+        };
+        let http = reqwest::Client::new();
+        let ready = tokio::time::timeout(WAIT, async {
+            loop {
+                if let Ok(Some(status)) = janus.child.as_mut().unwrap().try_wait() {
+                    return Err(format!("janus exited ({status})"));
+                }
+                if let Ok(r) = http.get(format!("{API}/info")).send().await {
+                    if r.status().is_success() {
+                        return Ok(());
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        match ready {
+            Ok(Ok(())) => janus,
+            Ok(Err(why)) => panic!("{why}:\n{}", janus.log()),
+            Err(_) => panic!("Janus's API did not answer in {WAIT:?}:\n{}", janus.log()),
+        }
+    }
+
+    fn log(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("janus.log")).unwrap_or_default();
+        let lines: Vec<_> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Janus {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn sfu(edit: impl FnOnce(&mut SfuConfig)) -> SfuConfig {
+    let mut config = SfuConfig::new(API, ROOM);
+    config.publisher_id = FEED;
+    config.secret = Some(SECRET.into());
+    edit(&mut config);
+    config
+}
+
+async fn robot_with(config: SfuConfig) -> TestRobot {
+    TestRobot::start_with(|c| {
+        c.webrtc.ice_udp = vec!["127.0.0.1:0".into(), format!("{ADDRESS}:0")];
+        c.sfu = Some(config);
+    })
+    .await
+}
+
+/// Waits until the robot's publisher status satisfies `ok`.
+async fn sfu_state(robot: &Robot, what: &str, ok: impl FnMut(&SfuStatus) -> bool) -> SfuStatus {
+    let mut changes = robot.sfu_state().expect("[sfu] configured").changes();
+    let last = robot.sfu_status();
+    let found = tokio::time::timeout(WAIT, changes.wait_for(ok)).await;
+    match found {
+        Ok(Ok(status)) => status.clone(),
+        _ => panic!(
+            "timed out after {WAIT:?} waiting for {what}; the SFU status: {:?} (was {last:?})",
+            robot.sfu_status()
+        ),
+    }
+}
+
+/// Subscribes through Janus and checks decoded frames come with increasing stamps.
+async fn watch_through_janus(what: &str) -> JanusViewer {
+    let mut viewer = within(
+        what,
+        JanusViewer::watch(API, ROOM, FEED, None, &[format!("{ADDRESS}:0")]),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut video = viewer.take_video().unwrap();
+    let stamps = decode_stamps(&mut video, 10).await;
+    assert!(
+        stamps.windows(2).all(|w| w[1].frame > w[0].frame),
+        "{what}: frame stamps not increasing: {stamps:?}"
+    );
+    println!("{what}: frames {}..{}", stamps[0].frame, stamps[9].frame);
+    viewer
+}
+
+/// Video bytes the robot wrote to Janus over `window`.
+async fn bytes_per_second(robot: &Robot, window: Duration) -> f64 {
+    let before = robot.sfu_status().unwrap().video_bytes;
+    tokio::time::sleep(window).await; // a measurement window, not a synchronisation
+    let after = robot.sfu_status().unwrap().video_bytes;
+    (after - before) as f64 / window.as_secs_f64()
+}
+
+#[test]
+fn the_robot_publishes_to_janus_and_publishes_again_after_a_restart() {
+    in_namespace(
+        "the_robot_publishes_to_janus_and_publishes_again_after_a_restart",
+        publish_and_restart(),
+    );
+}
+
+async fn publish_and_restart() {
+    let started = Instant::now();
+    eprintln!("sfu test: starting");
+    let dir = std::env::temp_dir().join(format!("rtcbot-janus-{}", std::process::id()));
+    Janus::configure(&dir);
+    // Janus is not up yet: the robot says so and keeps trying.
+    let test = robot_with(sfu(|_| {})).await;
+    let robot = &test.robot;
+    let status = sfu_state(robot, "the robot to find Janus unreachable", |s| {
+        s.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("Janus is unreachable"))
+    })
+    .await;
+    println!("before Janus: {:?}", status.last_error.unwrap());
+    let mut driver = test.client(false).await;
+    let driver_id = robot.peers()[0].id;
+
+    let mut janus = Janus::start(&dir).await;
+    let status = sfu_state(robot, "the robot to publish to Janus", |s| {
+        s.state == SfuPhase::Publishing
+    })
+    .await;
+    assert_eq!(status.publishes, 1);
+    println!("published {:?} after the start", started.elapsed());
+
+    let first = watch_through_janus("a subscriber through Janus").await;
+    // More subscribers through Janus: the robot still encodes once, for one viewer
+    // (its publisher), and writes Janus as many bytes.
+    let one = bytes_per_second(robot, Duration::from_secs(2)).await;
+    let mut more = Vec::new();
+    for _ in 0..9 {
+        let mut viewer = within(
+            "another subscriber",
+            JanusViewer::watch(API, ROOM, FEED, None, &[format!("{ADDRESS}:0")]),
+        )
+        .await
+        .expect("another subscriber joins");
+        let mut video = viewer.take_video().unwrap();
+        let frames = Arc::new(AtomicU64::new(0));
+        let counted = frames.clone();
+        let counting = tokio::spawn(async move {
+            while video.recv().await.is_some() {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        more.push((viewer, frames, counting));
+    }
+    let ten = bytes_per_second(robot, Duration::from_secs(2)).await;
+    assert_eq!(
+        robot.counters().viewers,
+        1,
+        "the stream's viewers: the publisher alone"
+    );
+    for (viewer, frames, counting) in more {
+        counting.abort();
+        viewer.close().await;
+        let frames = frames.load(Ordering::Relaxed);
+        assert!(frames > 10, "a subscriber of ten got {frames} frames");
+    }
+    println!(
+        "robot's video to Janus: {:.0} kbit/s with 1 subscriber, {:.0} kbit/s with 10",
+        one * 8.0 / 1000.0,
+        ten * 8.0 / 1000.0
+    );
+    assert!(
+        ten < one * 1.5 + 20_000.0,
+        "one stream whatever the subscribers: {one} vs {ten} B/s"
+    );
+    first.close().await;
+
+    // Bad settings: a room that does not exist, a wrong secret for the robot's own id.
+    let no_room = robot_with(sfu(|c| c.room = 999)).await;
+    let status = sfu_state(&no_room.robot, "the missing room's error", |s| {
+        s.last_error.is_some()
+    })
+    .await;
+    let error = status.last_error.unwrap();
+    assert!(error.contains("the room does not exist"), "{error}");
+    println!("room 999: {error}");
+    no_room.robot.shutdown().await;
+    let wrong_secret = robot_with(sfu(|c| c.secret = Some("not-the-secret".into()))).await;
+    let status = sfu_state(&wrong_secret.robot, "the wrong secret's error", |s| {
+        s.last_error.is_some()
+    })
+    .await;
+    let error = status.last_error.unwrap();
+    assert!(error.contains("wrong secret"), "{error}");
+    println!("wrong secret: {error}");
+    wrong_secret.robot.shutdown().await;
+    assert_eq!(robot.sfu_status().unwrap().state, SfuPhase::Publishing);
+
+    // Janus restarts: the robot publishes again by itself.
+    janus.kill();
+    let killed = Instant::now();
+    sfu_state(robot, "the robot to notice Janus went away", |s| {
+        s.state != SfuPhase::Publishing
+    })
+    .await;
+    let _janus = Janus::start(&dir).await;
+    let status = sfu_state(robot, "the robot to publish again", |s| {
+        s.state == SfuPhase::Publishing && s.publishes == 2
+    })
+    .await;
+    println!(
+        "published again {:?} after Janus was killed",
+        killed.elapsed()
+    );
+    assert_eq!(status.publishes, 2);
+    let again = watch_through_janus("a subscriber after the restart").await;
+    again.close().await;
+
+    // The driver's own connection never noticed.
+    let peers = robot.peers();
+    assert_eq!(peers.len(), 1, "{peers:?}");
+    assert!(peers[0].id == driver_id && peers[0].connected, "{peers:?}");
+    driver
+        .send(&Control::Ping(Ping { id: 5, t: 0.0 }))
+        .await
+        .unwrap();
+    common::recv_until(&mut driver, "the driver's pong", |m| {
+        matches!(m, Telemetry::Pong(p) if p.id == 5).then_some(())
+    })
+    .await;
+    println!("done in {:?}", started.elapsed());
+    let _ = std::fs::remove_dir_all(&dir);
+}
