@@ -1,6 +1,6 @@
 //! Publishing to Janus: the robot publishes its one H.264 stream to a VideoRoom of a
 //! Janus the test starts with a generated config; subscribers through Janus decode
-//! frames with increasing stamps while the robot's stream keeps one viewer (its
+//! frames with increasing stamps (and the robot's Opus test tone arrives) while the robot's stream keeps one viewer (its
 //! publisher) and its bytes to Janus stay those of one stream whatever the number of
 //! subscribers; Janus killed and restarted, the robot publishes again by itself and a
 //! new subscriber gets video; a driver connected straight to the robot the whole time
@@ -201,6 +201,8 @@ fn sfu(edit: impl FnOnce(&mut SfuConfig)) -> SfuConfig {
 
 async fn robot_with(config: SfuConfig) -> TestRobot {
     TestRobot::start_with(|c| {
+        // Sound too: the room takes Opus with the video.
+        c.audio.source = rtcbot::audio::AudioSourceSpec::Tone;
         c.webrtc.ice_udp = vec!["127.0.0.1:0".into(), format!("{ADDRESS}:0")];
         c.sfu = Some(config);
     })
@@ -285,6 +287,7 @@ async fn publish_and_restart() {
     // More subscribers through Janus: the robot still encodes once, for one viewer
     // (its publisher), and writes Janus as many bytes.
     let one = bytes_per_second(robot, Duration::from_secs(2)).await;
+    assert!(first.audio_packets() > 0, "no Opus through Janus");
     let mut more = Vec::new();
     for _ in 0..9 {
         let mut viewer = within(

@@ -13,6 +13,7 @@ use crate::rtc::connection::{build_connection, wait_gathered, Side};
 use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
@@ -28,6 +29,7 @@ const FRAME_QUEUE: usize = 256;
 pub struct JanusViewer {
     pc: Arc<dyn PeerConnection>,
     video: Option<mpsc::Receiver<ReceivedFrame>>,
+    audio_packets: Arc<AtomicU64>,
     keepalive: tokio::task::JoinHandle<()>,
 }
 
@@ -40,6 +42,7 @@ impl Drop for JanusViewer {
 struct Handler {
     gathered: watch::Sender<bool>,
     video: mpsc::Sender<ReceivedFrame>,
+    audio_packets: Arc<AtomicU64>,
 }
 
 #[async_trait::async_trait]
@@ -51,8 +54,18 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let video = (track.kind().await == RtpCodecKind::Video).then(|| self.video.clone());
-        tokio::spawn(assemble(track, video));
+        if track.kind().await == RtpCodecKind::Video {
+            tokio::spawn(assemble(track, Some(self.video.clone())));
+        } else {
+            let count = self.audio_packets.clone();
+            tokio::spawn(async move {
+                while let Some(event) = track.poll().await {
+                    if let TrackRemoteEvent::OnRtpPacket(_) = event {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
     }
 }
 
@@ -108,9 +121,11 @@ impl JanusViewer {
         }
         let (gathered, mut gathered_rx) = watch::channel(false);
         let (video_tx, video) = mpsc::channel(FRAME_QUEUE);
+        let audio_packets = Arc::new(AtomicU64::new(0));
         let handler = Arc::new(Handler {
             gathered,
             video: video_tx,
+            audio_packets: audio_packets.clone(),
         });
         let pc = build_connection(Side::Answerer, &[], ice_udp, None, None, handler).await?;
         let answered = async {
@@ -144,6 +159,7 @@ impl JanusViewer {
         Ok(Self {
             pc,
             video: Some(video),
+            audio_packets,
             keepalive,
         })
     }
@@ -151,6 +167,11 @@ impl JanusViewer {
     /// Takes the stream of received video frames (once).
     pub fn take_video(&mut self) -> Option<mpsc::Receiver<ReceivedFrame>> {
         self.video.take()
+    }
+
+    /// Audio (Opus) RTP packets received so far, when the robot publishes sound.
+    pub fn audio_packets(&self) -> u64 {
+        self.audio_packets.load(Ordering::Relaxed)
     }
 
     /// Closes the connection (Janus notices by itself).
