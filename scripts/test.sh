@@ -8,7 +8,7 @@
 # Idempotent; quick when everything is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh nasm pkg-config libopus-dev libasound2-dev libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 nftables chromium chromium-driver socat ffmpeg redis-server coturn xvfb xdotool libudev-dev
+bash scripts/setup.sh nasm pkg-config libopus-dev libasound2-dev libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 nftables chromium chromium-driver socat ffmpeg redis-server coturn janus xvfb xdotool libudev-dev
 # RTCBot itself (pip rtcbot, aiortc) for the compatibility tests, pinned, in target/pyenv.
 bash scripts/python-env.sh
 bash scripts/build-web.sh
