@@ -45,7 +45,8 @@ sudo=""
 
 # 1. Debian packages: the cross toolchain, the arm64 libraries that the audio crates
 # link (audiopus_sys finds libopus through pkg-config, alsa-sys libasound), and the
-# host's build tools. openh264 is compiled from source by openh264-sys2 (its ARM
+# host's build tools; libstdc++6:arm64 lets cargo-deb's dpkg-shlibdeps resolve
+# openh264's C++ runtime (else the arm64 .deb depends on "libstdc++6:arm64"). openh264 is compiled from source by openh264-sys2 (its ARM
 # assembly, no nasm); v4l2r's bindgen reads the kernel's videodev2.h with libclang.
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   log "dpkg --add-architecture arm64"
@@ -54,7 +55,7 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
 fi
 bash scripts/setup.sh gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross \
   binutils-aarch64-linux-gnu pkg-config libclang1-14 libclang-common-14-dev linux-libc-dev \
-  libopus-dev:arm64 libasound2-dev:arm64 dpkg-dev
+  libopus-dev:arm64 libasound2-dev:arm64 libstdc++6:arm64 dpkg-dev
 [ "$AMD64" = 1 ] && bash scripts/setup.sh nasm libopus-dev libasound2-dev
 
 # 2. Rust: the target, and cargo-deb.
