@@ -46,8 +46,9 @@ sudo=""
 # 1. Debian packages: the cross toolchain, the arm64 libraries that the audio crates
 # link (audiopus_sys finds libopus through pkg-config, alsa-sys libasound), and the
 # host's build tools; libstdc++6:arm64 lets cargo-deb's dpkg-shlibdeps resolve
-# openh264's C++ runtime (else the arm64 .deb depends on "libstdc++6:arm64"). openh264 is compiled from source by openh264-sys2 (its ARM
-# assembly, no nasm); v4l2r's bindgen reads the kernel's videodev2.h with libclang.
+# openh264's C++ runtime (else the arm64 .deb depends on "libstdc++6:arm64").
+# openh264 is compiled from source by openh264-sys2 (its ARM assembly, no nasm);
+# v4l2r's bindgen reads the kernel's videodev2.h with libclang.
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   log "dpkg --add-architecture arm64"
   $sudo dpkg --add-architecture arm64
