@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh nasm pkg-config libopus-dev libasound2-dev libclang1-14 libclang-common-14-dev linux-libc-dev iproute2 nftables chromium chromium-driver socat ffmpeg redis-server coturn janus xvfb xdotool libudev-dev
 # RTCBot itself (pip rtcbot, aiortc) for the compatibility tests, pinned, in target/pyenv.
 bash scripts/python-env.sh
+# build-web.sh before cargo build: the robot embeds www/dist (native/build.rs).
 bash scripts/build-web.sh
 # The VM with real kernel drivers (vivid camera, vicodec M2M encoder, sch_netem) that
 # tests/tests/v4l2_vm.rs and lossy.rs boot: qemu, busybox, Debian's kernel, two
