@@ -634,8 +634,8 @@ impl RobotClient {
 }
 
 /// The HTTP client signaling goes through: `options`' local address and robot
-/// certificate.
-fn http_client(options: &ClientOptions) -> Result<reqwest::Client, ClientError> {
+/// certificate (the WHEP client's too).
+pub(crate) fn http_client(options: &ClientOptions) -> Result<reqwest::Client, ClientError> {
     let mut client = reqwest::Client::builder().local_address(options.http_local_address);
     if let Some(pem) = &options.robot_certificate {
         let cert = reqwest::Certificate::from_pem(pem)

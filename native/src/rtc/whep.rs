@@ -7,7 +7,7 @@
 //! ends the session with `DELETE` on it and closes the connection. Frames arrive as
 //! the robot's own client gets them ([`ReceivedFrame`]).
 
-use super::client::{ClientError, ClientOptions, ReceivedFrame};
+use super::client::{http_client, ClientError, ClientOptions, ReceivedFrame};
 use super::connection::{build_connection, wait_gathered, Side};
 use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtp::codec::h264::H264Packet;
@@ -53,35 +53,28 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-/// Reads `track` until it ends; with `frames`, reassembles its H.264 access units
-/// into it.
-async fn assemble(track: Arc<dyn TrackRemote>, frames: Option<mpsc::Sender<ReceivedFrame>>) {
+/// Reads `track` until it ends; with `frames` (while its reader lives), reassembles
+/// its H.264 access units with webrtc-rs's `SampleBuilder`. The track is read to its
+/// end either way, so its queue in the WebRTC stack never fills. The Janus viewer
+/// receives the same way.
+pub(crate) async fn assemble(
+    track: Arc<dyn TrackRemote>,
+    mut frames: Option<mpsc::Sender<ReceivedFrame>>,
+) {
     let mut builder = SampleBuilder::new(64, H264Packet::default(), 90_000);
     while let Some(event) = track.poll().await {
-        let (TrackRemoteEvent::OnRtpPacket(packet), Some(frames)) = (event, &frames) else {
+        let (TrackRemoteEvent::OnRtpPacket(packet), Some(sender)) = (event, &frames) else {
             continue;
         };
         let received = Instant::now();
         builder.push(received, packet);
-        while let Some(sample) = builder.pop(received) {
-            let data = sample.data;
-            if frames.try_send(ReceivedFrame { data, received }).is_err() && frames.is_closed() {
-                return;
+        while let Some(data) = builder.pop(received).map(|s| s.data) {
+            if sender.try_send(ReceivedFrame { data, received }).is_err() && sender.is_closed() {
+                frames = None;
+                break;
             }
         }
     }
-}
-
-/// The HTTP client for `options`: the robot's own certificate trusted when given.
-fn http_client(options: &ClientOptions) -> Result<reqwest::Client, ClientError> {
-    let signaling = |what: &str, e: reqwest::Error| ClientError::Signaling(format!("{what}: {e}"));
-    let mut builder = reqwest::Client::builder().local_address(options.http_local_address);
-    if let Some(pem) = &options.robot_certificate {
-        let cert = reqwest::Certificate::from_pem(pem)
-            .map_err(|e| signaling("the robot certificate", e))?;
-        builder = builder.add_root_certificate(cert);
-    }
-    builder.build().map_err(|e| signaling("an HTTP client", e))
 }
 
 impl WhepClient {

@@ -10,12 +10,10 @@ use super::janus::{self, Reply};
 use super::publish::KEEPALIVE;
 use crate::rtc::client::ReceivedFrame;
 use crate::rtc::connection::{build_connection, wait_gathered, Side};
-use rtc::media::io::sample_builder::SampleBuilder;
-use rtc::rtp::codec::h264::H264Packet;
+use crate::rtc::whep::assemble;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
@@ -65,26 +63,6 @@ impl PeerConnectionEventHandler for Handler {
                     }
                 }
             });
-        }
-    }
-}
-
-/// Reads `track` until it ends; with `frames` (while its reader lives), reassembles
-/// its H.264 access units. The track is read to its end either way, so its queue in
-/// the WebRTC stack never fills.
-async fn assemble(track: Arc<dyn TrackRemote>, mut frames: Option<mpsc::Sender<ReceivedFrame>>) {
-    let mut builder = SampleBuilder::new(64, H264Packet::default(), 90_000);
-    while let Some(event) = track.poll().await {
-        let (TrackRemoteEvent::OnRtpPacket(packet), Some(sender)) = (event, &frames) else {
-            continue;
-        };
-        let received = Instant::now();
-        builder.push(received, packet);
-        while let Some(data) = builder.pop(received).map(|s| s.data) {
-            if sender.try_send(ReceivedFrame { data, received }).is_err() && sender.is_closed() {
-                frames = None;
-                break;
-            }
         }
     }
 }
