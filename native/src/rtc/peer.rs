@@ -796,7 +796,7 @@ async fn renegotiate(
 
 /// The payload type `sender` negotiated (`none`: why there is none) and `track`'s
 /// SSRC: what each sample written to the track needs.
-async fn negotiated(
+pub(crate) async fn negotiated(
     track: &TrackLocalStaticSample,
     sender: &Arc<dyn RtpSender>,
     none: &'static str,
@@ -837,12 +837,12 @@ fn start_audio(shared: &Arc<PeerShared>) {
 
 /// Writes the shared audio stream to `track` (what `sender` negotiated) until the
 /// stream ends; the Rust client sends its microphone the same way.
-pub(super) async fn send_audio(
+pub(crate) async fn send_audio(
     stream: AudioStream,
     track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
 ) -> Result<(), PeerError> {
-    let (payload_type, ssrc) = negotiated(&track, &sender, "the browser accepted no Opus").await?;
+    let (payload_type, ssrc) = negotiated(&track, &sender, "the peer accepted no Opus").await?;
     let mut listener = stream.subscribe();
     // Drains the track's RTCP so its queue never fills (receiver reports only).
     let rtcp_track = track.clone();
@@ -979,7 +979,7 @@ async fn read_link_stats(shared: std::sync::Weak<PeerShared>, sender: Arc<dyn Rt
 }
 
 /// Aborts a task when dropped, so helper tasks end with the task that owns them.
-pub(super) struct AbortOnDrop(pub(super) JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

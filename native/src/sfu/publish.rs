@@ -11,6 +11,7 @@ use crate::rtc::connection::{
     build_connection, h264_codecs, local_track, opus_codec, wait_gathered, Side,
 };
 use crate::rtc::feedback::is_keyframe_request;
+use crate::rtc::peer::{negotiated, AbortOnDrop};
 use crate::video::VideoStream;
 use rtc::media::Sample;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -21,7 +22,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-use webrtc::media_stream::Track;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
     RTCSessionDescription,
@@ -152,15 +152,6 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         self.connection.send_replace(state);
-    }
-}
-
-/// Aborts its task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -369,20 +360,20 @@ async fn add_sender(pc: &Arc<dyn PeerConnection>, kind: RtpCodecKind) -> Result<
     Ok((track, sender))
 }
 
-/// The payload type the room took and the track's SSRC.
-async fn negotiated((track, sender): &Sending) -> Option<(u8, u32)> {
-    let params = sender.get_parameters().await.ok()?;
-    let payload_type = params.rtp_parameters.codecs.first()?.payload_type;
-    let ssrc = *track.ssrcs().await.first()?;
-    Some((payload_type, ssrc))
-}
-
 /// Writes the shared encode to Janus; its keyframe requests (a new viewer there) go
 /// to the encoder.
 async fn send_video(stream: VideoStream, sending: Sending, bytes: Arc<AtomicU64>) {
-    let Some((payload_type, ssrc)) = negotiated(&sending).await else {
-        tracing::warn!("sfu: the room took no H.264 profile of the robot's");
-        return;
+    let negotiated = negotiated(
+        &sending.0,
+        &sending.1,
+        "the room took no H.264 profile of the robot's",
+    );
+    let (payload_type, ssrc) = match negotiated.await {
+        Ok(negotiated) => negotiated,
+        Err(err) => {
+            tracing::warn!("sfu: {err}");
+            return;
+        }
     };
     let track = sending.0;
     let feedback_track = track.clone();
@@ -415,26 +406,9 @@ async fn send_video(stream: VideoStream, sending: Sending, bytes: Arc<AtomicU64>
     }
 }
 
-/// Writes the shared Opus stream to Janus.
-async fn send_audio(sending: Sending, stream: AudioStream) {
-    let Some((payload_type, ssrc)) = negotiated(&sending).await else {
-        tracing::warn!("sfu: the room took no Opus");
-        return;
-    };
-    let track = sending.0;
-    let rtcp_track = track.clone();
-    let _rtcp = AbortOnDrop(tokio::spawn(async move {
-        while rtcp_track.poll().await.is_some() {}
-    }));
-    let mut listener = stream.subscribe();
-    while let Some(packet) = listener.next().await {
-        let sample = Sample {
-            data: packet.data.clone(),
-            duration: Duration::from_millis(20),
-            ..Sample::new(packet.captured)
-        };
-        if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
-            tracing::debug!("sfu: audio write_sample: {err}");
-        }
+/// Writes the shared Opus stream to Janus, as to any peer.
+async fn send_audio((track, sender): Sending, stream: AudioStream) {
+    if let Err(err) = crate::rtc::peer::send_audio(stream, track, sender).await {
+        tracing::warn!("sfu: no sound to Janus: {err}");
     }
 }
