@@ -10,6 +10,8 @@
 //! - [`telemetry`]: messages from the robot to its peers ([`Telemetry`]).
 //! - [`settings`]: live video settings, asked for by an admin and announced by the
 //!   robot ([`VideoSettings`]).
+//! - [`janus`]: Janus's VideoRoom API, for the robot publishing to an SFU and for
+//!   whoever watches through it.
 //! - [`room`]: a relay room's addresses (`ice`, `status`) beside where offers go.
 //! - [`stamp`]: the frame number and capture time painted into test-pattern frames,
 //!   so a receiver can read them back after decoding and measure latency.
@@ -21,6 +23,7 @@
 
 pub mod control;
 mod error;
+pub mod janus;
 pub mod room;
 pub mod settings;
 pub mod signaling;
@@ -32,7 +35,9 @@ pub use error::ProtocolError;
 pub use settings::VideoSettings;
 pub use signaling::{SdpType, SessionDescription};
 pub use stamp::Stamp;
-pub use telemetry::{MotorState, Pong, RobotStatus, StreamStats, Telemetry};
+pub use telemetry::{
+    MotorState, Pong, RobotStatus, SfuStats, SfuWatch, StreamStats, Telemetry,
+};
 
 /// The largest data-channel message either side accepts, in bytes.
 ///

@@ -93,6 +93,42 @@ pub struct StreamStats {
     /// the encoder's target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer: Option<u8>,
+    /// The robot's publication to an SFU (Janus), when it has one configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sfu: Option<SfuStats>,
+}
+
+/// What the robot's SFU publisher is doing (`[sfu]` in its config), and where a page
+/// may watch through the SFU instead of taking video from the robot.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SfuStats {
+    /// `connecting`, `publishing`, `retrying`, or `conflict` (another publisher
+    /// holds the robot's id in the room: two robots configured alike).
+    pub state: String,
+    /// Times it published since it started.
+    pub publishes: u64,
+    /// Why the last try failed or the last publication ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Where pages watch, while the robot publishes and its config offers it: pages
+    /// then take video and sound from the SFU and keep only their data channels to
+    /// the robot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<SfuWatch>,
+}
+
+/// A Janus VideoRoom feed to subscribe to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SfuWatch {
+    /// Janus's HTTP API as pages reach it, e.g. `https://sfu.example.org/janus`.
+    pub url: String,
+    /// The VideoRoom room.
+    pub room: u64,
+    /// The robot's feed (its publisher id) in the room.
+    pub feed: u64,
+    /// The room's PIN, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
 }
 
 /// What the motors are doing.
@@ -211,6 +247,17 @@ mod tests {
                 nacks: Some(2),
                 rtt_ms: Some(1.5),
                 layer: Some(0),
+                sfu: Some(SfuStats {
+                    state: "publishing".into(),
+                    publishes: 2,
+                    error: None,
+                    watch: Some(SfuWatch {
+                        url: "https://sfu.example.org/janus".into(),
+                        room: 1234,
+                        feed: 1,
+                        pin: None,
+                    }),
+                }),
             }),
             Telemetry::Status(RobotStatus {
                 driver: true,

@@ -47,6 +47,11 @@ pub(super) async fn stats(robot: Weak<RobotInner>) {
                 name => format!("{}/{name}", robot.stream.source_name()),
             },
             target_kbps: (counters.target_kbps != 0).then_some(counters.target_kbps),
+            sfu: robot
+                .config
+                .sfu
+                .as_ref()
+                .map(|config| robot.sfu.status().telemetry(config)),
             ..StreamStats::default()
         };
         // The same stream figures for everyone, with each viewer's own link; each

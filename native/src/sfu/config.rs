@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 /// publisher_id = 1           # fixed, so a restarted robot takes its slot back
 /// display = "robot"
 /// audio = true               # publish the robot's sound too, when it has a source
+/// # watch_url = "https://sfu.example.org/janus"  # pages watch through Janus
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +39,13 @@ pub struct SfuConfig {
     /// Publish the robot's sound (Opus) too, when it has a source.
     #[serde(default = "default_audio")]
     pub audio: bool,
+    /// Janus's HTTP API as browsers reach it (e.g. `https://sfu.example.org/janus`
+    /// behind a TLS proxy). Set, the robot tells its pages, in its stream figures, to
+    /// watch through Janus: they take video and sound from the room and keep only
+    /// their data channels to the robot (driving, telemetry). Unset, pages take video
+    /// from the robot and the room serves other players.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_url: Option<String>,
 }
 
 fn default_publisher_id() -> u64 {
@@ -63,21 +71,15 @@ impl SfuConfig {
             publisher_id: default_publisher_id(),
             display: default_display(),
             audio: default_audio(),
+            watch_url: None,
         }
     }
 
     /// Checks the settings: the setting's name and why.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        let url = reqwest::Url::parse(&self.url)
-            .map_err(|e| ("sfu.url", format!("{:?} is not a URL: {e}", self.url)))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err((
-                "sfu.url",
-                format!(
-                    "{:?} must be Janus's HTTP API, http(s)://HOST:PORT/janus",
-                    self.url
-                ),
-            ));
+        check_api("sfu.url", &self.url)?;
+        if let Some(watch) = &self.watch_url {
+            check_api("sfu.watch_url", watch)?;
         }
         if self.room == 0 {
             return Err(("sfu.room", "must be a room number above 0".into()));
@@ -88,10 +90,33 @@ impl SfuConfig {
         Ok(())
     }
 
+    /// The robot as the room's publisher.
+    pub fn publisher(&self) -> shared_protocol::janus::Publisher<'_> {
+        shared_protocol::janus::Publisher {
+            room: self.room,
+            id: self.publisher_id,
+            display: &self.display,
+            pin: self.pin.as_deref(),
+        }
+    }
+
     /// The API's base URL without a trailing slash.
     pub fn base_url(&self) -> String {
         self.url.trim_end_matches('/').to_owned()
     }
+}
+
+/// `url` must be Janus's HTTP API: an absolute http(s) URL.
+fn check_api(setting: &'static str, url: &str) -> Result<(), (&'static str, String)> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| (setting, format!("{url:?} is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err((
+            setting,
+            format!("{url:?} must be Janus's HTTP API, http(s)://HOST:PORT/janus"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -114,6 +139,7 @@ mod tests {
         assert_eq!(bad(|c| c.url = "janus".into()), "sfu.url");
         assert_eq!(bad(|c| c.room = 0), "sfu.room");
         assert_eq!(bad(|c| c.publisher_id = 0), "sfu.publisher_id");
+        assert_eq!(bad(|c| c.watch_url = Some("/janus".into())), "sfu.watch_url");
         assert!(toml::from_str::<SfuConfig>("url = \"x\"\nroom = 1\nmountpoint = 2\n").is_err());
     }
 }

@@ -8,8 +8,8 @@
 //!
 //! - [`config`]: the `[sfu]` settings (Janus's HTTP API, room, secret, PIN, publisher
 //!   id), checked;
-//! - [`janus`]: the requests and what Janus's replies and errors mean (pure,
-//!   unit-tested);
+//! - [`janus`]: the requests and what Janus's replies and errors mean (pure, in
+//!   `shared-protocol`, which the browser app watching through Janus shares);
 //! - [`api`]: the HTTP I/O: a session, handles, requests, the long poll of events;
 //! - [`publish`]: the publisher: a send-only WebRTC connection fed from the shared
 //!   encode (and Opus stream), kept alive, published again with backoff when it ends
@@ -23,9 +23,10 @@
 
 pub mod api;
 pub mod config;
-pub mod janus;
 pub mod publish;
 pub mod viewer;
+
+pub use shared_protocol::janus;
 
 pub use api::SfuError;
 pub use config::SfuConfig;

@@ -50,6 +50,22 @@ pub enum SfuPhase {
     Publishing,
     /// The last try failed or the publication ended; waiting to try again.
     Retrying,
+    /// Another publisher took the robot's id in the room while it published (two
+    /// robots with one `publisher_id`): it waits and takes the slot only once it is
+    /// free, rather than kick the other one back.
+    Conflict,
+}
+
+impl SfuPhase {
+    /// The word for it in `/health` and the stats telemetry.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Publishing => "publishing",
+            Self::Retrying => "retrying",
+            Self::Conflict => "conflict",
+        }
+    }
 }
 
 /// The publisher's status, for `/health`.
@@ -68,6 +84,29 @@ pub struct SfuStatus {
     /// Why the last try failed or the last publication ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+}
+
+impl SfuStatus {
+    /// The status as the stats telemetry carries it to every peer: with where pages
+    /// watch while the robot publishes, when `config` offers that (`watch_url`).
+    pub fn telemetry(&self, config: &SfuConfig) -> shared_protocol::SfuStats {
+        let watch = config
+            .watch_url
+            .as_ref()
+            .filter(|_| self.state == SfuPhase::Publishing)
+            .map(|url| shared_protocol::SfuWatch {
+                url: url.clone(),
+                room: config.room,
+                feed: config.publisher_id,
+                pin: config.pin.clone(),
+            });
+        shared_protocol::SfuStats {
+            state: self.state.word().to_owned(),
+            publishes: self.publishes,
+            error: self.last_error.clone(),
+            watch,
+        }
+    }
 }
 
 /// The publisher's status, shared with whoever reports it or waits for it.
@@ -230,7 +269,7 @@ async fn publish_on(
             .ok_or_else(|| SfuError::WebRtc("no local description after the offer".into()))?
             .sdp;
         let answer = match session
-            .request(handle, |t| janus::publish(t, config, &sdp))
+            .request(handle, |t| janus::publish(t, &config.publisher(), &sdp))
             .await
         {
             Err(SfuError::Janus(err)) if err.slot_taken() => {
@@ -239,13 +278,13 @@ async fn publish_on(
                     config.publisher_id
                 );
                 session
-                    .request(handle, |t| janus::kick(t, config))
+                    .request(handle, |t| janus::kick(t, config.room, config.publisher_id, config.secret.as_deref()))
                     .await
                     .map_err(|e| {
                         SfuError::Protocol(format!("could not kick the stale publisher: {e}"))
                     })?;
                 session
-                    .request(handle, |t| janus::publish(t, config, &sdp))
+                    .request(handle, |t| janus::publish(t, &config.publisher(), &sdp))
                     .await?
             }
             other => other?,

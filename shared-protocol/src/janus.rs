@@ -1,12 +1,13 @@
-//! Janus's HTTP API, as messages: the requests the robot sends and what Janus's
-//! replies and events mean (pure, unit-tested; [`super::api`] does the I/O).
+//! Janus's HTTP API (its VideoRoom plugin), as messages: the requests a publisher
+//! (the robot) and a subscriber (the robot's Rust viewer, the browser app watching
+//! through the SFU) send, and what Janus's replies and events mean. Pure: the robot's
+//! `sfu::api` and the app's `sfu` module do the I/O over these.
 //!
 //! The flow (VideoRoom plugin): `create` a session, `attach` a handle to
 //! `janus.plugin.videoroom`, send a `message` whose body is a VideoRoom request (with
 //! a `jsep` offer or answer), and read the asynchronous answer from the session's
 //! long poll (`GET /janus/<session>?maxev=1`), matched by its `transaction`.
 
-use super::config::SfuConfig;
 use serde_json::{json, Value};
 use std::fmt;
 
@@ -162,29 +163,40 @@ fn message(transaction: &str, body: Value, jsep: Option<(&str, &str)>) -> Value 
     msg
 }
 
-/// `joinandconfigure` as a publisher with the robot's fixed id, and its offer.
-pub fn publish(transaction: &str, config: &SfuConfig, offer_sdp: &str) -> Value {
+/// Who publishes, where: a room, a fixed publisher id, the name the room shows, the
+/// room's PIN when it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Publisher<'a> {
+    /// The VideoRoom room.
+    pub room: u64,
+    /// The publisher's id in the room (its feed, to subscribers).
+    pub id: u64,
+    /// The name the room shows.
+    pub display: &'a str,
+    /// The room's PIN.
+    pub pin: Option<&'a str>,
+}
+
+/// `joinandconfigure` as `publisher`, with its offer.
+pub fn publish(transaction: &str, publisher: &Publisher<'_>, offer_sdp: &str) -> Value {
     let mut body = json!({
         "request": "joinandconfigure",
         "ptype": "publisher",
-        "room": config.room,
-        "id": config.publisher_id,
-        "display": config.display,
+        "room": publisher.room,
+        "id": publisher.id,
+        "display": publisher.display,
     });
-    if let Some(pin) = &config.pin {
+    if let Some(pin) = publisher.pin {
         body["pin"] = json!(pin);
     }
     message(transaction, body, Some(("offer", offer_sdp)))
 }
 
-/// `kick` of the robot's own id (a stale publisher), with the room's secret.
-pub fn kick(transaction: &str, config: &SfuConfig) -> Value {
-    let mut body = json!({
-        "request": "kick",
-        "room": config.room,
-        "id": config.publisher_id,
-    });
-    if let Some(secret) = &config.secret {
+/// `kick` of publisher `id` from `room` (a stale session of the robot's own id), with
+/// the room's secret.
+pub fn kick(transaction: &str, room: u64, id: u64, secret: Option<&str>) -> Value {
+    let mut body = json!({"request": "kick", "room": room, "id": id});
+    if let Some(secret) = secret {
         body["secret"] = json!(secret);
     }
     message(transaction, body, None)
@@ -219,11 +231,13 @@ mod tests {
 
     #[test]
     fn requests_carry_what_videoroom_needs() {
-        let mut config = SfuConfig::new("http://h/janus", 1234);
-        config.publisher_id = 77;
-        config.pin = Some("p1n".into());
-        config.secret = Some("s3cret".into());
-        let m = publish("t1", &config, "v=0...");
+        let publisher = Publisher {
+            room: 1234,
+            id: 77,
+            display: "robot",
+            pin: Some("p1n"),
+        };
+        let m = publish("t1", &publisher, "v=0...");
         assert_eq!(m["janus"], "message");
         assert_eq!(m["transaction"], "t1");
         assert_eq!(m["body"]["request"], "joinandconfigure");
@@ -233,7 +247,7 @@ mod tests {
         assert_eq!(m["body"]["display"], "robot");
         assert_eq!(m["body"]["pin"], "p1n");
         assert_eq!(m["jsep"], json!({"type": "offer", "sdp": "v=0..."}));
-        let k = kick("t2", &config);
+        let k = kick("t2", 1234, 77, Some("s3cret"));
         assert_eq!(
             k["body"],
             json!({"request": "kick", "room": 1234, "id": 77, "secret": "s3cret"})
