@@ -122,6 +122,12 @@ pub fn parse(reply: &Value) -> Result<Reply, JanusError> {
     }
 }
 
+/// Whether a VideoRoom event's `data` tells a participant it was kicked out of the
+/// room (`"leaving": "ok", "reason": "kicked"`).
+pub fn kicked(data: &Value) -> bool {
+    data["leaving"] == "ok" && data["reason"] == "kicked"
+}
+
 fn jsep(reply: &Value) -> Option<(String, String)> {
     let jsep = &reply["jsep"];
     Some((
@@ -280,6 +286,8 @@ mod tests {
         };
         assert_eq!(data["videoroom"], "joined");
         assert_eq!(jsep, Some(("answer".into(), "v=0".into())));
+        assert!(kicked(&json!({"videoroom": "event", "room": 1, "leaving": "ok", "reason": "kicked"})));
+        assert!(!kicked(&json!({"videoroom": "event", "leaving": 5})));
         let kicked = json!({"janus": "success", "plugindata": {"plugin": VIDEOROOM, "data": {"videoroom": "success"}}});
         assert!(matches!(parse(&kicked), Ok(Reply::Success(_))));
         assert_eq!(

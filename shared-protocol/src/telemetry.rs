@@ -160,7 +160,7 @@ pub struct RobotStatus {
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Typed {
     Pong(Pong),
-    Stats(StreamStats),
+    Stats(Box<StreamStats>),
     Status(RobotStatus),
     Error { message: String },
 }
@@ -190,7 +190,7 @@ impl Telemetry {
                     .map_err(|e| ProtocolError::malformed("telemetry", e))?;
                 Ok(match typed {
                     Typed::Pong(p) => Self::Pong(p),
-                    Typed::Stats(s) => Self::Stats(s),
+                    Typed::Stats(s) => Self::Stats(*s),
                     Typed::Status(s) => Self::Status(s),
                     Typed::Error { message } => Self::Error { message },
                 })
@@ -204,7 +204,7 @@ impl Telemetry {
     pub fn to_text(&self) -> String {
         let typed = match self {
             Self::Pong(p) => Typed::Pong(*p),
-            Self::Stats(s) => Typed::Stats(s.clone()),
+            Self::Stats(s) => Typed::Stats(Box::new(s.clone())),
             Self::Status(s) => Typed::Status(s.clone()),
             Self::Error { message } => Typed::Error {
                 message: message.clone(),

@@ -517,7 +517,7 @@ impl RobotClient {
         let (track, sender) = (microphone.track.clone(), microphone.sender.clone());
         let send = stream.clone();
         let feed = tokio::spawn(async move {
-            if let Err(err) = send_audio(send, track, sender).await {
+            if let Err(err) = send_audio(send, track, sender, None).await {
                 tracing::warn!("the microphone is not sent: {err}");
             }
         });

@@ -256,7 +256,12 @@ struct PeerShared {
     latest: Mutex<VecDeque<Arc<str>>>,
     latest_ready: Notify,
     video: Mutex<Option<VideoSender>>,
-    wants_video: AtomicBool,
+    /// Whether it receives the robot's video now: its offer (or latest renegotiation)
+    /// has a section receiving video. A page watching through an SFU turns it off, and
+    /// its video sender leaves the stream until it is on again.
+    wants_video: watch::Sender<bool>,
+    /// Whether it receives the robot's sound now, alike.
+    wants_audio: watch::Sender<bool>,
     /// Its audio track, when the robot sends it audio.
     audio: Mutex<Option<VideoSender>>,
     /// Whether its video and audio senders run (each starts once).
@@ -316,7 +321,7 @@ impl Peer {
 
     /// Whether it asked for video.
     pub fn wants_video(&self) -> bool {
-        self.shared.wants_video.load(Ordering::SeqCst)
+        *self.shared.wants_video.borrow()
     }
 
     /// What it sends and receives besides video, and its renegotiations.
@@ -572,7 +577,8 @@ pub async fn negotiate(
 ) -> Result<(Peer, SessionDescription), PeerError> {
     let offer = to_rtc(offer).map_err(PeerError::BadOffer)?;
     let offered = sections(&offer.sdp);
-    let wants_video = MediaWants::from_sections(&offered).receive_video;
+    let wants = MediaWants::from_sections(&offered);
+    let wants_video = wants.receive_video;
     let (gathered, mut gathered_rx) = watch::channel(false);
     let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
     LIVE_PEER_STATES.fetch_add(1, Ordering::SeqCst);
@@ -588,7 +594,8 @@ pub async fn negotiate(
         latest: Mutex::new(VecDeque::new()),
         latest_ready: Notify::new(),
         video: Mutex::new(None),
-        wants_video: AtomicBool::new(wants_video),
+        wants_video: watch::channel(wants_video).0,
+        wants_audio: watch::channel(wants.receive_audio).0,
         audio: Mutex::new(None),
         video_started: AtomicBool::new(false),
         audio_started: AtomicBool::new(false),
@@ -700,8 +707,14 @@ async fn add_tracks(
         )?;
         let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
         *shared.video.lock().expect("video lock") = Some((track, sender));
-        shared.wants_video.store(true, Ordering::SeqCst);
     }
+    // What it receives from now on (a renegotiation may turn either off or on).
+    shared
+        .wants_video
+        .send_if_modified(|w| std::mem::replace(w, wants.receive_video) != *w);
+    shared
+        .wants_audio
+        .send_if_modified(|w| std::mem::replace(w, wants.receive_audio) != *w);
     let has_audio = shared.audio.lock().expect("audio lock").is_some();
     if wants.receive_audio && shared.ctx.audio.is_some() && !has_audio {
         let codec = opus_codec().rtp_codec;
@@ -828,38 +841,60 @@ fn start_audio(shared: &Arc<PeerShared>) {
         return;
     }
     let id = shared.id;
+    let wanted = shared.wants_audio.subscribe();
     shared.spawn(async move {
-        if let Err(err) = send_audio(stream, track, sender).await {
+        if let Err(err) = send_audio(stream, track, sender, Some(wanted)).await {
             tracing::warn!(peer = id, "audio stopped: {err}");
         }
     });
 }
 
 /// Writes the shared audio stream to `track` (what `sender` negotiated) until the
-/// stream ends; the Rust client sends its microphone the same way.
+/// stream ends, while `wanted` (if any) says the peer receives it: paused, it is no
+/// listener of the stream. The Rust client sends its microphone the same way.
 pub(crate) async fn send_audio(
     stream: AudioStream,
     track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
+    mut wanted: Option<watch::Receiver<bool>>,
 ) -> Result<(), PeerError> {
     let (payload_type, ssrc) = negotiated(&track, &sender, "the peer accepted no Opus").await?;
-    let mut listener = stream.subscribe();
     // Drains the track's RTCP so its queue never fills (receiver reports only).
     let rtcp_track = track.clone();
     let _rtcp = AbortOnDrop(tokio::spawn(async move {
         while rtcp_track.poll().await.is_some() {}
     }));
-    while let Some(packet) = listener.next().await {
-        let sample = Sample {
-            data: packet.data.clone(),
-            duration: Duration::from_millis(20),
-            ..Sample::new(packet.captured)
-        };
-        if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
-            tracing::debug!("audio write_sample: {err}");
+    while wanted_now(&mut wanted, true).await {
+        let mut listener = stream.subscribe();
+        loop {
+            let packet = tokio::select! {
+                packet = listener.next() => match packet {
+                    Some(packet) => packet,
+                    None => return Ok(()),
+                },
+                _ = wanted_now(&mut wanted, false) => break,
+            };
+            let sample = Sample {
+                data: packet.data.clone(),
+                duration: Duration::from_millis(20),
+                ..Sample::new(packet.captured)
+            };
+            if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
+                tracing::debug!("audio write_sample: {err}");
+            }
         }
     }
     Ok(())
+}
+
+/// Completes once `wanted` says `want` (at once without a `wanted`, when `want` is
+/// true; never, when it is false); false once the peer is gone.
+async fn wanted_now(wanted: &mut Option<watch::Receiver<bool>>, want: bool) -> bool {
+    match wanted {
+        Some(rx) => rx.wait_for(|w| *w == want).await.is_ok(),
+        None if want => true,
+        None => std::future::pending().await,
+    }
 }
 
 /// Once connected, sends the shared stream on this peer's track (once).
@@ -875,9 +910,17 @@ fn start_video(shared: &Arc<PeerShared>) {
     let configured_kbps = shared.ctx.congestion.map(|(initial, _, _)| initial);
     let id = shared.id;
     let task_shared = Arc::downgrade(shared);
+    let wanted = shared.wants_video.subscribe();
     shared.spawn(async move {
         let link = task_shared.clone();
-        let video = send_video(stream.clone(), track, sender, period, configured_kbps, link);
+        let video = send_video(
+            stream.clone(),
+            (track, sender),
+            wanted,
+            period,
+            configured_kbps,
+            link,
+        );
         if let Err(err) = video.await {
             tracing::warn!(peer = id, "video stopped: {err}");
         }
@@ -890,17 +933,19 @@ fn start_video(shared: &Arc<PeerShared>) {
     });
 }
 
+/// Writes the shared stream to the peer's track while it receives video (`wanted`):
+/// paused, it is no viewer of the stream; on again, it starts from a keyframe.
 async fn send_video(
     stream: VideoStream,
-    track: Arc<TrackLocalStaticSample>,
-    sender: Arc<dyn RtpSender>,
+    (track, sender): VideoSender,
+    wanted: watch::Receiver<bool>,
     period: Duration,
     configured_kbps: Option<u32>,
     link: std::sync::Weak<PeerShared>,
 ) -> Result<(), PeerError> {
     let (payload_type, ssrc) =
         negotiated(&track, &sender, "the browser accepted no H.264 profile").await?;
-    let mut viewer = stream.subscribe();
+    let mut wanted = Some(wanted);
     let feedback_track = track.clone();
     let feedback_stream = stream.clone();
     let feedback = tokio::spawn(async move {
@@ -918,32 +963,42 @@ async fn send_video(
     let _link = AbortOnDrop(tokio::spawn(read_link_stats(link.clone(), sender.clone())));
     let mut previous: Option<Instant> = None;
     let mut layers = LayerChoice::default();
-    while let Some(frame) = viewer.next().await {
-        // With congestion control, a viewer whose path carries clearly less than the
-        // encoder's target gets the base layer only (`video::layers`).
-        if let (Some(configured), Some(shared)) = (configured_kbps, link.upgrade()) {
-            let target = stream.target_kbps().unwrap_or(configured);
-            let before = layers.switches();
-            let now = layers.update(Instant::now(), shared.estimate.kbps(), target);
-            if layers.switches() != before {
-                tracing::debug!(peer = shared.id, ?now, target, "temporal layers");
-                let mut link = shared.link.lock().expect("link lock");
-                link.layers = now;
-                link.layer_switches = layers.switches();
+    while wanted_now(&mut wanted, true).await {
+        let mut viewer = stream.subscribe();
+        loop {
+            let frame = tokio::select! {
+                frame = viewer.next() => match frame {
+                    Some(frame) => frame,
+                    None => return Ok(()),
+                },
+                _ = wanted_now(&mut wanted, false) => break,
+            };
+            // With congestion control, a viewer whose path carries clearly less than the
+            // encoder's target gets the base layer only (`video::layers`).
+            if let (Some(configured), Some(shared)) = (configured_kbps, link.upgrade()) {
+                let target = stream.target_kbps().unwrap_or(configured);
+                let before = layers.switches();
+                let now = layers.update(Instant::now(), shared.estimate.kbps(), target);
+                if layers.switches() != before {
+                    tracing::debug!(peer = shared.id, ?now, target, "temporal layers");
+                    let mut link = shared.link.lock().expect("link lock");
+                    link.layers = now;
+                    link.layer_switches = layers.switches();
+                }
+                if !now.carries(frame.temporal_layer) {
+                    continue;
+                }
             }
-            if !now.carries(frame.temporal_layer) {
-                continue;
+            let duration = previous.map_or(period, |p| frame.captured.saturating_duration_since(p));
+            previous = Some(frame.captured);
+            let sample = Sample {
+                data: frame.data.clone(),
+                duration,
+                ..Sample::new(frame.captured)
+            };
+            if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
+                tracing::debug!("write_sample: {err}");
             }
-        }
-        let duration = previous.map_or(period, |p| frame.captured.saturating_duration_since(p));
-        previous = Some(frame.captured);
-        let sample = Sample {
-            data: frame.data.clone(),
-            duration,
-            ..Sample::new(frame.captured)
-        };
-        if let Err(err) = track.write_sample(ssrc, payload_type, &sample, &[]).await {
-            tracing::debug!("write_sample: {err}");
         }
     }
     Ok(())
@@ -1044,10 +1099,9 @@ async fn serve_channel(shared: Arc<PeerShared>, channel: Arc<dyn DataChannel>) {
                             let _ = shared.outbox.try_send(settings.to_text().into());
                         }
                         // Video that failed before the channel opened is explained now.
-                        if let (true, Some(StreamEnd::Failed(why))) = (
-                            shared.wants_video.load(Ordering::SeqCst),
-                            shared.ctx.stream.ended(),
-                        ) {
+                        if let (true, Some(StreamEnd::Failed(why))) =
+                            (*shared.wants_video.borrow(), shared.ctx.stream.ended())
+                        {
                             let error = Telemetry::Error { message: why };
                             let _ = shared.outbox.try_send(error.to_text().into());
                         }

@@ -23,6 +23,14 @@ pub enum SfuError {
     Protocol(String),
     /// The robot's side of the WebRTC connection failed.
     WebRtc(String),
+    /// Another publisher took the robot's id in the room, or holds it after the robot
+    /// was pushed out: two robots configured with one `publisher_id`.
+    Displaced {
+        /// The room.
+        room: u64,
+        /// The id both claim.
+        id: u64,
+    },
 }
 
 impl fmt::Display for SfuError {
@@ -32,6 +40,12 @@ impl fmt::Display for SfuError {
             Self::Janus(err) => err.fmt(f),
             Self::Protocol(why) => write!(f, "Janus: {why}"),
             Self::WebRtc(why) => write!(f, "the connection to Janus: {why}"),
+            Self::Displaced { room, id } => write!(
+                f,
+                "another publisher took publisher id {id} in room {room}: two robots with \
+                 the same [sfu] publisher_id? This one waits for the id to be free and \
+                 does not push the other out"
+            ),
         }
     }
 }

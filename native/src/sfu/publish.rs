@@ -156,19 +156,33 @@ pub async fn run(config: SfuConfig, media: Media, state: SfuState) {
     });
     let http = http_client();
     let mut backoff = BACKOFF_MIN;
+    // Once another publisher pushed the robot out of its id, the robot never kicks a
+    // holder of that id again: it would be the other robot, and each would push the
+    // other out in turn.
+    let mut displaced = false;
     loop {
-        state.update(|s| s.state = SfuPhase::Connecting);
+        state.update(|s| {
+            if s.state != SfuPhase::Conflict {
+                s.state = SfuPhase::Connecting;
+            }
+        });
         let started = Instant::now();
-        let ended = publish(&http, &base, &config, &media, &state).await;
+        let ended = publish(&http, &base, &config, &media, &state, !displaced).await;
         if started.elapsed() >= STABLE {
             backoff = BACKOFF_MIN;
         }
+        let conflict = matches!(ended, SfuError::Displaced { .. });
+        displaced |= conflict;
         tracing::warn!(
             "sfu: room {} at {base}: {ended}; publishing again in {backoff:?}",
             config.room
         );
         state.update(|s| {
-            s.state = SfuPhase::Retrying;
+            s.state = if conflict {
+                SfuPhase::Conflict
+            } else {
+                SfuPhase::Retrying
+            };
             s.last_error = Some(ended.to_string());
         });
         tokio::time::sleep(backoff).await;
@@ -196,13 +210,15 @@ impl PeerConnectionEventHandler for Handler {
 
 type Sending = (Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>);
 
-/// One publication: until it fails or ends, with why.
+/// One publication: until it fails or ends, with why. `may_kick`: whether a holder of
+/// the robot's id may be taken for a stale session of its own and kicked.
 async fn publish(
     http: &reqwest::Client,
     base: &str,
     config: &SfuConfig,
     media: &Media,
     state: &SfuState,
+    may_kick: bool,
 ) -> SfuError {
     let mut session = match Session::create(http.clone(), base).await {
         Ok(session) => session,
@@ -232,7 +248,7 @@ async fn publish(
         &pc,
         &mut gathered_rx,
         connection_rx,
-        config,
+        (config, may_kick),
         media,
         state,
     )
@@ -247,10 +263,14 @@ async fn publish_on(
     pc: &Arc<dyn PeerConnection>,
     gathered: &mut watch::Receiver<bool>,
     mut connection: watch::Receiver<RTCPeerConnectionState>,
-    config: &SfuConfig,
+    (config, may_kick): (&SfuConfig, bool),
     media: &Media,
     state: &SfuState,
 ) -> SfuError {
+    let displaced = || SfuError::Displaced {
+        room: config.room,
+        id: config.publisher_id,
+    };
     let setup = async {
         let handle = session.attach().await?;
         let video = add_sender(pc, RtpCodecKind::Video).await?;
@@ -272,6 +292,9 @@ async fn publish_on(
             .request(handle, |t| janus::publish(t, &config.publisher(), &sdp))
             .await
         {
+            Err(SfuError::Janus(err)) if err.code == janus::ID_EXISTS && !may_kick => {
+                return Err(displaced());
+            }
             Err(SfuError::Janus(err)) if err.slot_taken() => {
                 tracing::warn!(
                     "sfu: {err}; a session from before a restart? kicking publisher {} with the room's secret",
@@ -363,6 +386,7 @@ async fn publish_on(
                 Ok(Ok(Reply::Hangup(why))) => {
                     return SfuError::Protocol(format!("Janus hung up the publisher: {why}"))
                 }
+                Ok(Ok(Reply::Event { data, .. })) if janus::kicked(&data) => return displaced(),
                 Ok(Ok(_)) => {}
             },
             changed = connection.changed() => {
@@ -447,7 +471,7 @@ async fn send_video(stream: VideoStream, sending: Sending, bytes: Arc<AtomicU64>
 
 /// Writes the shared Opus stream to Janus, as to any peer.
 async fn send_audio((track, sender): Sending, stream: AudioStream) {
-    if let Err(err) = crate::rtc::peer::send_audio(stream, track, sender).await {
+    if let Err(err) = crate::rtc::peer::send_audio(stream, track, sender, None).await {
         tracing::warn!("sfu: no sound to Janus: {err}");
     }
 }
