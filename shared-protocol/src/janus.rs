@@ -286,7 +286,9 @@ mod tests {
         };
         assert_eq!(data["videoroom"], "joined");
         assert_eq!(jsep, Some(("answer".into(), "v=0".into())));
-        assert!(kicked(&json!({"videoroom": "event", "room": 1, "leaving": "ok", "reason": "kicked"})));
+        assert!(kicked(
+            &json!({"videoroom": "event", "room": 1, "leaving": "ok", "reason": "kicked"})
+        ));
         assert!(!kicked(&json!({"videoroom": "event", "leaving": 5})));
         let kicked = json!({"janus": "success", "plugindata": {"plugin": VIDEOROOM, "data": {"videoroom": "success"}}});
         assert!(matches!(parse(&kicked), Ok(Reply::Success(_))));

@@ -35,9 +35,7 @@ pub use error::ProtocolError;
 pub use settings::VideoSettings;
 pub use signaling::{SdpType, SessionDescription};
 pub use stamp::Stamp;
-pub use telemetry::{
-    MotorState, Pong, RobotStatus, SfuStats, SfuWatch, StreamStats, Telemetry,
-};
+pub use telemetry::{MotorState, Pong, RobotStatus, SfuStats, SfuWatch, StreamStats, Telemetry};
 
 /// The largest data-channel message either side accepts, in bytes.
 ///

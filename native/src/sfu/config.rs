@@ -139,7 +139,10 @@ mod tests {
         assert_eq!(bad(|c| c.url = "janus".into()), "sfu.url");
         assert_eq!(bad(|c| c.room = 0), "sfu.room");
         assert_eq!(bad(|c| c.publisher_id = 0), "sfu.publisher_id");
-        assert_eq!(bad(|c| c.watch_url = Some("/janus".into())), "sfu.watch_url");
+        assert_eq!(
+            bad(|c| c.watch_url = Some("/janus".into())),
+            "sfu.watch_url"
+        );
         assert!(toml::from_str::<SfuConfig>("url = \"x\"\nroom = 1\nmountpoint = 2\n").is_err());
     }
 }

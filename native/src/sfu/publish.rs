@@ -301,7 +301,14 @@ async fn publish_on(
                     config.publisher_id
                 );
                 session
-                    .request(handle, |t| janus::kick(t, config.room, config.publisher_id, config.secret.as_deref()))
+                    .request(handle, |t| {
+                        janus::kick(
+                            t,
+                            config.room,
+                            config.publisher_id,
+                            config.secret.as_deref(),
+                        )
+                    })
                     .await
                     .map_err(|e| {
                         SfuError::Protocol(format!("could not kick the stale publisher: {e}"))
