@@ -18,9 +18,10 @@ mod common;
 use common::{decode_stamps, within, TestRobot, WAIT};
 use rtcbot::sfu::{JanusViewer, SfuConfig, SfuPhase, SfuStatus};
 use rtcbot::Robot;
+use rtcbot_bench::janus::{JanusOptions, JanusServer};
+use rtcbot_bench::namespace::{self, Veth};
 use shared_protocol::{Control, Ping, Telemetry};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +30,8 @@ use std::time::{Duration, Instant};
 const INNER: &str = "RTCBOT_SFU_INNER";
 /// The namespace's own non-loopback address, for ICE with Janus.
 const ADDRESS: &str = "10.88.0.1";
+/// The veth interface with [`ADDRESS`], the one Janus gathers on.
+const INTERFACE: &str = "sfu0";
 const API: &str = "http://127.0.0.1:18088/janus";
 const ROOM: u64 = 1234;
 const SECRET: &str = "room-secret";
@@ -38,23 +41,20 @@ const FEED: u64 = 7;
 /// otherwise runs `test` again inside a new network namespace with the veth
 /// interface, and fails if that run fails.
 fn in_namespace(test: &str, inner: impl std::future::Future<Output = ()>) {
-    if std::env::var(INNER).is_ok_and(|t| t == test) {
+    if namespace::inside(INNER, test) {
         return tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .unwrap()
             .block_on(inner);
     }
-    let script = format!(
-        "set -e; ip link set lo up; ip link add sfu0 type veth peer name sfu1; \
-         ip addr add {ADDRESS}/24 dev sfu0; ip link set sfu1 up; ip link set sfu0 up; \
-         exec \"$0\" \"$@\""
-    );
-    let run = Command::new("unshare")
-        .args(["--net", "--", "sh", "-c", &script])
-        .arg(std::env::current_exe().unwrap())
+    let veth = Veth {
+        name: INTERFACE,
+        peer: "sfu1",
+        address: &format!("{ADDRESS}/24"),
+    };
+    let run = namespace::rerun_command(&std::env::current_exe().unwrap(), Some(&veth), INNER, test)
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(INNER, test)
         .output()
         .unwrap_or_else(|e| panic!("cannot run unshare (util-linux): {e}"));
     for line in String::from_utf8_lossy(&run.stdout).lines() {
@@ -69,125 +69,23 @@ fn in_namespace(test: &str, inner: impl std::future::Future<Output = ()>) {
     );
 }
 
-/// A Janus of the test's own: VideoRoom over HTTP only, one room; killed on drop.
-struct Janus {
-    dir: PathBuf,
-    child: Option<Child>,
+/// A Janus of the test's own (`rtcbot_bench::janus`): VideoRoom over HTTP only on
+/// 127.0.0.1:18088, room [`ROOM`] with [`SECRET`], gathering on [`INTERFACE`].
+fn configure_janus(dir: &Path) -> JanusServer {
+    let mut options = JanusOptions::new(dir, INTERFACE);
+    options.port = 18088;
+    options.room = ROOM;
+    options.secret = Some(SECRET.into());
+    options.ready_timeout = WAIT;
+    let janus = JanusServer::configure(options).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(janus.api(), API);
+    janus
 }
 
-impl Janus {
-    fn configure(dir: &Path) {
-        std::fs::create_dir_all(dir).unwrap();
-        let lib = [
-            "/usr/lib/x86_64-linux-gnu/janus",
-            "/usr/lib/aarch64-linux-gnu/janus",
-        ]
-        .into_iter()
-        .find(|p| Path::new(p).join("plugins/libjanus_videoroom.so").exists())
-        .expect("Janus's VideoRoom plugin (Debian's `janus` package)");
-        let plugins = std::fs::read_dir(format!("{lib}/plugins"))
-            .unwrap()
-            .chain(std::fs::read_dir(format!("{lib}/transports")).unwrap())
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".so"))
-            .filter(|n| n != "libjanus_videoroom.so" && n != "libjanus_http.so")
-            .collect::<Vec<_>>();
-        let (transports, plugins): (Vec<_>, Vec<_>) = plugins
-            .into_iter()
-            .partition(|n| Path::new(&format!("{lib}/transports/{n}")).exists());
-        let files = [
-            (
-                "janus.jcfg",
-                format!(
-                    "general: {{\n configs_folder = \"{dir}\"\n plugins_folder = \"{lib}/plugins\"\n \
-                     transports_folder = \"{lib}/transports\"\n events_folder = \"{lib}/events\"\n \
-                     loggers_folder = \"{lib}/loggers\"\n debug_level = 4\n session_timeout = 60\n}}\n\
-                     media: {{\n rtp_port_range = \"20000-20200\"\n}}\n\
-                     nat: {{\n ice_enforce_list = \"sfu0\"\n}}\n\
-                     plugins: {{\n disable = \"{}\"\n}}\n\
-                     transports: {{\n disable = \"{}\"\n}}\n\
-                     events: {{\n broadcast = false\n}}\n",
-                    plugins.join(","),
-                    transports.join(","),
-                    dir = dir.display(),
-                ),
-            ),
-            (
-                "janus.transport.http.jcfg",
-                "general: {\n json = \"compact\"\n base_path = \"/janus\"\n http = true\n \
-                 port = 18088\n ip = \"127.0.0.1\"\n https = false\n}\n\
-                 admin: {\n admin_http = false\n}\n"
-                    .to_owned(),
-            ),
-            (
-                "janus.plugin.videoroom.jcfg",
-                format!(
-                    "room-{ROOM}: {{\n description = \"rtcbot\"\n secret = \"{SECRET}\"\n \
-                     publishers = 3\n videocodec = \"h264\"\n h264_profile = \"42e01f\"\n \
-                     audiocodec = \"opus\"\n bitrate = 2000000\n fir_freq = 2\n}}\n"
-                ),
-            ),
-        ];
-        for (name, text) in files {
-            std::fs::write(dir.join(name), text).unwrap();
-        }
-    }
-
-    /// Starts Janus and waits until its API answers.
-    async fn start(dir: &Path) -> Self {
-        let log = std::fs::File::create(dir.join("janus.log")).unwrap();
-        let child = Command::new("janus")
-            .arg("-F")
-            .arg(dir)
-            .arg("-C")
-            .arg(dir.join("janus.jcfg"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start janus (Debian's `janus` package): {e}"));
-        let mut janus = Self {
-            dir: dir.to_owned(),
-            child: Some(child),
-        };
-        let http = reqwest::Client::new();
-        let ready = tokio::time::timeout(WAIT, async {
-            loop {
-                if let Ok(Some(status)) = janus.child.as_mut().unwrap().try_wait() {
-                    return Err(format!("janus exited ({status})"));
-                }
-                if let Ok(r) = http.get(format!("{API}/info")).send().await {
-                    if r.status().is_success() {
-                        return Ok(());
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
-        match ready {
-            Ok(Ok(())) => janus,
-            Ok(Err(why)) => panic!("{why}:\n{}", janus.log()),
-            Err(_) => panic!("Janus's API did not answer in {WAIT:?}:\n{}", janus.log()),
-        }
-    }
-
-    fn log(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.join("janus.log")).unwrap_or_default();
-        let lines: Vec<_> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Janus {
-    fn drop(&mut self) {
-        self.kill();
+/// Starts (or restarts) Janus and waits until its API answers.
+async fn start(janus: &mut JanusServer) {
+    if let Err(e) = janus.start().await {
+        panic!("{e:#}");
     }
 }
 
@@ -261,7 +159,7 @@ async fn publish_and_restart() {
     let started = Instant::now();
     eprintln!("sfu test: starting");
     let dir = std::env::temp_dir().join(format!("rtcbot-janus-{}", std::process::id()));
-    Janus::configure(&dir);
+    let mut janus = configure_janus(&dir);
     // Janus is not up yet: the robot says so and keeps trying.
     let test = robot_with(sfu(|_| {})).await;
     let robot = &test.robot;
@@ -275,7 +173,7 @@ async fn publish_and_restart() {
     let mut driver = test.client(false).await;
     let driver_id = robot.peers()[0].id;
 
-    let mut janus = Janus::start(&dir).await;
+    start(&mut janus).await;
     let status = sfu_state(robot, "the robot to publish to Janus", |s| {
         s.state == SfuPhase::Publishing
     })
@@ -357,7 +255,7 @@ async fn publish_and_restart() {
         s.state != SfuPhase::Publishing
     })
     .await;
-    let _janus = Janus::start(&dir).await;
+    start(&mut janus).await;
     let status = sfu_state(robot, "the robot to publish again", |s| {
         s.state == SfuPhase::Publishing && s.publishes == 2
     })

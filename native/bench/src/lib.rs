@@ -1,9 +1,13 @@
 //! What the benchmark binaries (`rtcbot-bench`, `rtcbot-hw-bench`, `rtcbot-soak`,
-//! `rtcbot-attack`) share, and the end-to-end tests too: the robot as a child
-//! process, its CPU time and memory read from `/proc`, offers that never connect, and
-//! impaired links: [`lossy`] (random loss) and [`narrowing`] (a rate that narrows).
+//! `rtcbot-attack`, `rtcbot-sfu-bench`, `rtcbot-janus`) share, and the end-to-end tests
+//! too: the robot as a child process (in a network namespace of its own if need be),
+//! its CPU time and memory read from `/proc`, offers that never connect, and impaired
+//! links: [`lossy`] (random loss) and [`narrowing`] (a rate that narrows); a Janus of
+//! our own ([`janus`]) and network namespaces with a veth ([`namespace`]).
 
+pub mod janus;
 pub mod lossy;
+pub mod namespace;
 pub mod narrowing;
 
 use anyhow::{bail, Context};
@@ -14,6 +18,8 @@ use std::process::{Child, Command, Stdio};
 /// port; killed on drop.
 pub struct RobotProcess {
     child: Child,
+    /// The robot's stdin, kept open (the namespace's shell reads its go from it).
+    _stdin: Option<std::process::ChildStdin>,
     /// The robot's `/connect` URL.
     pub url: String,
 }
@@ -23,36 +29,114 @@ impl RobotProcess {
     /// plain HTTP and quiet (`--no-auth --no-tls --quiet`), since the benchmarks
     /// measure the robot, not its gate.
     pub fn start(extra: &[&str]) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe()?
-            .parent()
-            .context("bench has no folder")?
-            .join("rtcbot-robot");
-        let mut child = Command::new(&exe)
+        let mut command = Command::new(robot_exe()?);
+        command.args(["--listen", "127.0.0.1:0", "--ice-udp", "127.0.0.1:0"]);
+        Self::spawn(command, extra, None)
+    }
+
+    /// Starts the robot alone in a new network namespace (`unshare --net`) whose only
+    /// link is `link`, one end of a veth pair the caller made in its own namespace:
+    /// `link` is moved in, gets `address` (CIDR, e.g. `10.89.0.2/24`) and a default
+    /// route via `gateway` (the other end's address), and the robot listens and does
+    /// ICE on that address only. Everything the robot sends then leaves through
+    /// `link`: [`crate::namespace::tx_bytes`]`(robot.pid(), link)` counts it.
+    pub fn start_in_namespace(
+        link: &str,
+        address: &str,
+        gateway: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
+        let ip = address.split('/').next().unwrap_or(address);
+        // The shell, in the new namespace, says so and waits for the link before it
+        // becomes the robot (same process id).
+        let script = format!(
+            "set -e; echo namespace; read go; ip link set lo up; ip addr add {address} dev {link}; \
+             ip link set {link} up; ip route add default via {gateway}; exec \"$0\" \"$@\""
+        );
+        let exe = robot_exe()?;
+        if !exe.exists() {
+            bail!("no {} (build rtcbot-robot first)", exe.display());
+        }
+        let mut command = Command::new("unshare");
+        command
+            .args(["--net", "--", "sh", "-c", &script])
+            .arg(exe)
             .args([
                 "--listen",
-                "127.0.0.1:0",
+                &format!("{ip}:0"),
                 "--ice-udp",
-                "127.0.0.1:0",
-                "--print-addr",
-                "--no-auth",
-                "--no-tls",
-                "--quiet",
-            ])
+                &format!("{ip}:0"),
+            ]);
+        let link = link.to_owned();
+        Self::spawn(
+            command,
+            extra,
+            Some(Box::new(move |pid| {
+                let moved = Command::new("ip")
+                    .args(["link", "set", &link, "netns", &pid.to_string()])
+                    .status()
+                    .context("running `ip` (iproute2)")?;
+                if !moved.success() {
+                    bail!("`ip link set {link} netns {pid}` failed ({moved})");
+                }
+                Ok(())
+            })),
+        )
+    }
+
+    /// Spawns `command` (the robot, with its listen and ICE flags) with the common
+    /// flags and `extra`; `before` runs with the process id before the robot is told
+    /// to go (a line on its stdin, which stays open) and read for its address.
+    fn spawn(
+        mut command: Command,
+        extra: &[&str],
+        before: Option<Box<dyn FnOnce(u32) -> anyhow::Result<()>>>,
+    ) -> anyhow::Result<Self> {
+        let mut child = command
+            .args(["--print-addr", "--no-auth", "--no-tls", "--quiet"])
             .args(extra)
             .env("RUST_LOG", "warn,rtc_ice=error,rtc=error")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .with_context(|| format!("starting {} (build it first)", exe.display()))?;
+            .with_context(|| {
+                format!(
+                    "starting {:?} (build rtcbot-robot first)",
+                    command.get_program()
+                )
+            })?;
+        let mut stdin = child.stdin.take();
         let stdout = child.stdout.take().context("robot stdout")?;
+        let mut stdout = BufReader::new(stdout);
+        if let Some(before) = before {
+            let mut line = String::new();
+            stdout.read_line(&mut line)?;
+            let ready = match line.trim() {
+                "namespace" => before(child.id()),
+                _ => Err(anyhow::anyhow!("the robot's shell printed {line:?}")),
+            };
+            if let Err(e) = ready {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+            use std::io::Write;
+            let go = stdin.as_mut().context("robot stdin")?;
+            go.write_all(b"go\n")?;
+            go.flush()?;
+        }
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
+        stdout.read_line(&mut line)?;
         let Some(addr) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
             bail!("robot printed {line:?} instead of its address");
         };
         Ok(Self {
             url: format!("http://{addr}/connect"),
             child,
+            _stdin: stdin,
         })
     }
 
@@ -67,6 +151,14 @@ impl Drop for RobotProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The `rtcbot-robot` binary next to this one.
+fn robot_exe() -> anyhow::Result<std::path::PathBuf> {
+    Ok(std::env::current_exe()?
+        .parent()
+        .context("bench has no folder")?
+        .join("rtcbot-robot"))
 }
 
 /// utime + stime of a process, in seconds.
