@@ -8,7 +8,7 @@ use crate::connection::ConnState;
 use crate::drive::Source;
 use crate::hooks::{
     use_audio_meters, use_connection, use_drive, use_frame_stamps, use_gamepad, use_keyboard_drive,
-    use_local_media, use_room_presence,
+    use_local_media, use_room_presence, use_sfu,
 };
 use crate::state::{Action, AppState};
 use crate::util::{fixed, number, object, parse_number, query_param};
@@ -34,6 +34,13 @@ fn App() -> Html {
     let connection = use_connection(state.dispatcher());
     let mixer = use_drive(Rc::clone(&connection), state.dispatcher());
     use_room_presence(Rc::clone(&connection), state.dispatcher());
+    use_sfu(
+        Rc::clone(&connection),
+        state.conn == ConnState::Live,
+        state.robot_stats.clone(),
+        state.prefer_sfu,
+        state.dispatcher(),
+    );
 
     let toggle_help = {
         let dispatch = state.dispatcher();
@@ -56,7 +63,7 @@ fn App() -> Html {
     let audio_context = use_memo((), |_| web_sys::AudioContext::new().ok());
     use_audio_meters(
         (*audio_context).clone(),
-        state.robot_audio.clone(),
+        state.shown_audio(),
         state.mic_stream.clone(),
         state.dispatcher(),
     );
@@ -102,6 +109,16 @@ fn App() -> Html {
             if !connection.send(&crate::wire::settings(&settings)) {
                 dispatch.dispatch(Action::Notice("not connected: settings not sent".into()));
             }
+        })
+    };
+    let on_prefer_sfu = {
+        let dispatch = state.dispatcher();
+        Callback::from(move |prefer: bool| {
+            if let Some(storage) = gloo::utils::window().local_storage().ok().flatten() {
+                let via = if prefer { "sfu" } else { "robot" };
+                let _ = storage.set_item(crate::state::VIDEO_VIA_KEY, via);
+            }
+            dispatch.dispatch(Action::PreferSfu(prefer))
         })
     };
     let on_retry = {
@@ -151,13 +168,18 @@ fn App() -> Html {
             data-renegotiations={s.renegotiations.to_string()}
             data-robot-audio-level={fixed(s.robot_level.level, 2)}
             data-robot-audio-hz={s.robot_hz.map(|hz| fixed(hz, 0)).unwrap_or_default()}
-            data-mic-level={fixed(s.mic_level.level, 2)}>
-            <VideoView stream={s.stream.clone()} video_ref={video_ref.clone()}
+            data-mic-level={fixed(s.mic_level.level, 2)}
+            data-video-source={s.sfu.source.name()}
+            data-sfu={s.sfu.state}
+            data-sfu-reason={s.sfu.reason.clone().unwrap_or_default()}
+            data-robot-media={if s.sfu.robot_media { "on" } else { "off" }}
+            data-sfu-publisher={s.robot_stats.as_ref().and_then(|r| r.sfu.as_ref()).map(|f| f.state.clone()).unwrap_or_default()}>
+            <VideoView stream={s.shown_video()} source={s.sfu.source} video_ref={video_ref.clone()}
                 has_frames={s.frames > 0 && s.conn == ConnState::Live} waiting={waiting} />
             <header class="hud-top">
                 <div class="brand">{ "rtcbot" }</div>
                 <ConnectionBadge conn={s.conn.clone()} room={s.room.clone()} {on_retry} />
-                <Tools video_ref={video_ref.clone()} stream={s.stream.clone()}
+                <Tools video_ref={video_ref.clone()} stream={s.shown_video()}
                     settings_open={s.settings_open} on_settings={toggle_settings.clone()}
                     on_error={on_notice} />
                 <HelpButton open={s.help} on_toggle={toggle_help.clone()} />
@@ -165,7 +187,7 @@ fn App() -> Html {
             <Help open={s.help} on_toggle={toggle_help} />
             if s.settings_open {
                 <SettingsPanel current={s.current_settings()} {on_apply}
-                    on_close={toggle_settings} />
+                    on_close={toggle_settings} prefer_sfu={s.prefer_sfu} {on_prefer_sfu} />
             }
             <aside class="side">
                 <TelemetryOverlay state={state.clone()} />
@@ -177,7 +199,7 @@ fn App() -> Html {
                     { notice.text.clone() }
                 </div>
             }
-            <MediaControls robot_audio={s.robot_audio.clone()} listening={s.listening}
+            <MediaControls robot_audio={s.shown_audio()} listening={s.listening}
                 mic={s.mic} camera={s.camera} robot_level={s.robot_level} mic_level={s.mic_level}
                 context={(*audio_context).clone()} {on_listen} on_mic={media.toggle_mic.clone()}
                 on_camera={media.toggle_camera.clone()} />
@@ -237,6 +259,13 @@ fn publish(s: &AppState) {
         ("robotAudioLevel", s.robot_level.level.into()),
         ("robotAudioHz", opt(s.robot_hz)),
         ("micLevel", s.mic_level.level.into()),
+        ("videoSource", s.sfu.source.name().into()),
+        ("sfu", s.sfu.state.into()),
+        (
+            "sfuReason",
+            s.sfu.reason.as_deref().map_or(JsValue::NULL, JsValue::from),
+        ),
+        ("robotMedia", s.sfu.robot_media.into()),
         (
             "status",
             s.status

@@ -13,6 +13,10 @@
 //! ([`Renegotiator`](session::Renegotiator)); a new session starts with the tracks
 //! in force.
 //!
+//! A page watching through the robot's SFU turns the robot's video and sound off
+//! ([`Connection::set_robot_media`]): the `recvonly` transceivers become `inactive`,
+//! renegotiated the same way, and the robot stops sending them to this page.
+//!
 //! It then watches the session: the peer connection going `failed` or `closed`, staying
 //! `disconnected` for a moment, the data channel closing, the robot no longer answering
 //! pings (only once it has answered some: RTCBot robots do not), or the session not
@@ -73,6 +77,9 @@ pub struct Config {
     pub ping_interval_ms: u32,
     /// `getStats` period for [`Event::Video`].
     pub stats_interval_ms: u32,
+    /// Whether the robot sends its video and sound to this page at first (see
+    /// [`Connection::set_robot_media`]).
+    pub robot_media: bool,
 }
 
 impl Default for Config {
@@ -91,6 +98,7 @@ impl Default for Config {
             silence_timeout_ms: 3500,
             ping_interval_ms: 1000,
             stats_interval_ms: 1000,
+            robot_media: true,
         }
     }
 }
@@ -217,6 +225,9 @@ struct Shared {
     /// The page's microphone and camera tracks while they are on.
     local_audio: RefCell<Option<MediaStreamTrack>>,
     local_video: RefCell<Option<MediaStreamTrack>>,
+    /// Whether the robot's video and sound come to this page (see
+    /// [`Connection::set_robot_media`]).
+    robot_media: Cell<bool>,
     signals: mpsc::UnboundedSender<(u32, Signal)>,
     /// Whether to ask for a relay room's ICE servers before the next session (true
     /// until one asking found none).
@@ -297,6 +308,7 @@ impl Connection {
     pub fn start(config: Config, on_event: impl Fn(Event) + 'static) -> Self {
         let (tx, rx) = mpsc::unbounded();
         let shared = Rc::new(Shared {
+            robot_media: Cell::new(config.robot_media),
             config,
             on_event: Box::new(on_event),
             session: RefCell::new(None),
@@ -355,6 +367,33 @@ impl Connection {
             send_track(&session.pc, slot, track.as_ref());
             session.renegotiator.retry();
         }
+    }
+
+    /// Turns the robot's video and sound to this page on or off (when the page
+    /// watches through an SFU): the session's `recvonly` video and audio
+    /// transceivers become `inactive` (or `recvonly` again), renegotiated over the
+    /// data channel like [`Connection::set_local_track`]; the next sessions start
+    /// with the setting in force. The data channels stay.
+    pub fn set_robot_media(&self, on: bool) {
+        if self.shared.robot_media.replace(on) == on {
+            return;
+        }
+        if let Some(session) = self.shared.session.borrow().as_ref() {
+            for transceiver in [&session.robot_video, &session.robot_audio] {
+                transceiver.set_direction(receive_direction(on));
+            }
+            session.renegotiator.retry();
+        }
+    }
+
+    /// Whether the robot sends its video and sound to this page (as last set).
+    pub fn robot_media(&self) -> bool {
+        self.shared.robot_media.get()
+    }
+
+    /// How it connects.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
     }
 
     /// Renegotiations of the current session completed so far.
@@ -541,6 +580,15 @@ fn send_track(
     });
 }
 
+/// The direction of the robot's media transceivers: receiving, or nothing.
+fn receive_direction(on: bool) -> RtcRtpTransceiverDirection {
+    if on {
+        RtcRtpTransceiverDirection::Recvonly
+    } else {
+        RtcRtpTransceiverDirection::Inactive
+    }
+}
+
 fn close_session(shared: &Shared) {
     if let Some(session) = shared.session.borrow_mut().take() {
         session.close();
@@ -552,6 +600,9 @@ struct Session {
     pc: RtcPeerConnection,
     dc: RtcDataChannel,
     drive: RtcDataChannel,
+    /// The robot's video and sound to this page (`recvonly`, or `inactive`).
+    robot_video: RtcRtpTransceiver,
+    robot_audio: RtcRtpTransceiver,
     /// The page's microphone and camera, once sent in this session.
     mic: RefCell<Option<RtcRtpTransceiver>>,
     camera: RefCell<Option<RtcRtpTransceiver>>,
@@ -648,9 +699,9 @@ impl Session {
     fn watch(shared: &Rc<Shared>, id: u32, pc: RtcPeerConnection) -> Result<Self, Failure> {
         let cfg = &shared.config;
         let init = RtcRtpTransceiverInit::new();
-        init.set_direction(RtcRtpTransceiverDirection::Recvonly);
-        pc.add_transceiver_with_str_and_init("video", &init);
-        pc.add_transceiver_with_str_and_init("audio", &init);
+        init.set_direction(receive_direction(shared.robot_media.get()));
+        let robot_video = pc.add_transceiver_with_str_and_init("video", &init);
+        let robot_audio = pc.add_transceiver_with_str_and_init("audio", &init);
         let (mic, camera) = (RefCell::new(None), RefCell::new(None));
         send_track(&pc, &mic, shared.local_audio.borrow().as_ref());
         send_track(&pc, &camera, shared.local_video.borrow().as_ref());
@@ -814,6 +865,8 @@ impl Session {
             pc,
             dc,
             drive,
+            robot_video,
+            robot_audio,
             mic,
             camera,
             renegotiator,
@@ -833,7 +886,7 @@ impl Session {
 
 /// Reads the `inbound-rtp` video entry of `getStats`; rates are computed against the
 /// previous call's `(timestamp, bytes, frames)` kept in `prev`.
-async fn video_stats(
+pub(crate) async fn video_stats(
     pc: &RtcPeerConnection,
     prev: &Cell<Option<(f64, f64, f64)>>,
 ) -> Option<VideoStats> {

@@ -9,7 +9,8 @@
 //!   automatic reconnection with backoff, ping/RTT, inbound video stats), [`drive`]
 //!   (full [`DriveState`](shared_protocol::DriveState) sender at 20 Hz, key folding,
 //!   gamepad dead zone), [`audio_meter`] (level and dominant frequency of a stream),
-//!   [`latency`] (reads the robot's frame [`Stamp`](shared_protocol::Stamp)
+//!   [`sfu`] (watching through the robot's Janus VideoRoom: its messages, the
+//!   decisions of when, and the subscriber), [`latency`] (reads the robot's frame [`Stamp`](shared_protocol::Stamp)
 //!   from the `<video>` element for glass-to-glass latency), [`wire`] (the few
 //!   protocol messages the client writes and reads, through [`json`] rather than
 //!   serde_json, which keeps the bundle small) and [`util`];
@@ -45,12 +46,26 @@
 //! | `data-renegotiations` | renegotiations over the data channel completed since page load |
 //! | `data-robot-audio-level`, `data-mic-level` | the meters, 0 to 1 (-60 to 0 dBFS) |
 //! | `data-robot-audio-hz` | dominant frequency of the robot's audio when last not silent (empty before) |
+//! | `data-video-source` | `sfu` while the picture comes through the robot's SFU (Janus), else `robot` (also on `.stage`) |
+//! | `data-sfu` | the page's SFU subscription: `off`, `subscribing`, `playing` or `retrying` |
+//! | `data-sfu-reason` | why the picture is not (or no longer) the SFU's (empty when none) |
+//! | `data-robot-media` | `on` while the robot sends its video and sound to this page, `off` while the SFU's play |
+//! | `data-sfu-publisher` | the robot's SFU publisher state from its stats (`publishing`...; empty without one) |
 //!
 //! `window.__rtcbot` holds the same figures as a plain object (`conn`, `reason`,
 //! `attempt`, `sessions`, `frames`, `stampFrame`, `latencyMs`, `rttMs`, `fps`, `kbps`,
 //! `width`, `height`, `drive: {forward, turn, seq}`, `status`, `stats`, `listening`,
 //! `mic`, `camera`, `renegotiations`, `robotAudio`, `robotAudioLevel`, `robotAudioHz`,
-//! `micLevel`), refreshed with the attributes.
+//! `micLevel`, `videoSource`, `sfu`, `sfuReason`, `robotMedia`), refreshed with the
+//! attributes.
+//!
+//! Watching through the SFU: when the robot's stats offer its Janus feed
+//! (`sfu.watch`) and the page's "Video" setting (settings panel, kept in
+//! `localStorage`) allows it, the page subscribes to Janus and, once that video
+//! plays, shows it and turns the robot's own media to the page off (the data
+//! channels stay: driving and telemetry are unchanged). A failed or ended
+//! subscription gives the picture back to the robot and is retried with backoff. The
+//! feed is remembered per connect URL, so the next load goes straight to Janus.
 //!
 //! Element ids: `video` (the `<video>`), `joystick` (the touch/mouse pad: drag from
 //! its centre; pointer events, so CDP mouse events work), `conn-badge`, `telemetry`,
@@ -74,6 +89,7 @@ pub mod history;
 pub mod json;
 pub mod latency;
 pub mod session;
+pub mod sfu;
 pub mod util;
 pub mod wire;
 

@@ -4,6 +4,7 @@ use crate::audio_meter::Reading;
 use crate::connection::{ConnState, Event, VideoStats};
 use crate::history::History;
 use crate::session::{Renegotiation, RoomPresence};
+use crate::sfu::plan::Source;
 use crate::wire::{named_values, RobotMessage};
 use shared_protocol::{DriveState, RobotStatus, StreamStats, VideoSettings};
 use std::rc::Rc;
@@ -42,6 +43,47 @@ impl Switch {
             Self::On => "on",
         }
     }
+}
+
+/// Where the page stands with the SFU (set by `use_sfu`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SfuView {
+    /// Where the picture (and sound) comes from.
+    pub source: Source,
+    /// The subscription: `off`, `subscribing`, `playing` or `retrying`.
+    pub state: &'static str,
+    /// Why the picture is the robot's when the robot offers the SFU.
+    pub reason: Option<String>,
+    /// The robot sends its video and sound to this page.
+    pub robot_media: bool,
+    /// The subscription's video and sound.
+    pub video: Option<MediaStream>,
+    /// The subscription's sound.
+    pub audio: Option<MediaStream>,
+}
+
+impl Default for SfuView {
+    fn default() -> Self {
+        Self {
+            source: Source::Robot,
+            state: "off",
+            reason: None,
+            robot_media: true,
+            video: None,
+            audio: None,
+        }
+    }
+}
+
+/// Where the page keeps the "Video" setting (`robot`: always from the robot).
+pub const VIDEO_VIA_KEY: &str = "rtcbot-video-via";
+
+/// The "Video" setting as kept: through the SFU when offered, unless `robot`.
+pub fn stored_prefer_sfu() -> bool {
+    let stored = web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .and_then(|s| s.get_item(VIDEO_VIA_KEY).ok().flatten());
+    stored.as_deref() != Some("robot")
 }
 
 /// The page's state.
@@ -105,6 +147,10 @@ pub struct AppState {
     pub mic_level: Reading,
     /// Renegotiations completed since the page loaded.
     pub renegotiations: u32,
+    /// The "Video" setting: through the SFU when the robot offers one.
+    pub prefer_sfu: bool,
+    /// The SFU side.
+    pub sfu: SfuView,
 }
 
 /// The most distinct readings kept (the oldest names give way).
@@ -142,6 +188,8 @@ impl Default for AppState {
             robot_hz: None,
             mic_level: Reading::default(),
             renegotiations: 0,
+            prefer_sfu: stored_prefer_sfu(),
+            sfu: SfuView::default(),
         }
     }
 }
@@ -184,6 +232,12 @@ pub enum Action {
     Levels(Reading, Reading),
     /// The relay room's latest word on its robot.
     Presence(RoomPresence),
+    /// The "Video" setting changed: through the SFU when offered, or not.
+    PreferSfu(bool),
+    /// The SFU side changed.
+    Sfu(SfuView),
+    /// The SFU subscription's received-video figures.
+    SfuVideo(VideoStats),
 }
 
 impl Reducible for AppState {
@@ -219,6 +273,19 @@ impl Reducible for AppState {
             }
             Action::Camera(switch) => next.camera = switch,
             Action::Presence(presence) => next.room = Some(presence),
+            Action::PreferSfu(prefer) => next.prefer_sfu = prefer,
+            Action::Sfu(view) => {
+                if view.source != next.sfu.source {
+                    // The other source's figures would mislead.
+                    next.video = VideoStats::default();
+                }
+                next.sfu = view;
+            }
+            Action::SfuVideo(video) => {
+                if next.sfu.source == Source::Sfu {
+                    next.video_figures(video);
+                }
+            }
             Action::Levels(robot, mic) => {
                 next.robot_level = robot;
                 next.robot_hz = robot.hz.or(next.robot_hz);
@@ -259,15 +326,38 @@ impl AppState {
                 self.clock_offset_ms = Some(clock_offset_ms);
             }
             Event::Video(video) => {
-                let live = self.conn == ConnState::Live && video.width > 0;
-                self.history.push(
-                    self.latency_ms.filter(|_| live),
-                    self.rtt_ms,
-                    live.then_some(video.kbps),
-                );
-                self.video = video;
+                if self.sfu.source == Source::Robot {
+                    self.video_figures(video);
+                }
             }
             Event::Message(text) => self.telemetry(&text),
+        }
+    }
+
+    /// Received-video figures of the picture shown.
+    fn video_figures(&mut self, video: VideoStats) {
+        let live = self.conn == ConnState::Live && video.width > 0;
+        self.history.push(
+            self.latency_ms.filter(|_| live),
+            self.rtt_ms,
+            live.then_some(video.kbps),
+        );
+        self.video = video;
+    }
+
+    /// The video shown: the SFU's while it plays, else the robot's.
+    pub fn shown_video(&self) -> Option<MediaStream> {
+        match self.sfu.source {
+            Source::Sfu => self.sfu.video.clone().or_else(|| self.stream.clone()),
+            Source::Robot => self.stream.clone(),
+        }
+    }
+
+    /// The sound played: the SFU's while its picture shows, else the robot's.
+    pub fn shown_audio(&self) -> Option<MediaStream> {
+        match self.sfu.source {
+            Source::Sfu => self.sfu.audio.clone().or_else(|| self.robot_audio.clone()),
+            Source::Robot => self.robot_audio.clone(),
         }
     }
 

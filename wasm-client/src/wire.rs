@@ -17,7 +17,7 @@ use crate::json::{self, Field, Parsed, Value};
 use shared_protocol::signaling::{MAX_DESCRIPTION_BYTES, NEGOTIATE_TYPE};
 use shared_protocol::{
     DriveState, MotorState, Ping, Pong, ProtocolError, RobotStatus, SdpType, SessionDescription,
-    StreamStats, VideoSettings, MAX_MESSAGE_BYTES,
+    SfuStats, StreamStats, VideoSettings, MAX_MESSAGE_BYTES,
 };
 
 /// The largest integer a JavaScript number holds exactly, 2^53 - 1.
@@ -243,7 +243,32 @@ impl RobotMessage {
             nacks: f.optional("nacks", Fields::count)?,
             rtt_ms: f.optional("rtt_ms", Fields::number)?,
             layer: f.optional("layer", Fields::count)?,
+            sfu: f.optional("sfu", Self::sfu)?,
         }))
+    }
+
+    /// The SFU publisher's state in the stats, with where pages watch.
+    fn sfu(f: &Fields<Value>, key: &str) -> Result<SfuStats, String> {
+        let value = f.get(key).ok_or_else(|| f.wrong(key, "an object"))?;
+        let s = Fields::of(&value, "stats field sfu")?;
+        let watch = match s.get("watch").filter(|w| !w.is_null()) {
+            None => None,
+            Some(watch) => {
+                let w = Fields::of(&watch, "stats field sfu.watch")?;
+                Some(shared_protocol::SfuWatch {
+                    url: w.string("url")?,
+                    room: w.count("room")?,
+                    feed: w.count("feed")?,
+                    pin: w.optional("pin", Fields::string)?,
+                })
+            }
+        };
+        Ok(SfuStats {
+            state: s.string("state")?,
+            publishes: s.count("publishes")?,
+            error: s.optional("error", Fields::string)?,
+            watch,
+        })
     }
 
     fn settings(f: &Fields<Value>) -> Result<Self, String> {
@@ -328,10 +353,31 @@ pub fn status_object(status: &RobotStatus) -> js_sys::Object {
     crate::util::fields_object(&status_fields(status))
 }
 
-/// A stats message as the object `JSON.parse` makes of its text.
+/// A stats message as the object `JSON.parse` makes of its text (the SFU's state
+/// as `sfu: {state, publishes, error, watch: {url, room, feed}}`).
 #[cfg(target_arch = "wasm32")]
 pub fn stats_object(stats: &StreamStats) -> js_sys::Object {
-    crate::util::fields_object(&stats_fields(stats))
+    let object = crate::util::fields_object(&stats_fields(stats));
+    if let Some(sfu) = &stats.sfu {
+        let mut fields = vec![
+            ("state", Field::Str(&sfu.state)),
+            ("publishes", Field::Num(sfu.publishes as f64)),
+        ];
+        if let Some(error) = &sfu.error {
+            fields.push(("error", Field::Str(error)));
+        }
+        let sfu_object = crate::util::fields_object(&fields);
+        if let Some(watch) = &sfu.watch {
+            let watch = crate::util::fields_object(&[
+                ("url", Field::Str(&watch.url)),
+                ("room", Field::Num(watch.room as f64)),
+                ("feed", Field::Num(watch.feed as f64)),
+            ]);
+            let _ = js_sys::Reflect::set(&sfu_object, &"watch".into(), &watch);
+        }
+        let _ = js_sys::Reflect::set(&object, &"sfu".into(), &sfu_object);
+    }
+    object
 }
 
 /// The fields of one parsed JSON object, read with the message's name in errors.

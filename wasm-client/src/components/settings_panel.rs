@@ -20,6 +20,10 @@ pub struct SettingsPanelProps {
     pub on_apply: Callback<VideoSettings>,
     /// Closes the panel.
     pub on_close: Callback<()>,
+    /// The page's "Video" setting: through the SFU when the robot offers one.
+    pub prefer_sfu: bool,
+    /// The page's setting changed (applied at once, kept by the page).
+    pub on_prefer_sfu: Callback<bool>,
 }
 
 /// Size, rate and bitrate, applied together.
@@ -68,9 +72,28 @@ pub fn SettingsPanel(props: &SettingsPanelProps) -> Html {
         let on_close = props.on_close.clone();
         Callback::from(move |_: MouseEvent| on_close.emit(()))
     };
+    let on_via = {
+        let on_prefer_sfu = props.on_prefer_sfu.clone();
+        Callback::from(move |e: Event| {
+            if let Some(select) = e.target_dyn_into::<HtmlSelectElement>() {
+                on_prefer_sfu.emit(select.value() != "robot");
+            }
+        })
+    };
     html! {
         <form id="settings" class="panel settings" {onsubmit}
             onclick={|e: MouseEvent| e.stop_propagation()}>
+            <h2>{ "This page" }</h2>
+            <label>{ "Video" }
+                <select id="settings-video-via" onchange={on_via}>
+                    <option value="sfu" selected={props.prefer_sfu}>
+                        { "Through the SFU when the robot offers one" }
+                    </option>
+                    <option value="robot" selected={!props.prefer_sfu}>
+                        { "Always from the robot" }
+                    </option>
+                </select>
+            </label>
             <h2>{ "Video" }</h2>
             <label>{ "Size" }
                 <select id="settings-size" ref={size_ref}>

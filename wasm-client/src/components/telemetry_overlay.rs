@@ -85,6 +85,24 @@ pub fn TelemetryOverlay(props: &TelemetryOverlayProps) -> Html {
         }
         (!parts.is_empty()).then(|| parts.join(" · "))
     });
+    // Where the picture comes from, and the robot's SFU publisher.
+    let via_sfu = s.sfu.source == crate::sfu::plan::Source::Sfu;
+    let publisher = s
+        .robot_stats
+        .as_ref()
+        .and_then(|r| r.sfu.as_ref())
+        .map(|f| {
+            let mut text = format!("SFU {}", f.state);
+            if let Some(error) = &f.error {
+                text.push_str(&format!(" ({error})"));
+            }
+            text
+        });
+    let source = if via_sfu {
+        "Video via SFU"
+    } else {
+        "Video from the robot"
+    };
     let d = s.drive;
     html! {
         <section id="telemetry" class="panel telemetry" aria-label="Telemetry">
@@ -103,7 +121,17 @@ pub fn TelemetryOverlay(props: &TelemetryOverlayProps) -> Html {
                     <dd>{ s.frames }{ s.stamp_frame.map(|f| format!(" #{f}")).unwrap_or_default() }</dd>
                 </div>
             </dl>
-            if let Some(link) = link {
+            if via_sfu || publisher.is_some() {
+                <p id="video-via" class={classes!("sfu", via_sfu.then_some("via-sfu"))}
+                    data-video-source={s.sfu.source.name()}>
+                    <strong>{ source }</strong>
+                    if let Some(publisher) = publisher { { " · " }{ publisher } }
+                    if let Some(reason) = s.sfu.reason.clone().filter(|_| !via_sfu) {
+                        <span class="muted">{ " · " }{ reason }</span>
+                    }
+                </p>
+            }
+            if let Some(link) = link.filter(|_| !via_sfu) {
                 <p class="link muted" title="The robot's estimate of this page's video link">{ link }</p>
             }
             if let Some(clock) = clock {

@@ -7,6 +7,8 @@ use yew::prelude::*;
 pub struct VideoViewProps {
     /// The stream to show; a new one (after a reconnection) replaces the old.
     pub stream: Option<MediaStream>,
+    /// Where the picture comes from (a badge says when it is the SFU).
+    pub source: crate::sfu::plan::Source,
     /// The `<video>` element, for the frame watcher.
     pub video_ref: NodeRef,
     /// Whether any frame arrived yet (hides the placeholder).
@@ -40,7 +42,10 @@ pub fn VideoView(props: &VideoViewProps) -> Html {
         Callback::from(move |_: MouseEvent| toggle_fullscreen(&video_ref))
     };
     html! {
-        <div class="stage" {onclick}>
+        <div class="stage" {onclick} data-video-source={props.source.name()}>
+            if props.source == crate::sfu::plan::Source::Sfu {
+                <div id="video-source" class="chip small source-badge" title="The picture comes through the robot's SFU">{ "via SFU" }</div>
+            }
             <video id="video" ref={props.video_ref.clone()} autoplay=true muted=true playsinline=true
                 disablepictureinpicture=true />
             if !props.has_frames {

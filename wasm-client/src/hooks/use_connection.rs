@@ -22,6 +22,10 @@ pub fn use_connection(dispatch: UseReducerDispatcher<AppState>) -> Rc<Connection
                 .map(String::from)
                 .collect();
         }
+        // A robot that offered its SFU before: straight to it, without its own media
+        // (`use_sfu` turns them on if the robot no longer offers it).
+        config.robot_media = !(crate::state::stored_prefer_sfu()
+            && super::remembered_feed(&config.connect_url).is_some());
         Connection::start(config, move |event| dispatch.dispatch(Action::Conn(event)))
     });
     {

@@ -225,6 +225,43 @@ fn stats() -> Vec<StreamStats> {
             nacks: Some(0),
             rtt_ms: Some(0.1 + 0.2),
             layer: Some(1),
+            sfu: None,
+        },
+    ]
+}
+
+/// Stats with the SFU publisher's state (read, not published flat).
+fn sfu_stats() -> Vec<StreamStats> {
+    let watch = shared_protocol::SfuWatch {
+        url: "https://sfu.example.org/janus".into(),
+        room: 1234,
+        feed: (1 << 53) - 1,
+        pin: Some("p\"1".into()),
+    };
+    let sfu = |state: &str, error: Option<&str>, watch: Option<shared_protocol::SfuWatch>| {
+        Some(shared_protocol::SfuStats {
+            state: state.into(),
+            publishes: 3,
+            error: error.map(Into::into),
+            watch,
+        })
+    };
+    vec![
+        StreamStats {
+            sfu: sfu("publishing", None, Some(watch.clone())),
+            ..stats()[1].clone()
+        },
+        StreamStats {
+            sfu: sfu("retrying", Some("cannot reach Janus"), None),
+            ..stats()[1].clone()
+        },
+        StreamStats {
+            sfu: sfu(
+                "publishing",
+                None,
+                Some(shared_protocol::SfuWatch { pin: None, ..watch }),
+            ),
+            ..StreamStats::default()
         },
     ]
 }
@@ -301,7 +338,7 @@ fn reads_the_telemetry_shared_protocol_writes() {
             RobotMessage::Status(status),
         ));
     }
-    for stats in stats() {
+    for stats in stats().into_iter().chain(sfu_stats()) {
         cases.push((Telemetry::Stats(stats.clone()), RobotMessage::Stats(stats)));
     }
     for (sent, expected) in cases {
@@ -331,6 +368,8 @@ fn refuses_the_telemetry_shared_protocol_refuses() {
         r#"{"type":"pong","id":1,"t":"now","robot_us":0}"#,
         r#"{"type":"stats","viewers":1,"frames_encoded":1,"fps":1,"bitrate_kbps":1,"width":1,"height":1}"#,
         r#"{"type":"stats","viewers":4294967296,"frames_encoded":1,"fps":1,"bitrate_kbps":1,"width":1,"height":1,"encoder":"e"}"#,
+        r#"{"type":"stats","viewers":1,"frames_encoded":1,"fps":1,"bitrate_kbps":1,"width":1,"height":1,"encoder":"e","sfu":{"state":"publishing"}}"#,
+        r#"{"type":"stats","viewers":1,"frames_encoded":1,"fps":1,"bitrate_kbps":1,"width":1,"height":1,"encoder":"e","sfu":{"state":"publishing","publishes":1,"watch":{"url":"u","room":1}}}"#,
         r#"{"type":"status","driver":true,"motors":"flying"}"#,
         r#"{"type":"status","motors":"running"}"#,
         r#"{"type":"settings","cameras":"auto"}"#,
