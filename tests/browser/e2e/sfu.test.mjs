@@ -3,7 +3,8 @@
 // in Chromium. Both pages take the picture from Janus (data-video-source="sfu", the
 // test pattern's stamps advancing) while the robot sends them no video (/health: its
 // stream has one viewer, the Janus publisher; the pages' peers have no video link); one
-// drives over its data channel while the other watches. Janus killed: both pages
+// drives over its data channel while the other watches; a reloaded page goes straight
+// to Janus (remembered), asking the robot for no media from its first offer. Janus killed: both pages
 // fall back to the robot's own video by themselves.
 //
 // Needs the tests' network namespace (rtcbot0, 10.77.0.1: Janus gathers no loopback
@@ -94,6 +95,25 @@ describe('watching through the SFU', () => {
     await stampsAdvance(watcher, 'watcher while the other drives', 5);
     await driver.keyboard.up('w');
     await robotStops(robot, 'after W is released');
+
+    // A reload remembers that this robot offers its SFU: the first offer to the robot
+    // asks for no media (its video inactive), and the picture comes from Janus again.
+    await watcher.context().addInitScript(() => {
+      window.__offers = [];
+      const create = RTCPeerConnection.prototype.createOffer;
+      RTCPeerConnection.prototype.createOffer = async function (...args) {
+        const offer = await create.apply(this, args);
+        window.__offers.push(offer.sdp);
+        return offer;
+      };
+    });
+    await watcher.reload();
+    await eventually('the reloaded page to show the SFU\'s video', async () => (await attr(watcher, 'video-source')) === 'sfu');
+    await stampsAdvance(watcher, 'reloaded watcher via SFU');
+    const firstOffer = await watcher.evaluate(() => window.__offers[0]);
+    const video = firstOffer.split('m=').find((m) => m.startsWith('video'));
+    assert.match(video, /a=inactive/, 'the reloaded page asked the robot for no video from the start');
+    assert.equal((await robot.health()).video_links.length, 0, 'no page takes video from the robot');
 
     // Janus dies: both pages take the robot's video again, by themselves.
     await janus.stop();
