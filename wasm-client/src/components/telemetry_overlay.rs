@@ -85,24 +85,31 @@ pub fn TelemetryOverlay(props: &TelemetryOverlayProps) -> Html {
         }
         (!parts.is_empty()).then(|| parts.join(" · "))
     });
-    // Where the picture comes from, and the robot's SFU publisher.
+    // Where the picture comes from, and the robot's SFU publisher: one line of text
+    // (a few conditional nodes cost more bundle than the string).
     let via_sfu = s.sfu.source == crate::sfu::plan::Source::Sfu;
-    let publisher = s
-        .robot_stats
-        .as_ref()
-        .and_then(|r| r.sfu.as_ref())
-        .map(|f| {
-            let mut text = format!("SFU {}", f.state);
-            if let Some(error) = &f.error {
-                text.push_str(&format!(" ({error})"));
-            }
-            text
+    let publisher = s.robot_stats.as_ref().and_then(|r| r.sfu.as_ref());
+    let via = (via_sfu || publisher.is_some()).then(|| {
+        let mut line = String::from(if via_sfu {
+            "Video via SFU"
+        } else {
+            "Video from the robot"
         });
-    let source = if via_sfu {
-        "Video via SFU"
-    } else {
-        "Video from the robot"
-    };
+        if let Some(f) = publisher {
+            line.push_str(" · SFU ");
+            line.push_str(&f.state);
+            if let Some(error) = &f.error {
+                line.push_str(" (");
+                line.push_str(error);
+                line.push(')');
+            }
+        }
+        if let Some(reason) = s.sfu.reason.as_ref().filter(|_| !via_sfu) {
+            line.push_str(" · ");
+            line.push_str(reason);
+        }
+        line
+    });
     let d = s.drive;
     html! {
         <section id="telemetry" class="panel telemetry" aria-label="Telemetry">
@@ -121,15 +128,8 @@ pub fn TelemetryOverlay(props: &TelemetryOverlayProps) -> Html {
                     <dd>{ s.frames }{ s.stamp_frame.map(|f| format!(" #{f}")).unwrap_or_default() }</dd>
                 </div>
             </dl>
-            if via_sfu || publisher.is_some() {
-                <p id="video-via" class={classes!("sfu", via_sfu.then_some("via-sfu"))}
-                    data-video-source={s.sfu.source.name()}>
-                    <strong>{ source }</strong>
-                    if let Some(publisher) = publisher { { " · " }{ publisher } }
-                    if let Some(reason) = s.sfu.reason.clone().filter(|_| !via_sfu) {
-                        <span class="muted">{ " · " }{ reason }</span>
-                    }
-                </p>
+            if let Some(via) = via {
+                <p id="video-via" class="sfu" data-video-source={s.sfu.source.name()}>{ via }</p>
             }
             if let Some(link) = link.filter(|_| !via_sfu) {
                 <p class="link muted" title="The robot's estimate of this page's video link">{ link }</p>

@@ -197,7 +197,9 @@ impl Plan {
             self.phase = Phase::Subscribing {
                 id: self.last_id,
                 since_ms: now_ms,
-                blind: self.provisional,
+                // Only the first try: after a failure the robot's media stay on
+                // until the SFU plays (no flip-flop while retrying).
+                blind: self.provisional && self.failures == 0,
             };
         }
     }
@@ -419,6 +421,10 @@ mod tests {
         plan.tick(0.0);
         plan.ended(1, "cannot reach Janus".into(), 10.0);
         assert!(plan.robot_media());
+        // Tried again (still unconfirmed): the robot's media stay on meanwhile.
+        plan.tick(10.0 + MIN_BACKOFF_MS);
+        assert_eq!(plan.subscription(), Some((2, &feed(7))));
+        assert!(plan.robot_media(), "no flip-flop while retrying");
     }
 
     #[test]
