@@ -3,7 +3,8 @@
 // in Chromium. Both pages take the picture from Janus (data-video-source="sfu", the
 // test pattern's stamps advancing) while the robot sends them no video (/health: its
 // stream has one viewer, the Janus publisher; the pages' peers have no video link); one
-// drives over its data channel while the other watches; a reloaded page goes straight
+// drives over its data channel while the other watches; the page's Video setting
+// switches to the robot's video and back on the live session; a reloaded page goes straight
 // to Janus (remembered), asking the robot for no media from its first offer. Janus killed: both pages
 // fall back to the robot's own video by themselves.
 //
@@ -95,6 +96,16 @@ describe('watching through the SFU', () => {
     await stampsAdvance(watcher, 'watcher while the other drives', 5);
     await driver.keyboard.up('w');
     await robotStops(robot, 'after W is released');
+
+    // The page's Video setting: "always from the robot" takes the robot's video again
+    // at once (renegotiated on the live session), and back.
+    await watcher.locator('#settings-button').click();
+    await watcher.locator('#settings-video-via').selectOption('robot');
+    await eventually('the setting to bring the robot\'s video back', async () => (await attr(watcher, 'video-source')) === 'robot' && (await attr(watcher, 'robot-media')) === 'on');
+    await stampsAdvance(watcher, 'watcher from the robot by its setting');
+    assert.equal((await robot.health()).video_links.length, 1, 'the robot sends video to that page only');
+    await watcher.locator('#settings-video-via').selectOption('sfu');
+    await eventually('the setting to go back to the SFU', async () => (await attr(watcher, 'video-source')) === 'sfu' && (await attr(watcher, 'robot-media')) === 'off');
 
     // A reload remembers that this robot offers its SFU: the first offer to the robot
     // asks for no media (its video inactive), and the picture comes from Janus again.
