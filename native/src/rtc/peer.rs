@@ -491,18 +491,26 @@ impl PeerShared {
     }
 }
 
-struct Handler(Arc<PeerShared>);
+/// The connection's events, to the peer's state. It holds the state weakly: the
+/// connection owns its handler, and the state (through its channels, tracks and
+/// senders) the connection, so a strong reference here would be a cycle that a late
+/// event (a channel stored after the peer closed) could leave standing. The
+/// [`Peer`] owns the state; once it is gone, events have nobody to tell.
+struct Handler(std::sync::Weak<PeerShared>);
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            self.0.gathered.send_replace(true);
+        if let (RTCIceGatheringState::Complete, Some(shared)) = (state, self.0.upgrade()) {
+            shared.gathered.send_replace(true);
         }
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let shared = &self.0;
+        let Some(shared) = self.0.upgrade() else {
+            return;
+        };
+        let shared = &shared;
         tracing::debug!(peer = shared.id, "connection state {state}");
         match state {
             RTCPeerConnectionState::Connected => {
@@ -547,7 +555,9 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let shared = self.0.clone();
+        let Some(shared) = self.0.upgrade() else {
+            return;
+        };
         let sinks = MediaSinks {
             audio: shared.ctx.media_in.audio.clone(),
             video: shared.ctx.media_in.video.clone(),
@@ -561,7 +571,9 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        let shared = self.0.clone();
+        let Some(shared) = self.0.upgrade() else {
+            return;
+        };
         let task_shared = shared.clone();
         shared.spawn(async move { serve_channel(task_shared, channel).await });
     }
@@ -629,7 +641,7 @@ pub async fn negotiate(
         &ctx.webrtc.ice_udp,
         None,
         congestion.as_ref(),
-        Arc::new(Handler(shared.clone())),
+        Arc::new(Handler(Arc::downgrade(&shared))),
     )
     .await?;
     let _ = shared.pc.set(Arc::downgrade(&pc));
