@@ -21,6 +21,8 @@ bash scripts/v4l2-vm.sh --setup
 # install.
 cargo build --locked -p rtcbot-native --bin rtcbot-robot
 cargo build --locked -p rtcbot-relay --bin rtcbot-relay
+# Janus with a generated config, for the browser test of watching through the SFU.
+cargo build --locked -p rtcbot-bench --bin rtcbot-janus
 bash scripts/build-npm.sh
 
 logs=target/test-logs
