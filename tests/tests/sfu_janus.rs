@@ -122,13 +122,26 @@ async fn sfu_state(robot: &Robot, what: &str, ok: impl FnMut(&SfuStatus) -> bool
 }
 
 /// Subscribes through Janus and checks decoded frames come with increasing stamps.
+///
+/// The robot says it publishes once its connection to Janus is up, but Janus takes
+/// the feed for subscribers only once it has set up the publisher's media on its side,
+/// a moment later (longer on a loaded machine): until then it answers "No such feed",
+/// and nothing tells a subscriber when that changes, so the subscription is tried again.
 async fn watch_through_janus(what: &str) -> JanusViewer {
-    let mut viewer = within(
-        what,
-        JanusViewer::watch(API, ROOM, FEED, None, &[format!("{ADDRESS}:0")]),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let subscribed = async {
+        loop {
+            match JanusViewer::watch(API, ROOM, FEED, None, &[format!("{ADDRESS}:0")]).await {
+                Err(e) if e.to_string().contains("No such feed") => {
+                    // Janus gives no event for it: ask again shortly.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                done => return done,
+            }
+        }
+    };
+    let mut viewer = within(what, subscribed)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     let mut video = viewer.take_video().unwrap();
     let stamps = decode_stamps(&mut video, 10).await;
     assert!(

@@ -174,6 +174,8 @@ impl JanusServer {
             .arg(dir)
             .arg("-C")
             .arg(dir.join("janus.jcfg"))
+            // A plain log, for the log's tail in errors.
+            .arg("--disable-colors")
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()

@@ -273,6 +273,20 @@ fn robot_link(n: u32) -> anyhow::Result<(String, String, String, String)> {
     ))
 }
 
+/// Subscribes to the robot's feed. Janus takes the feed a moment after the robot
+/// says it publishes (once it has set up the media on its side) and answers "No such
+/// feed" until then, with no event to wait for: the subscription is tried again.
+async fn subscribe(api: &str, ice: &[String]) -> Result<JanusViewer, rtcbot::sfu::SfuError> {
+    loop {
+        match JanusViewer::watch(api, ROOM, FEED, None, ice).await {
+            Err(e) if e.to_string().contains("No such feed") => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 async fn through_janus(setup: &Setup<'_>, viewers: usize, seconds: f64) -> anyhow::Result<Value> {
     let ice = [format!("{}:0", setup.host)];
     let api = setup.janus.context("no Janus")?.api();
@@ -283,7 +297,7 @@ async fn through_janus(setup: &Setup<'_>, viewers: usize, seconds: f64) -> anyho
     for batch in (0..viewers).collect::<Vec<_>>().chunks(10) {
         let joins = batch
             .iter()
-            .map(|_| tokio::time::timeout(WAIT, JanusViewer::watch(&api, ROOM, FEED, None, &ice)));
+            .map(|_| tokio::time::timeout(WAIT, subscribe(&api, &ice)));
         for joined in futures_util::future::join_all(joins).await {
             let mut viewer = joined
                 .context("a subscription took too long")?
