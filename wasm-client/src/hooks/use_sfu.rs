@@ -87,7 +87,12 @@ impl Driver {
     }
 
     fn subscribe(&self, id: u32, watch: SfuWatch) {
-        let configuration = session::configuration(&self.connection.config().ice_servers);
+        // The robot session's own ICE servers (through a relay room, its TURN servers
+        // with the credentials minted for this page), else the page's `?ice=`.
+        let configuration = match self.connection.peer_connection() {
+            Some(pc) => pc.get_configuration(),
+            None => session::configuration(&self.connection.config().ice_servers),
+        };
         let me = self.me.clone();
         let started = Subscriber::start(watch, configuration, move |event| {
             if let Some(driver) = me.upgrade() {
