@@ -293,6 +293,39 @@ async fn publish_and_restart() {
         matches!(m, Telemetry::Pong(p) if p.id == 5).then_some(())
     })
     .await;
+
+    // A second robot configured with the same publisher id: it takes the id (the
+    // holder looks like a stale session of its own), the first says so and waits,
+    // and never kicks it back.
+    let twin = robot_with(sfu(|_| {})).await;
+    sfu_state(&twin.robot, "the twin to publish", |s| {
+        s.state == SfuPhase::Publishing
+    })
+    .await;
+    let status = sfu_state(robot, "the first robot to see the conflict", |s| {
+        s.state == SfuPhase::Conflict
+    })
+    .await;
+    let error = status.last_error.unwrap();
+    assert!(error.contains("same [sfu] publisher_id"), "{error}");
+    println!("conflict: {error}");
+    // It tries again (each try is a change of its status) and still does not kick.
+    let mut changes = robot.sfu_state().unwrap().changes();
+    changes.borrow_and_update();
+    for _ in 0..3 {
+        within("the first robot to try again", changes.changed())
+            .await
+            .unwrap();
+    }
+    let twin_status = twin.robot.sfu_status().unwrap();
+    assert_eq!(
+        (twin_status.state, twin_status.publishes),
+        (SfuPhase::Publishing, 1),
+        "the twin was pushed out: {twin_status:?}"
+    );
+    assert_ne!(robot.sfu_status().unwrap().state, SfuPhase::Publishing);
+    twin.robot.shutdown().await;
+
     println!("done in {:?}", started.elapsed());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -350,6 +350,34 @@ async fn publish_on(
     if !up {
         return SfuError::WebRtc(format!("not connected after {CONNECT_TIMEOUT:?}"));
     }
+    // Janus takes subscribers to the feed once its side of the connection is up
+    // (`webrtcup`); "publishing" is said only then, so that whoever waits for it can
+    // subscribe at once.
+    let ready = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        loop {
+            match session.next_event().await.map(|e| janus::parse(&e)) {
+                Err(err) => return Err(err),
+                Ok(Err(err)) => return Err(err.into()),
+                Ok(Ok(Reply::Hangup(why))) => {
+                    return Err(SfuError::Protocol(format!(
+                        "Janus hung up the publisher: {why}"
+                    )))
+                }
+                Ok(Ok(Reply::Notice(kind))) if kind == "webrtcup" => return Ok(()),
+                Ok(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    match ready {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => return err,
+        Err(_) => {
+            return SfuError::Protocol(format!(
+                "no webrtcup from Janus {CONNECT_TIMEOUT:?} after connecting"
+            ))
+        }
+    }
     let bytes = Arc::new(AtomicU64::new(state.status().video_bytes));
     let _video = AbortOnDrop(tokio::spawn(send_video(
         media.stream.clone(),
