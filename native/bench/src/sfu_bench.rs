@@ -428,7 +428,7 @@ async fn inner(seconds: f64) -> anyhow::Result<Value> {
             "glass_to_glass": "capture stamp in the picture -> decoded by openh264, the first viewer of each case only",
             "other_viewers": "receive and count whole frames without decoding (2 cores cannot decode 50 streams)",
             "direct_viewers": "rtcbot::RobotClient with webrtc-rs's default ICE timer",
-            "janus_viewer_assembly": "JanusViewer hands a frame out only once the next frame's first packet arrives (webrtc-rs SampleBuilder in rtc::whep::assemble), RobotClient on the marker bit: about one frame period (33 ms at 30 fps) of the through-Janus latency is the Rust subscriber's, not Janus's",
+            "viewer_assembly": "JanusViewer and RobotClient both hand a frame out on its marker bit (rtc::client::receive_video)",
         },
         "through_janus": sfu,
         "direct": straight,

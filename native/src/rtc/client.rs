@@ -267,44 +267,55 @@ impl PeerConnectionEventHandler for Handler {
             return;
         }
         *self.track.lock().expect("track lock") = Some(track.clone());
-        let video = self.video.clone();
-        tokio::spawn(async move {
-            let mut assembler = assemble::Assembler::default();
-            let mut keyframes = assemble::KeyframeWatch::default();
-            while let Some(event) = track.poll().await {
-                let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-                    continue;
+        tokio::spawn(receive_video(track, Some(self.video.clone())));
+    }
+}
+
+/// Reads the video `track` until it ends; while `frames`' reader lives, hands it
+/// each H.264 access unit the moment its last packet is in ([`assemble::Assembler`])
+/// and asks the sender for a keyframe when units are lost or the first one is not
+/// one. The track is read to its end either way, so its queue in the WebRTC stack
+/// never fills. The robot's own client, the WHEP client and the Janus viewer all
+/// receive this way.
+pub(crate) async fn receive_video(
+    track: Arc<dyn TrackRemote>,
+    mut frames: Option<mpsc::Sender<ReceivedFrame>>,
+) {
+    let mut assembler = assemble::Assembler::default();
+    let mut keyframes = assemble::KeyframeWatch::default();
+    while let Some(event) = track.poll().await {
+        let (TrackRemoteEvent::OnRtpPacket(packet), Some(video)) = (event, &frames) else {
+            continue;
+        };
+        let now = Instant::now();
+        let header = &packet.header;
+        let media_ssrc = header.ssrc;
+        let units = assembler.push(
+            header.sequence_number,
+            header.timestamp,
+            header.marker,
+            packet.payload,
+        );
+        for data in units {
+            // Joined after the keyframe, or lost a unit: its pictures will not decode
+            // until the next keyframe, so ask for one now.
+            if keyframes.on_unit(&data, assembler.lost, now) {
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc,
                 };
-                let now = Instant::now();
-                let header = &packet.header;
-                let media_ssrc = header.ssrc;
-                let units = assembler.push(
-                    header.sequence_number,
-                    header.timestamp,
-                    header.marker,
-                    packet.payload,
-                );
-                for data in units {
-                    // Joined after the keyframe, or lost a unit: its pictures will
-                    // not decode until the next keyframe, so ask for one now.
-                    if keyframes.on_unit(&data, assembler.lost, now) {
-                        let pli = PictureLossIndication {
-                            sender_ssrc: 0,
-                            media_ssrc,
-                        };
-                        let _ = track.write_rtcp(vec![Box::new(pli)]).await;
-                    }
-                    let frame = ReceivedFrame {
-                        data,
-                        received: now,
-                    };
-                    // A full queue drops the frame: the reader is too slow, not the robot.
-                    if video.try_send(frame).is_err() && video.is_closed() {
-                        return;
-                    }
-                }
+                let _ = track.write_rtcp(vec![Box::new(pli)]).await;
             }
-        });
+            let frame = ReceivedFrame {
+                data,
+                received: now,
+            };
+            // A full queue drops the frame: the reader is too slow, not the sender.
+            if video.try_send(frame).is_err() && video.is_closed() {
+                frames = None;
+                break;
+            }
+        }
     }
 }
 

@@ -7,15 +7,12 @@
 //! ends the session with `DELETE` on it and closes the connection. Frames arrive as
 //! the robot's own client gets them ([`ReceivedFrame`]).
 
-use super::client::{http_client, ClientError, ClientOptions, ReceivedFrame};
+use super::client::{http_client, receive_video, ClientError, ClientOptions, ReceivedFrame};
 use super::connection::{build_connection, wait_gathered, Side};
-use rtc::media::io::sample_builder::SampleBuilder;
-use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::{mpsc, watch};
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCSessionDescription,
 };
@@ -47,33 +44,9 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        // Audio is received (so its RTCP flows) but not handed out.
         let video = (track.kind().await == RtpCodecKind::Video).then(|| self.video.clone());
-        tokio::spawn(assemble(track, video));
-    }
-}
-
-/// Reads `track` until it ends; with `frames` (while its reader lives), reassembles
-/// its H.264 access units with webrtc-rs's `SampleBuilder`. The track is read to its
-/// end either way, so its queue in the WebRTC stack never fills. The Janus viewer
-/// receives the same way.
-pub(crate) async fn assemble(
-    track: Arc<dyn TrackRemote>,
-    mut frames: Option<mpsc::Sender<ReceivedFrame>>,
-) {
-    let mut builder = SampleBuilder::new(64, H264Packet::default(), 90_000);
-    while let Some(event) = track.poll().await {
-        let (TrackRemoteEvent::OnRtpPacket(packet), Some(sender)) = (event, &frames) else {
-            continue;
-        };
-        let received = Instant::now();
-        builder.push(received, packet);
-        while let Some(data) = builder.pop(received).map(|s| s.data) {
-            if sender.try_send(ReceivedFrame { data, received }).is_err() && sender.is_closed() {
-                frames = None;
-                break;
-            }
-        }
+        // Audio is read (so its RTCP flows) but not handed out.
+        tokio::spawn(receive_video(track, video));
     }
 }
 

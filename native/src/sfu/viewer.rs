@@ -8,9 +8,8 @@
 use super::api::{http_client, Session, SfuError};
 use super::janus::{self, Reply};
 use super::publish::KEEPALIVE;
-use crate::rtc::client::ReceivedFrame;
+use crate::rtc::client::{receive_video, ReceivedFrame};
 use crate::rtc::connection::{build_connection, wait_gathered, Side};
-use crate::rtc::whep::assemble;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -53,7 +52,7 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         if track.kind().await == RtpCodecKind::Video {
-            tokio::spawn(assemble(track, Some(self.video.clone())));
+            tokio::spawn(receive_video(track, Some(self.video.clone())));
         } else {
             let count = self.audio_packets.clone();
             tokio::spawn(async move {
