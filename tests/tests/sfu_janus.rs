@@ -324,7 +324,18 @@ async fn publish_and_restart() {
         "the twin was pushed out: {twin_status:?}"
     );
     assert_ne!(robot.sfu_status().unwrap().state, SfuPhase::Publishing);
+    // The twin shuts down and ends its Janus session: the id is free at once (not
+    // after Janus's 60 s session timeout), and the first robot takes it back.
     twin.robot.shutdown().await;
+    let status = sfu_state(robot, "the first robot to publish again", |s| {
+        s.state == SfuPhase::Publishing
+    })
+    .await;
+    assert_eq!(status.publishes, 3, "{status:?}");
+    watch_through_janus("a subscriber after the conflict")
+        .await
+        .close()
+        .await;
 
     println!("done in {:?}", started.elapsed());
     let _ = std::fs::remove_dir_all(&dir);

@@ -107,6 +107,9 @@ struct RobotInner {
     closed: watch::Sender<bool>,
     /// The watchdog and reporters, aborted at shutdown.
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The SFU publisher's task: at shutdown it ends its Janus session itself (the
+    /// room frees the robot's id at once) before it would be aborted.
+    sfu_task: Mutex<Option<JoinHandle<()>>>,
     /// The relay link's status, with `[relay]`.
     relay: crate::relay::RelayState,
     /// The SFU publisher's status, with `[sfu]`.
@@ -184,6 +187,7 @@ impl Robot {
             peer_context,
             closed: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
+            sfu_task: Mutex::new(None),
             relay: crate::relay::RelayState::default(),
             sfu: crate::sfu::SfuState::default(),
         });
@@ -214,10 +218,11 @@ impl Robot {
                 audio: inner.audio.clone(),
                 webrtc: inner.config.webrtc.clone(),
             };
-            tasks.push(tokio::spawn(crate::sfu::run(
+            *inner.sfu_task.lock().expect("sfu task lock") = Some(tokio::spawn(crate::sfu::run(
                 sfu.clone(),
                 media,
                 inner.sfu.clone(),
+                inner.closed.subscribe(),
             )));
         }
         if let Some(serial) = &inner.serial {
@@ -432,6 +437,16 @@ impl Robot {
         inner.hub.stop("the robot is shutting down");
         inner.closed.send_replace(true);
         inner.registry.close_all().await;
+        let sfu = inner.sfu_task.lock().expect("sfu task lock").take();
+        if let Some(mut sfu) = sfu {
+            if tokio::time::timeout(SFU_LEAVE_TIMEOUT, &mut sfu)
+                .await
+                .is_err()
+            {
+                tracing::warn!("sfu: did not leave Janus's room in {SFU_LEAVE_TIMEOUT:?}");
+                sfu.abort();
+            }
+        }
         for task in inner.tasks.lock().expect("tasks lock").drain(..) {
             task.abort();
         }
@@ -451,6 +466,9 @@ impl Robot {
         tracing::info!("robot shut down");
     }
 }
+
+/// How long shutdown waits for the SFU publisher to end its Janus session.
+const SFU_LEAVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl RobotInner {
     /// `[video]` as in force now.

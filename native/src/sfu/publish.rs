@@ -146,9 +146,17 @@ pub struct Media {
     pub webrtc: WebRtcConfig,
 }
 
-/// Publishes `media` to the room of `config` for as long as it runs (the robot aborts
-/// it at shutdown), again with backoff after every failure; `state` says how it goes.
-pub async fn run(config: SfuConfig, media: Media, state: SfuState) {
+/// Publishes `media` to the room of `config` until `closed` turns true (the robot's
+/// shutdown), again with backoff after every failure; `state` says how it goes. At
+/// the end it closes its connection and ends its Janus session, so that the room
+/// frees the robot's id at once (a restarted robot, or another, takes it without
+/// waiting for Janus to time the session out).
+pub async fn run(
+    config: SfuConfig,
+    media: Media,
+    state: SfuState,
+    mut closed: watch::Receiver<bool>,
+) {
     let base = config.base_url();
     state.update(|s| {
         s.url = base.clone();
@@ -167,7 +175,19 @@ pub async fn run(config: SfuConfig, media: Media, state: SfuState) {
             }
         });
         let started = Instant::now();
-        let ended = publish(&http, &base, &config, &media, &state, !displaced).await;
+        let ended = publish(
+            &http,
+            &base,
+            (&config, !displaced),
+            &media,
+            &state,
+            &mut closed,
+        )
+        .await;
+        if *closed.borrow() {
+            tracing::info!("sfu: left room {} at {base}", config.room);
+            return;
+        }
         if started.elapsed() >= STABLE {
             backoff = BACKOFF_MIN;
         }
@@ -185,7 +205,10 @@ pub async fn run(config: SfuConfig, media: Media, state: SfuState) {
             };
             s.last_error = Some(ended.to_string());
         });
-        tokio::time::sleep(backoff).await;
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = closed.wait_for(|c| *c) => return,
+        }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
@@ -210,15 +233,16 @@ impl PeerConnectionEventHandler for Handler {
 
 type Sending = (Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>);
 
-/// One publication: until it fails or ends, with why. `may_kick`: whether a holder of
-/// the robot's id may be taken for a stale session of its own and kicked.
+/// One publication: until it fails, ends or `closed` turns true, with why; then its
+/// connection is closed and its session ended. `may_kick`: whether a holder of the
+/// robot's id may be taken for a stale session of its own and kicked.
 async fn publish(
     http: &reqwest::Client,
     base: &str,
-    config: &SfuConfig,
+    (config, may_kick): (&SfuConfig, bool),
     media: &Media,
     state: &SfuState,
-    may_kick: bool,
+    closed: &mut watch::Receiver<bool>,
 ) -> SfuError {
     let mut session = match Session::create(http.clone(), base).await {
         Ok(session) => session,
@@ -243,7 +267,7 @@ async fn publish(
         Ok(pc) => pc,
         Err(err) => return err.into(),
     };
-    let ended = publish_on(
+    let publishing = publish_on(
         &mut session,
         &pc,
         &mut gathered_rx,
@@ -251,8 +275,11 @@ async fn publish(
         (config, may_kick),
         media,
         state,
-    )
-    .await;
+    );
+    let ended = tokio::select! {
+        ended = publishing => ended,
+        _ = closed.wait_for(|c| *c) => SfuError::Protocol("the robot is shutting down".into()),
+    };
     let _ = pc.close().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), session.destroy()).await;
     ended
