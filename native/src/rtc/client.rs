@@ -27,7 +27,9 @@ pub mod picture;
 pub use picture::{Picture, PictureDecoder, PictureError, PictureStream, PICTURE_QUEUE};
 
 use super::config::IceServer;
-use super::connection::{build_connection, local_track, opus_codec, to_rtc, wait_gathered, Side};
+use super::connection::{
+    build_connection, local_track, opus_codec, to_rtc, wait_gathered, Events, Side,
+};
 use super::peer::{send_audio, AbortOnDrop};
 use crate::audio::{AudioSource, AudioStream};
 use bytes::Bytes;
@@ -42,7 +44,7 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::{PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState};
+use webrtc::peer_connection::PeerConnection;
 use webrtc::rtp_transceiver::RtpSender;
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
@@ -230,44 +232,35 @@ type Negotiated = (
     mpsc::Receiver<SessionDescription>,
 );
 
-struct Handler {
-    gathered: watch::Sender<bool>,
+/// Reads each of the robot's tracks: its sound to `audio`, its video to `video`
+/// (the video track kept in `track`, for keyframe requests).
+fn read_tracks(
     video: mpsc::Sender<ReceivedFrame>,
     audio: mpsc::Sender<ReceivedAudio>,
     track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            self.gathered.send_replace(true);
-        }
-    }
-
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        if track.kind().await == RtpCodecKind::Audio {
-            let audio = self.audio.clone();
-            tokio::spawn(async move {
-                while let Some(event) = track.poll().await {
-                    let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-                        continue;
-                    };
-                    let received = ReceivedAudio {
-                        data: packet.payload,
-                        sequence: packet.header.sequence_number,
-                        received: Instant::now(),
-                        received_wall_us: crate::video::now_us(),
-                    };
-                    if audio.try_send(received).is_err() && audio.is_closed() {
-                        return;
-                    }
+) -> impl Fn(Arc<dyn TrackRemote>) + Send + Sync + 'static {
+    move |remote| {
+        let (video, audio, track) = (video.clone(), audio.clone(), track.clone());
+        tokio::spawn(async move {
+            if remote.kind().await != RtpCodecKind::Audio {
+                *track.lock().expect("track lock") = Some(remote.clone());
+                return receive_video(remote, Some(video)).await;
+            }
+            while let Some(event) = remote.poll().await {
+                let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                    continue;
+                };
+                let received = ReceivedAudio {
+                    data: packet.payload,
+                    sequence: packet.header.sequence_number,
+                    received: Instant::now(),
+                    received_wall_us: crate::video::now_us(),
+                };
+                if audio.try_send(received).is_err() && audio.is_closed() {
+                    return;
                 }
-            });
-            return;
-        }
-        *self.track.lock().expect("track lock") = Some(track.clone());
-        tokio::spawn(receive_video(track, Some(self.video.clone())));
+            }
+        });
     }
 }
 
@@ -323,16 +316,11 @@ impl RobotClient {
     /// Connects to the robot whose signaling endpoint is `url` (…`/connect`) and waits
     /// until the message channel is open.
     pub async fn connect(url: &str, options: ClientOptions) -> Result<Self, ClientError> {
-        let (gathered, mut gathered_rx) = watch::channel(false);
         let (video_tx, video_rx) = mpsc::channel(256);
         let (audio_tx, audio_rx) = mpsc::channel(256);
         let track = Arc::new(Mutex::new(None));
-        let handler = Arc::new(Handler {
-            gathered,
-            video: video_tx,
-            audio: audio_tx,
-            track: track.clone(),
-        });
+        let (handler, (mut gathered_rx, _)) =
+            Events::new(read_tracks(video_tx, audio_tx, track.clone()));
         // Through a relay room, the room's ICE servers unless the caller named some.
         let room_ice = match options.ice_servers.is_empty() {
             true => room_ice_servers(url, &options).await,

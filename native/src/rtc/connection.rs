@@ -1,7 +1,8 @@
 //! Peer connections as both sides build them: the robot's one video codec (H.264
 //! constrained baseline, then baseline) and one audio codec (Opus), the interceptors (with [`super::feedback`]'s
 //! keyframe requests), ICE servers and sockets, mDNS when the host allows it, the
-//! gathering wait, and protocol ↔ WebRTC session descriptions.
+//! gathering wait, the event handler of the clients' connections ([`Events`]), and
+//! protocol ↔ WebRTC session descriptions.
 
 use super::config::IceServer;
 use rtc::ice::mdns::MulticastDnsMode;
@@ -17,10 +18,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use webrtc::error::Error;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
-    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceServer, RTCSessionDescription,
-    Registry, SettingEngineBuilder,
+    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer,
+    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
 };
 
 /// Bytes a robot's data channel may hold unsent before its writes wait: what makes a
@@ -232,6 +234,55 @@ pub fn to_rtc(desc: &SessionDescription) -> Result<RTCSessionDescription, Error>
     match desc.kind {
         shared_protocol::SdpType::Offer => RTCSessionDescription::offer(desc.sdp.clone()),
         shared_protocol::SdpType::Answer => RTCSessionDescription::answer(desc.sdp.clone()),
+    }
+}
+
+/// The event handler of a connection the robot's clients make (the Rust client, the
+/// WHEP client, the Janus publisher and viewer): gathering done (for
+/// [`wait_gathered`]), the connection's state, and each remote track to `on_track`
+/// (which spawns what reads it).
+pub struct Events {
+    gathered: watch::Sender<bool>,
+    state: watch::Sender<RTCPeerConnectionState>,
+    on_track: Box<dyn Fn(Arc<dyn TrackRemote>) + Send + Sync>,
+}
+
+/// What [`Events::new`] hands back to watch: gathering done, and the state.
+pub type EventWatch = (
+    watch::Receiver<bool>,
+    watch::Receiver<RTCPeerConnectionState>,
+);
+
+impl Events {
+    /// A handler passing each remote track to `on_track`, and its watches.
+    pub fn new(
+        on_track: impl Fn(Arc<dyn TrackRemote>) + Send + Sync + 'static,
+    ) -> (Arc<Self>, EventWatch) {
+        let (gathered, gathered_rx) = watch::channel(false);
+        let (state, state_rx) = watch::channel(RTCPeerConnectionState::New);
+        let events = Arc::new(Self {
+            gathered,
+            state,
+            on_track: Box::new(on_track),
+        });
+        (events, (gathered_rx, state_rx))
+    }
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Events {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.gathered.send_replace(true);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.state.send_replace(state);
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        (self.on_track)(track);
     }
 }
 

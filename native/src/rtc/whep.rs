@@ -8,14 +8,11 @@
 //! the robot's own client gets them ([`ReceivedFrame`]).
 
 use super::client::{http_client, receive_video, ClientError, ClientOptions, ReceivedFrame};
-use super::connection::{build_connection, wait_gathered, Side};
+use super::connection::{build_connection, wait_gathered, Events, Side};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
-use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCSessionDescription,
-};
+use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
 /// Video frames buffered for the reader; a slow reader loses the newest.
@@ -30,26 +27,6 @@ pub struct WhepClient {
     video: Option<mpsc::Receiver<ReceivedFrame>>,
 }
 
-struct Handler {
-    gathered: watch::Sender<bool>,
-    video: mpsc::Sender<ReceivedFrame>,
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            self.gathered.send_replace(true);
-        }
-    }
-
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let video = (track.kind().await == RtpCodecKind::Video).then(|| self.video.clone());
-        // Audio is read (so its RTCP flows) but not handed out.
-        tokio::spawn(receive_video(track, video));
-    }
-}
-
 impl WhepClient {
     /// Opens a session at the WHEP endpoint `url` (the robot's `…/whep`): video, and
     /// audio with [`ClientOptions::audio`]; `options.token` goes as `Authorization:
@@ -58,11 +35,14 @@ impl WhepClient {
         let endpoint = reqwest::Url::parse(url)
             .map_err(|e| ClientError::Signaling(format!("the WHEP URL {url:?}: {e}")))?;
         let http = http_client(&options)?;
-        let (gathered, mut gathered_rx) = watch::channel(false);
         let (video_tx, video) = mpsc::channel(FRAME_QUEUE);
-        let handler = Arc::new(Handler {
-            gathered,
-            video: video_tx,
+        // Audio is read (so its RTCP flows) but not handed out.
+        let (handler, (mut gathered_rx, _)) = Events::new(move |track| {
+            let video_tx = video_tx.clone();
+            tokio::spawn(async move {
+                let video = (track.kind().await == RtpCodecKind::Video).then_some(video_tx);
+                receive_video(track, video).await;
+            });
         });
         let pc = build_connection(
             Side::Offerer,

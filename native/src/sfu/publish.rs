@@ -8,7 +8,7 @@ use super::janus::{self, Reply};
 use crate::audio::AudioStream;
 use crate::rtc::config::WebRtcConfig;
 use crate::rtc::connection::{
-    build_connection, h264_codecs, local_track, opus_codec, wait_gathered, Side,
+    build_connection, h264_codecs, local_track, opus_codec, wait_gathered, Events, Side,
 };
 use crate::rtc::feedback::is_keyframe_request;
 use crate::rtc::peer::{negotiated, AbortOnDrop};
@@ -22,10 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
-    RTCSessionDescription,
-};
+use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
 /// The first wait before publishing again; it doubles up to [`BACKOFF_MAX`].
@@ -213,24 +210,6 @@ pub async fn run(
     }
 }
 
-struct Handler {
-    gathered: watch::Sender<bool>,
-    connection: watch::Sender<RTCPeerConnectionState>,
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            self.gathered.send_replace(true);
-        }
-    }
-
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        self.connection.send_replace(state);
-    }
-}
-
 type Sending = (Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>);
 
 /// One publication: until it fails, ends or `closed` turns true, with why; then its
@@ -248,12 +227,8 @@ async fn publish(
         Ok(session) => session,
         Err(err) => return err,
     };
-    let (gathered, mut gathered_rx) = watch::channel(false);
-    let (connection, connection_rx) = watch::channel(RTCPeerConnectionState::New);
-    let handler = Arc::new(Handler {
-        gathered,
-        connection,
-    });
+    // A send-only connection: no remote tracks to read.
+    let (handler, (mut gathered_rx, connection_rx)) = Events::new(|_| {});
     let pc = match build_connection(
         Side::Offerer,
         &media.webrtc.ice_servers,

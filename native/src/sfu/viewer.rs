@@ -9,15 +9,13 @@ use super::api::{http_client, Session, SfuError};
 use super::janus::{self, Reply};
 use super::publish::KEEPALIVE;
 use crate::rtc::client::{receive_video, ReceivedFrame};
-use crate::rtc::connection::{build_connection, wait_gathered, Side};
+use crate::rtc::connection::{build_connection, wait_gathered, Events, Side};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCSessionDescription,
-};
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_remote::TrackRemoteEvent;
+use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
 
 /// Video frames buffered for the reader; a slow reader loses the newest.
 const FRAME_QUEUE: usize = 256;
@@ -33,36 +31,6 @@ pub struct JanusViewer {
 impl Drop for JanusViewer {
     fn drop(&mut self) {
         self.keepalive.abort();
-    }
-}
-
-struct Handler {
-    gathered: watch::Sender<bool>,
-    video: mpsc::Sender<ReceivedFrame>,
-    audio_packets: Arc<AtomicU64>,
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            self.gathered.send_replace(true);
-        }
-    }
-
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        if track.kind().await == RtpCodecKind::Video {
-            tokio::spawn(receive_video(track, Some(self.video.clone())));
-        } else {
-            let count = self.audio_packets.clone();
-            tokio::spawn(async move {
-                while let Some(event) = track.poll().await {
-                    if let TrackRemoteEvent::OnRtpPacket(_) = event {
-                        count.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            });
-        }
     }
 }
 
@@ -96,13 +64,21 @@ impl JanusViewer {
                 "Janus sent an {kind}, not an offer"
             )));
         }
-        let (gathered, mut gathered_rx) = watch::channel(false);
         let (video_tx, video) = mpsc::channel(FRAME_QUEUE);
         let audio_packets = Arc::new(AtomicU64::new(0));
-        let handler = Arc::new(Handler {
-            gathered,
-            video: video_tx,
-            audio_packets: audio_packets.clone(),
+        let count = audio_packets.clone();
+        let (handler, (mut gathered_rx, _)) = Events::new(move |track| {
+            let (video, count) = (video_tx.clone(), count.clone());
+            tokio::spawn(async move {
+                if track.kind().await == RtpCodecKind::Video {
+                    return receive_video(track, Some(video)).await;
+                }
+                while let Some(event) = track.poll().await {
+                    if let TrackRemoteEvent::OnRtpPacket(_) = event {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
         });
         let pc = build_connection(Side::Answerer, &[], ice_udp, None, None, handler).await?;
         let answered = async {
