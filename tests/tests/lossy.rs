@@ -62,21 +62,9 @@ fn in_lossy_namespace(test: &str, loss_percent: u32, inner: impl std::future::Fu
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let exe = std::env::current_exe().unwrap();
     let args = ["--exact", test, "--nocapture", "--test-threads=1"];
-    let run = namespace_command(loss_percent, &exe, &args)
-        .env(INNER, test)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run unshare (util-linux): {e}"));
-    // The inner run's lines, but not its own "test result" line: the runner's summary
-    // counts this test once, from the outer run.
-    for line in String::from_utf8_lossy(&run.stdout).lines() {
-        println!("  inner: {}", line.replace("test result:", "inner result:"));
-    }
-    eprint!("{}", String::from_utf8_lossy(&run.stderr));
-    assert!(
-        run.status.success(),
-        "the lossy-link run failed ({}); it needs root, `unshare` and `nft` \
-         (Debian's nftables): see its output above",
-        run.status
+    rtcbot_bench::namespace::run_inner_test(
+        namespace_command(loss_percent, &exe, &args).env(INNER, test),
+        "root, `unshare` and `nft` (Debian's nftables)",
     );
 }
 

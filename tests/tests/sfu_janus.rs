@@ -53,20 +53,10 @@ fn in_namespace(test: &str, inner: impl std::future::Future<Output = ()>) {
         peer: "sfu1",
         address: &format!("{ADDRESS}/24"),
     };
-    let run = namespace::rerun_command(&std::env::current_exe().unwrap(), Some(&veth), INNER, test)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run unshare (util-linux): {e}"));
-    for line in String::from_utf8_lossy(&run.stdout).lines() {
-        println!("  inner: {}", line.replace("test result:", "inner result:"));
-    }
-    eprint!("{}", String::from_utf8_lossy(&run.stderr));
-    assert!(
-        run.status.success(),
-        "the run in its own network namespace failed ({}); it needs root, `unshare`, \
-         `ip` and `janus` (Debian's): see its output above",
-        run.status
-    );
+    let mut rerun =
+        namespace::rerun_command(&std::env::current_exe().unwrap(), Some(&veth), INNER, test);
+    rerun.args(["--exact", test, "--nocapture", "--test-threads=1"]);
+    namespace::run_inner_test(&mut rerun, "root, `unshare`, `ip` and `janus` (Debian's)");
 }
 
 /// A Janus of the test's own (`rtcbot_bench::janus`): VideoRoom over HTTP only on

@@ -51,6 +51,26 @@ pub fn rerun_command(program: &Path, veth: Option<&Veth>, marker: &str, value: &
     command
 }
 
+/// Runs `command`, a test binary's re-run of one of its tests inside a namespace
+/// (see [`rerun_command`]), and echoes its output: its lines prefixed `inner:`, its
+/// "test result" line renamed so that the runner's summary counts the test once, from
+/// the outer run. Panics, saying the run `needs` what it names, when the run failed.
+pub fn run_inner_test(command: &mut Command, needs: &str) {
+    let run = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run unshare (util-linux): {e}"));
+    for line in String::from_utf8_lossy(&run.stdout).lines() {
+        println!("  inner: {}", line.replace("test result:", "inner result:"));
+    }
+    eprint!("{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "the run in its own network namespace failed ({}); it needs {needs}: see its \
+         output above",
+        run.status
+    );
+}
+
 /// Bytes sent on `interface` as counted in the network namespace of process `pid`
 /// (`/proc/<pid>/net/dev`): every frame out of it, Ethernet, IP and UDP/TCP headers
 /// included.
