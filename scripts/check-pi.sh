@@ -13,52 +13,108 @@
 #     serving the embedded page, a purge,
 # and prints the figures (sizes, start time and RSS under qemu). Needs root (apt,
 # chroot). Any missing piece is a failure, never a skip.
+#   --armv7       also the 32-bit build (build-pi.sh --armv7): the same pi_qemu
+#                 checks for target/pi/armv7/rtcbot-robot under qemu-arm with the
+#                 armhf sysroot build-pi.sh unpacked, and the armhf .deb's Depends
+#                 (the armhf libraries by their Debian names, nothing "-cross")
+#   --only-armv7  the armv7 checks alone (builds with build-pi.sh --armv7
+#                 --no-aarch64 when missing; no aarch64, no amd64 .deb, no chroot)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 REBUILD=0
+ARMV7=0
+MAIN=1
 for arg in "$@"; do
   case "$arg" in
     --rebuild) REBUILD=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --armv7) ARMV7=1 ;;
+    --only-armv7) ARMV7=1 MAIN=0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "check-pi.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
 log() { echo "check-pi: $*" >&2; }
 [ "$(id -u)" = 0 ] || { echo "check-pi.sh: needs root (chroot, debootstrap)" >&2; exit 1; }
 
-# qemu-aarch64 runs the binary with the arm64 multiarch libraries (one glibc build).
-bash scripts/setup.sh qemu-user debootstrap systemd dpkg-dev libc6:arm64 libstdc++6:arm64 \
-  libopus0:arm64 libasound2:arm64
+# qemu-aarch64 runs the binary with the arm64 multiarch libraries (one glibc build);
+# qemu-arm the armv7 one with target/pi/sysroot-armhf (nothing armhf installed).
 OUT="$ROOT/target/pi"
-if [ "$REBUILD" = 1 ] || [ ! -f "$OUT/aarch64/rtcbot-robot" ] \
-  || ! compgen -G "$OUT/debian/rtcbot-robot_*_amd64.deb" >/dev/null \
-  || ! compgen -G "$OUT/debian/rtcbot-robot_*_arm64.deb" >/dev/null; then
+if [ "$MAIN" = 1 ]; then
+  bash scripts/setup.sh qemu-user debootstrap systemd dpkg-dev libc6:arm64 libstdc++6:arm64 \
+    libopus0:arm64 libasound2:arm64
+else
+  bash scripts/setup.sh qemu-user dpkg-dev
+fi
+build_args=()
+missing() { # any of the files (globs) absent?
+  local f
+  for f in "$@"; do compgen -G "$f" >/dev/null || return 0; done
+  return 1
+}
+if [ "$MAIN" = 1 ] && { [ "$REBUILD" = 1 ] || missing "$OUT/aarch64/rtcbot-robot" \
+  "$OUT/debian/rtcbot-robot_*_amd64.deb" "$OUT/debian/rtcbot-robot_*_arm64.deb"; }; then
+  build_args+=(--amd64)
+fi
+if [ "$ARMV7" = 1 ] && { [ "$REBUILD" = 1 ] || missing "$OUT/armv7/rtcbot-robot" \
+  "$OUT/sysroot-armhf/.packages" "$OUT/debian/rtcbot-robot_*_armhf.deb"; }; then
+  build_args+=(--armv7)
+  [ "${#build_args[@]}" = 1 ] && build_args+=(--no-aarch64)
+fi
+if ((${#build_args[@]})); then
   start=$SECONDS
-  CARGO_TARGET_DIR="$OUT" bash scripts/build-pi.sh --amd64
-  log "build-pi.sh --amd64 took $((SECONDS - start)) s"
+  CARGO_TARGET_DIR="$OUT" bash scripts/build-pi.sh "${build_args[@]}"
+  log "build-pi.sh ${build_args[*]} took $((SECONDS - start)) s"
 fi
 
-# The throwaway root's base: Debian minbase with what the package depends on, and
-# systemd for its units (systemd-analyze verify --root checks against them).
-base="$OUT/chroot-base"
-if [ ! -x "$base/usr/bin/dpkg" ]; then
-  log "debootstrap --variant=minbase bookworm $base"
-  rm -rf "$base"
-  debootstrap --variant=minbase --include=adduser,init-system-helpers,systemd,libopus0,libasound2 \
-    bookworm "$base" http://deb.debian.org/debian >/dev/null
+tests=()
+filters=()
+if [ "$MAIN" = 1 ]; then
+  # The throwaway root's base: Debian minbase with what the package depends on, and
+  # systemd for its units (systemd-analyze verify --root checks against them).
+  base="$OUT/chroot-base"
+  if [ ! -x "$base/usr/bin/dpkg" ]; then
+    log "debootstrap --variant=minbase bookworm $base"
+    rm -rf "$base"
+    debootstrap --variant=minbase --include=adduser,init-system-helpers,systemd,libopus0,libasound2 \
+      bookworm "$base" http://deb.debian.org/debian >/dev/null
+  fi
+  export RTCBOT_PI_BIN="$OUT/aarch64/rtcbot-robot"
+  export RTCBOT_DEB_CHROOT="$base"
+  tests+=(--test pi_qemu --test pi_deb)
+  [ "$ARMV7" = 1 ] || filters+=(--skip armv7)
+else
+  tests+=(--test pi_qemu)
+  filters+=(armv7)
 fi
+export RTCBOT_PI_ARMV7_BIN="$OUT/armv7/rtcbot-robot"
+export RTCBOT_PI_ARMV7_SYSROOT="$OUT/sysroot-armhf"
 
-export RTCBOT_PI_BIN="$OUT/aarch64/rtcbot-robot"
-export RTCBOT_DEB_CHROOT="$base"
 set +e
-cargo test --locked -p rtcbot-tests --test pi_qemu --test pi_deb -- --ignored --nocapture \
-  --test-threads=1 2>&1 | tee "$OUT/check-pi.log"
+cargo test --locked -p rtcbot-tests "${tests[@]}" -- --ignored --nocapture --test-threads=1 \
+  "${filters[@]}" 2>&1 | tee "$OUT/check-pi.log"
 status=${PIPESTATUS[0]}
+if [ "$ARMV7" = 1 ]; then
+  # The armhf package depends on the armhf libraries by their Debian names (found
+  # through build-pi.sh's dpkg-shlibdeps -S), not on the cross toolchain's packages.
+  deb=$(compgen -G "$OUT/debian/rtcbot-robot_*_armhf.deb" | head -1)
+  depends=$(dpkg-deb -f "$deb" Depends)
+  echo "figure: armhf .deb Depends: $depends" | tee -a "$OUT/check-pi.log"
+  names=$(tr ',' '\n' <<<"$depends" | sed 's/^ *//; s/[ (].*//')
+  for want in libc6 libopus0 libasound2 libstdc++6; do
+    grep -qxF "$want" <<<"$names" \
+      || { log "FAIL: the armhf .deb does not depend on $want"; status=1; }
+  done
+  if grep -Eq -- '-cross|:armhf' <<<"$depends"; then
+    log "FAIL: the armhf .deb depends on a cross or :armhf package"
+    status=1
+  fi
+fi
 set -e
 
 # The figures.
-for f in "$OUT"/aarch64/rtcbot-robot "$OUT"/x86_64/rtcbot-robot "$OUT"/debian/*.deb; do
+for f in "$OUT"/aarch64/rtcbot-robot "$OUT"/armv7/rtcbot-robot "$OUT"/x86_64/rtcbot-robot \
+  "$OUT"/debian/*.deb; do
   [ -f "$f" ] && printf '%10d bytes  %s\n' "$(stat -c %s "$f")" "${f#"$ROOT"/}"
 done
 grep -o 'figure:.*' "$OUT/check-pi.log" || true

@@ -1,16 +1,21 @@
-//! The Raspberry Pi build (scripts/build-pi.sh) run on this machine under
-//! `qemu-aarch64` (Debian's qemu-user) with the arm64 multiarch libraries installed
-//! here (libc6, libstdc++6, libopus0, libasound2 `:arm64`) as its sysroot, `/`: the
-//! cross toolchain's /usr/aarch64-linux-gnu is another build of glibc than the
-//! multiarch libopus pulls in, and the two mixed hang in pthread_create. It is an
-//! aarch64 binary of at most 15 MB, `--version` answers, and a robot on port 0 with
-//! the test pattern serves the page built into it and streams video that a native
-//! client here receives and decodes.
+//! The Raspberry Pi builds (scripts/build-pi.sh) run on this machine under Debian's
+//! qemu-user. aarch64, under `qemu-aarch64` with the arm64 multiarch libraries
+//! installed here (libc6, libstdc++6, libopus0, libasound2 `:arm64`) as its sysroot,
+//! `/`: the cross toolchain's /usr/aarch64-linux-gnu is another build of glibc than
+//! the multiarch libopus pulls in, and the two mixed hang in pthread_create. armv7
+//! (build-pi.sh --armv7), under `qemu-arm` with target/pi/sysroot-armhf as its
+//! sysroot: the armhf libc6, libgcc-s1, libstdc++6, libopus0 and libasound2 from
+//! Debian that build-pi.sh unpacked there (nothing armhf is installed here). Each is
+//! an ELF of its architecture of at most 15 MB, `--version` answers, and a robot on
+//! port 0 with the test pattern serves the page built into it and /health, and
+//! streams video that a native client here receives and decodes.
 //!
 //! Ignored in the workspace's test run (the cross build takes too long for it):
-//! scripts/check-pi.sh builds the binary and runs these with `--ignored`, where a
-//! missing binary or qemu is a failure. `RTCBOT_PI_BIN` names another binary.
-//! Figures (size, start time, idle RSS) are printed; emulation inflates the times.
+//! scripts/check-pi.sh builds the binaries and runs these with `--ignored` (the armv7
+//! ones with `check-pi.sh --armv7`), where a missing binary or qemu is a failure.
+//! `RTCBOT_PI_BIN` / `RTCBOT_PI_ARMV7_BIN` name other binaries,
+//! `RTCBOT_PI_ARMV7_SYSROOT` another armhf sysroot. Figures (size, start time, idle
+//! RSS) are printed; emulation inflates the times.
 
 mod common;
 mod pi_support;
@@ -24,28 +29,89 @@ use std::time::{Duration, Instant};
 
 /// Emulated, the robot is slower than natively: start-up and the first frames.
 const WAIT: Duration = Duration::from_secs(120);
-/// Where qemu finds ld-linux-aarch64.so.1 and the libraries: the multiarch ones.
-const SYSROOT: &str = "/";
 const MAX_BYTES: u64 = 15 * 1000 * 1000;
 
-/// The stripped aarch64 binary build-pi.sh leaves in target/pi/aarch64.
-fn binary() -> PathBuf {
-    let bin = std::env::var_os("RTCBOT_PI_BIN").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pi/aarch64/rtcbot-robot"),
-        PathBuf::from,
-    );
-    assert!(
-        bin.is_file(),
-        "no aarch64 robot at {}: run bash scripts/build-pi.sh (or set RTCBOT_PI_BIN)",
-        bin.display()
-    );
-    bin
+/// One of the Pi builds: where build-pi.sh leaves it stripped, how to run it.
+struct Arch {
+    name: &'static str,
+    /// The environment variable naming another binary.
+    bin_env: &'static str,
+    /// Under target/pi.
+    dir: &'static str,
+    qemu: &'static str,
+    /// ELF: EI_CLASS (1: 32-bit, 2: 64-bit) and e_machine.
+    class: u8,
+    machine: u16,
+    build: &'static str,
 }
 
-fn qemu() -> Command {
-    let mut qemu = Command::new("qemu-aarch64");
-    qemu.arg("-L").arg(SYSROOT);
-    qemu
+const AARCH64: Arch = Arch {
+    name: "aarch64",
+    bin_env: "RTCBOT_PI_BIN",
+    dir: "aarch64",
+    qemu: "qemu-aarch64",
+    class: 2,
+    machine: 183, // EM_AARCH64
+    build: "bash scripts/build-pi.sh",
+};
+
+const ARMV7: Arch = Arch {
+    name: "armv7",
+    bin_env: "RTCBOT_PI_ARMV7_BIN",
+    dir: "armv7",
+    qemu: "qemu-arm",
+    class: 1,
+    machine: 40, // EM_ARM
+    build: "bash scripts/build-pi.sh --armv7 --no-aarch64",
+};
+
+impl Arch {
+    /// The stripped binary build-pi.sh leaves in target/pi/<dir>.
+    fn binary(&self) -> PathBuf {
+        let bin = std::env::var_os(self.bin_env).map_or_else(
+            || {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../target/pi")
+                    .join(self.dir)
+                    .join("rtcbot-robot")
+            },
+            PathBuf::from,
+        );
+        assert!(
+            bin.is_file(),
+            "no {} robot at {}: run {} (or set {})",
+            self.name,
+            bin.display(),
+            self.build,
+            self.bin_env
+        );
+        bin
+    }
+
+    /// Where qemu finds the dynamic loader and the libraries: for aarch64 the
+    /// multiarch ones, `/`; for armv7 the armhf sysroot build-pi.sh unpacked.
+    fn sysroot(&self) -> PathBuf {
+        if self.machine == AARCH64.machine {
+            return PathBuf::from("/");
+        }
+        let root = std::env::var_os("RTCBOT_PI_ARMV7_SYSROOT").map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pi/sysroot-armhf"),
+            PathBuf::from,
+        );
+        assert!(
+            root.join("lib/ld-linux-armhf.so.3").exists(),
+            "no armhf sysroot at {}: run {}",
+            root.display(),
+            self.build
+        );
+        root
+    }
+
+    fn qemu(&self) -> Command {
+        let mut qemu = Command::new(self.qemu);
+        qemu.arg("-L").arg(self.sysroot());
+        qemu
+    }
 }
 
 /// The resident set of process `pid` in kB, from /proc.
@@ -58,28 +124,41 @@ fn rss_kb(pid: u32) -> u64 {
         .expect("VmRSS in /proc status")
 }
 
-#[test]
-#[ignore = "needs the aarch64 build and qemu-user: scripts/check-pi.sh"]
-fn the_aarch64_binary_is_small_and_answers_version() {
-    let bin = binary();
+/// The ELF header is the architecture's (for armv7 also EABI version 5 and the
+/// hard-float ABI, as `file` says "ARM, EABI5"), the size at most MAX_BYTES, and
+/// `--version` answers under qemu.
+fn is_small_and_answers_version(arch: &Arch) {
+    let bin = arch.binary();
     let bytes = std::fs::read(&bin).unwrap();
-    // ELF, 64-bit, little-endian, e_machine 183 (EM_AARCH64).
     assert_eq!(&bytes[..4], b"\x7fELF", "not an ELF file");
-    assert_eq!((bytes[4], bytes[5]), (2, 1), "not 64-bit little-endian");
+    assert_eq!(
+        (bytes[4], bytes[5]),
+        (arch.class, 1),
+        "not {}-bit little-endian",
+        if arch.class == 2 { 64 } else { 32 }
+    );
     assert_eq!(
         u16::from_le_bytes([bytes[18], bytes[19]]),
-        183,
-        "not aarch64"
+        arch.machine,
+        "not {}",
+        arch.name
     );
+    if arch.class == 1 {
+        // e_flags at 0x24 in a 32-bit header: EF_ARM_EABI_VER5, EF_ARM_ABI_FLOAT_HARD.
+        let flags = u32::from_le_bytes(bytes[0x24..0x28].try_into().unwrap());
+        assert_eq!(flags & 0xff00_0000, 0x0500_0000, "not EABI5: {flags:#x}");
+        assert_ne!(flags & 0x400, 0, "not hard-float: {flags:#x}");
+    }
     let size = bytes.len() as u64;
-    println!("figure: aarch64 stripped binary {size} bytes");
+    println!("figure: {} stripped binary {size} bytes", arch.name);
     assert!(size <= MAX_BYTES, "{size} bytes: more than {MAX_BYTES}");
 
-    let out = qemu()
+    let out = arch
+        .qemu()
         .arg(&bin)
         .arg("--version")
         .output()
-        .expect("running qemu-aarch64");
+        .unwrap_or_else(|err| panic!("running {}: {err}", arch.qemu));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "--version failed: {out:?}");
     assert_eq!(
@@ -88,14 +167,14 @@ fn the_aarch64_binary_is_small_and_answers_version() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the aarch64 build and qemu-user: scripts/check-pi.sh"]
-async fn the_aarch64_robot_streams_the_test_pattern_to_a_native_client() {
-    let bin = binary();
-    let cwd = TempDir::new("cwd");
-    let state = TempDir::new("state");
+/// A robot on port 0 with the test pattern under qemu: its start time and idle RSS,
+/// the page built into it, /health, and 10 frames a native client decodes in order.
+async fn streams_the_test_pattern_to_a_native_client(arch: &Arch) {
+    let bin = arch.binary();
+    let cwd = TempDir::new(&format!("{}-cwd", arch.name));
+    let state = TempDir::new(&format!("{}-state", arch.name));
     let started = Instant::now();
-    let mut cmd = qemu();
+    let mut cmd = arch.qemu();
     cmd.arg(&bin)
         .args(ROBOT_FLAGS)
         .arg("--no-auth")
@@ -110,7 +189,8 @@ async fn the_aarch64_robot_streams_the_test_pattern_to_a_native_client() {
     let start = started.elapsed();
     let (url, pid) = (&robot.url, robot.child.id());
     println!(
-        "figure: start under qemu-aarch64 {} ms (to listening)",
+        "figure: start under {} {} ms (to listening)",
+        arch.qemu,
         start.as_millis()
     );
 
@@ -122,7 +202,11 @@ async fn the_aarch64_robot_streams_the_test_pattern_to_a_native_client() {
         index.contains("_bg.wasm"),
         "/ is not the app built into the binary: {index}"
     );
-    println!("figure: idle RSS under qemu-aarch64 {} kB", rss_kb(pid));
+    let health = reqwest::get(format!("{url}/health")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let health: serde_json::Value = serde_json::from_str(&health.text().await.unwrap()).unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    println!("figure: idle RSS under {} {} kB", arch.qemu, rss_kb(pid));
 
     let mut client = tokio::time::timeout(
         WAIT,
@@ -147,7 +231,32 @@ async fn the_aarch64_robot_streams_the_test_pattern_to_a_native_client() {
         "frame numbers do not increase: {frames:?}"
     );
     println!(
-        "figure: RSS while streaming to one client under qemu-aarch64 {} kB",
+        "figure: RSS while streaming to one client under {} {} kB",
+        arch.qemu,
         rss_kb(pid)
     );
+}
+
+#[test]
+#[ignore = "needs the aarch64 build and qemu-user: scripts/check-pi.sh"]
+fn the_aarch64_binary_is_small_and_answers_version() {
+    is_small_and_answers_version(&AARCH64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the aarch64 build and qemu-user: scripts/check-pi.sh"]
+async fn the_aarch64_robot_streams_the_test_pattern_to_a_native_client() {
+    streams_the_test_pattern_to_a_native_client(&AARCH64).await;
+}
+
+#[test]
+#[ignore = "needs the armv7 build (build-pi.sh --armv7) and qemu-user: scripts/check-pi.sh --armv7"]
+fn the_armv7_binary_is_small_and_answers_version() {
+    is_small_and_answers_version(&ARMV7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the armv7 build (build-pi.sh --armv7) and qemu-user: scripts/check-pi.sh --armv7"]
+async fn the_armv7_robot_streams_the_test_pattern_to_a_native_client() {
+    streams_the_test_pattern_to_a_native_client(&ARMV7).await;
 }
