@@ -162,6 +162,7 @@ EOF
     dpkg-deb -x "$deb" "$SYSROOT"
     dpkg-deb -R "$deb" "$SYSROOT.pkgs/$name"
   done
+  rm -rf "$apt/lists" "$apt/cache" # 120 MB of package indexes, not needed again
   echo "${ARMHF_PACKAGES[*]}" >"$stamp"
 }
 [ "$ARMV7" = 1 ] && armhf_sysroot
