@@ -41,6 +41,13 @@ log() { echo "check-pi: $*" >&2; }
 # qemu-arm the armv7 one with target/pi/sysroot-armhf (nothing armhf installed).
 OUT="$ROOT/target/pi"
 if [ "$MAIN" = 1 ]; then
+  # The arm64 runtime libraries need dpkg's arm64 architecture (build-pi.sh adds it
+  # too, but runs later; on a fresh machine it is not there yet).
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    log "dpkg --add-architecture arm64"
+    dpkg --add-architecture arm64
+    apt-get update -qq
+  fi
   bash scripts/setup.sh qemu-user debootstrap systemd dpkg-dev libc6:arm64 libstdc++6:arm64 \
     libopus0:arm64 libasound2:arm64
 else
