@@ -64,6 +64,26 @@ impl From<webrtc::error::Error> for SfuError {
     }
 }
 
+/// The SDP of `reply` to `request`, which must be a plugin event carrying a JSEP of
+/// type `kind` (`offer` or `answer`).
+pub fn expect_sdp(reply: Reply, kind: &str, request: &str) -> Result<String, SfuError> {
+    let Reply::Event {
+        jsep: Some((sent, sdp)),
+        ..
+    } = reply
+    else {
+        return Err(SfuError::Protocol(format!(
+            "Janus answered {request} without an SDP: {reply:?}"
+        )));
+    };
+    if sent != kind {
+        return Err(SfuError::Protocol(format!(
+            "Janus answered {request} with an {sent}, not an {kind}"
+        )));
+    }
+    Ok(sdp)
+}
+
 /// An HTTP client for Janus.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -226,5 +246,33 @@ async fn long_poll(
         if events.send(got).await.is_err() || failed || gone {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sdp_of_the_wrong_kind_or_none_is_refused_with_why() {
+        let event = |jsep: Option<(&str, &str)>| Reply::Event {
+            data: Value::Null,
+            jsep: jsep.map(|(k, s)| (k.to_owned(), s.to_owned())),
+        };
+        let sdp = expect_sdp(event(Some(("offer", "v=0"))), "offer", "the subscription");
+        assert_eq!(sdp, Ok("v=0".to_owned()));
+        let err = expect_sdp(event(Some(("answer", "v=0"))), "offer", "the subscription");
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("with an answer, not an offer"),
+            "wrong kind"
+        );
+        let err = expect_sdp(event(None), "answer", "the publication").unwrap_err();
+        assert!(
+            err.to_string().contains("the publication without an SDP"),
+            "{err}"
+        );
+        assert!(expect_sdp(Reply::Ack, "answer", "the publication").is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! from the shared H.264 encode (and the shared Opus stream), kept alive, published
 //! again with backoff whenever it ends.
 
-use super::api::{http_client, Session, SfuError};
+use super::api::{expect_sdp, http_client, Session, SfuError};
 use super::config::SfuConfig;
 use super::janus::{self, Reply};
 use crate::audio::AudioStream;
@@ -321,20 +321,7 @@ async fn publish_on(
             }
             other => other?,
         };
-        let Reply::Event {
-            jsep: Some((kind, sdp)),
-            ..
-        } = answer
-        else {
-            return Err(SfuError::Protocol(format!(
-                "the room answered without an SDP: {answer:?}"
-            )));
-        };
-        if kind != "answer" {
-            return Err(SfuError::Protocol(format!(
-                "the room sent an {kind}, not an answer"
-            )));
-        }
+        let sdp = expect_sdp(answer, "answer", "the publication")?;
         pc.set_remote_description(RTCSessionDescription::answer(sdp)?)
             .await?;
         Ok::<_, SfuError>((video, audio))

@@ -5,8 +5,8 @@
 //! offer (receive only) and hands out the H.264 frames as the robot's own client does
 //! ([`ReceivedFrame`]). The session is kept alive while it lives.
 
-use super::api::{http_client, Session, SfuError};
-use super::janus::{self, Reply};
+use super::api::{expect_sdp, http_client, Session, SfuError};
+use super::janus;
 use super::publish::KEEPALIVE;
 use crate::rtc::client::{receive_video, ReceivedFrame};
 use crate::rtc::connection::{build_connection, wait_gathered, Events, Side};
@@ -50,20 +50,7 @@ impl JanusViewer {
         let offer = session
             .request(handle, |t| janus::subscribe(t, room, feed, pin))
             .await?;
-        let Reply::Event {
-            jsep: Some((kind, sdp)),
-            ..
-        } = offer
-        else {
-            return Err(SfuError::Protocol(format!(
-                "the subscription came without an offer: {offer:?}"
-            )));
-        };
-        if kind != "offer" {
-            return Err(SfuError::Protocol(format!(
-                "Janus sent an {kind}, not an offer"
-            )));
-        }
+        let sdp = expect_sdp(offer, "offer", "the subscription")?;
         let (video_tx, video) = mpsc::channel(FRAME_QUEUE);
         let audio_packets = Arc::new(AtomicU64::new(0));
         let count = audio_packets.clone();
